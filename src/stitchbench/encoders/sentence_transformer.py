@@ -1,0 +1,170 @@
+"""sentence-transformers backend: any hub id or local folder, with every hidden layer."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stitchbench.encoders.base import (
+    BaseEncoder,
+    Kind,
+    Layers,
+    check_texts,
+    check_vectors,
+    folder_digest,
+)
+from stitchbench.errors import DataError, OfflineError
+
+# Query/passage prefixes of well-known models whose sentence-transformers config does not
+# carry them; a model's own ``prompts`` take precedence.
+KNOWN_PREFIXES: dict[str, dict[str, str]] = {
+    "intfloat/e5-small-v2": {"query": "query: ", "passage": "passage: "},
+    "intfloat/e5-base-v2": {"query": "query: ", "passage": "passage: "},
+    "intfloat/e5-large-v2": {"query": "query: ", "passage": "passage: "},
+    "intfloat/multilingual-e5-small": {"query": "query: ", "passage": "passage: "},
+    "intfloat/multilingual-e5-base": {"query": "query: ", "passage": "passage: "},
+    "intfloat/multilingual-e5-large": {"query": "query: ", "passage": "passage: "},
+    "BAAI/bge-small-en-v1.5": {
+        "query": "Represent this sentence for searching relevant passages: ",
+    },
+    "BAAI/bge-base-en-v1.5": {
+        "query": "Represent this sentence for searching relevant passages: ",
+    },
+    "BAAI/bge-large-en-v1.5": {
+        "query": "Represent this sentence for searching relevant passages: ",
+    },
+    "nomic-ai/nomic-embed-text-v1.5": {"query": "search_query: ", "passage": "search_document: "},
+}
+
+
+class SentenceTransformerEncoder(BaseEncoder):
+    """A sentence-transformers model from a hub id or a local folder.
+
+    The final embedding is exactly ``SentenceTransformer.encode`` (its own length-sorted
+    batching). ``layers="all"`` runs the same modules once with hidden states switched on
+    and pools every layer with the model's own Pooling module (mean, CLS or last token, as
+    its config says), so layer L (the last) pooled and normalized equals the final vector.
+
+    Args:
+        model: Hub id (needs a network the first time) or path to a saved model folder.
+        name: Short display name (defaults to ``model``).
+        prefixes: ``{"query": ..., "passage": ...}`` overriding the model's own prompts.
+        device: torch device ("cpu", "cuda", ...).
+        max_seq_length: Override the model's maximum sequence length (tokens).
+    """
+
+    default_batch_size = 32
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        name: str | None = None,
+        prefixes: dict[str, str] | None = None,
+        device: str = "cpu",
+        max_seq_length: int | None = None,
+        weights_id: str | None = None,
+    ) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.model_ref = str(model)
+        self.name = name or self.model_ref
+        self.device = device
+        try:
+            self.model = SentenceTransformer(self.model_ref, device=device)
+        except OSError as exc:
+            if Path(self.model_ref).exists():
+                raise DataError(
+                    f"Cannot load a sentence-transformers model from {model}: {exc}"
+                ) from exc
+            raise OfflineError(
+                f"Cannot load {model!r}: it is not a local folder and the Hugging Face hub could "
+                f"not provide it ({type(exc).__name__}). With no network, pass the path of a "
+                "saved model folder (SentenceTransformer.save) or use a packaged offline alias "
+                "(`stitchbench models`)."
+            ) from exc
+        if max_seq_length is not None:
+            self.model.max_seq_length = max_seq_length
+        own = {
+            ("passage" if k in ("document", "passage") else k): v
+            for k, v in (self.model.prompts or {}).items()
+        }
+        merged = {**KNOWN_PREFIXES.get(self.model_ref, {}), **{k: v for k, v in own.items() if v}}
+        merged.update(prefixes or {})
+        super().__init__({k: v for k, v in merged.items() if k in ("query", "passage") and v})
+        get_dim = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
+        dim = get_dim()
+        if dim is None:
+            raise DataError(f"{model}: sentence-transformers reports no embedding dimension.")
+        self.dim = int(dim)
+        auto = self._auto_model()
+        n_layers = getattr(auto.config, "num_hidden_layers", None) if auto is not None else None
+        self.num_layers = int(n_layers) if n_layers is not None else None
+        self._weights_id = weights_id
+
+    def _auto_model(self) -> Any:
+        first = self.model[0]
+        return getattr(first, "auto_model", None) or getattr(first, "model", None)
+
+    def _describe(self) -> dict[str, Any]:
+        ref = Path(self.model_ref)
+        weights = self._weights_id or (folder_digest(ref) if ref.is_dir() else self.model_ref)
+        modules = [repr(m) for m in self.model]
+        return {
+            "weights": weights,
+            "modules": modules,
+            "max_seq_length": self.model.max_seq_length,
+        }
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        kind: Kind = "passage",
+        layers: Layers = None,
+        batch_size: int | None = None,
+    ) -> Any:
+        """See ``BaseEncoder.encode``; the final-only path is ``SentenceTransformer.encode``."""
+        if layers is not None:
+            return super().encode(texts, kind, layers, batch_size)
+        texts = check_texts(texts)
+        if kind not in ("query", "passage"):
+            raise DataError(f"kind must be 'query' or 'passage'; got {kind!r}.")
+        vecs = self.model.encode(
+            texts,
+            prompt=self.prefixes.get(kind) or None,
+            batch_size=int(batch_size or self.default_batch_size),
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return check_vectors(np.asarray(vecs), self.name)
+
+    def _encode_batch(
+        self, texts: list[str], kind: str, layers: list[int] | None
+    ) -> np.ndarray | dict[int, np.ndarray]:
+        import torch
+
+        # BaseEncoder.encode already prepended the prefix; tokenize as-is.
+        feats = self.model.preprocess(texts)
+        feats = {k: (v.to(self.device) if hasattr(v, "to") else v) for k, v in feats.items()}
+        auto = self._auto_model()
+        old = auto.config.output_hidden_states
+        auto.config.output_hidden_states = True
+        try:
+            with torch.inference_mode():
+                out = self.model(feats)
+        finally:
+            auto.config.output_hidden_states = old
+        hidden = out["all_layer_embeddings"]
+        pooling = self.model[1]
+        result: dict[int, np.ndarray] = {}
+        for li in layers or []:
+            with torch.inference_mode():
+                pooled = pooling({**out, "token_embeddings": hidden[li]})["sentence_embedding"]
+            result[li] = pooled.float().cpu().numpy()
+        return result

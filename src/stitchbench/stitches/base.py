@@ -1,0 +1,254 @@
+"""The Stitch contract: a fitted map from a source embedding space to a target space.
+
+Stitches follow the scikit-learn estimator contract: hyperparameters in ``__init__``,
+learned state in attributes ending in ``_``, ``fit(X, Y) -> self``, ``predict(X)``.
+``save(path)`` writes a folder with ``weights.safetensors`` (every learned array) and
+``stitch.json`` (kind, hyperparameters, source/target names, dims, layer, fit-data
+fingerprint, learned scalars); ``load_stitch(path)`` restores a stitch that predicts
+bit-identically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from stitchbench.errors import DataError, UnknownNameError
+from stitchbench.validation import as_matrix, check_dim, check_paired
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "weights.safetensors"
+META_FILE = "stitch.json"
+
+STITCH_KINDS: dict[str, type[Stitch]] = {}
+
+
+def register_stitch(cls: type[Stitch]) -> type[Stitch]:
+    """Class decorator: make a stitch kind loadable by ``load_stitch`` and nameable in the CLI."""
+    STITCH_KINDS[cls.kind] = cls
+    return cls
+
+
+def data_fingerprint(*arrays: np.ndarray) -> str:
+    """A short digest of the arrays' shapes and bytes: which data a stitch was fitted on."""
+    h = hashlib.blake2b(digest_size=8)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(repr((a.shape, str(a.dtype))).encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+class Stitch:
+    """Base class of every stitch: maps source vectors ``X: (n, d_source)`` to target space.
+
+    Subclasses set ``kind``, implement ``_fit(X, Y)`` and ``_predict(X)`` on float64 arrays,
+    and list their learned arrays in ``_array_attrs`` and learned scalars in ``_scalar_attrs``.
+
+    Attributes (after ``fit``):
+        d_source_: Source dimension.
+        d_target_: Target dimension.
+        fit_fingerprint_: Digest of the training data.
+        n_fit_: Number of training rows.
+    """
+
+    kind: ClassVar[str] = "base"
+    _array_attrs: ClassVar[tuple[str, ...]] = ()
+    _scalar_attrs: ClassVar[tuple[str, ...]] = ()
+
+    # Provenance, not hyperparameters: set by the caller, saved with the stitch.
+    source: str | None = None
+    target: str | None = None
+    source_layer: int | str | None = None
+    target_layer: int | str | None = None
+
+    def fit(self, X: np.ndarray, Y: np.ndarray) -> Self:
+        """Fit the map on paired rows.
+
+        Args:
+            X: (n, d_source) source embeddings.
+            Y: (n, d_target) target embeddings of the same texts, same order.
+
+        Returns:
+            self.
+        """
+        Xa, Ya = check_paired(X, Y, ("X (source)", "Y (target)"))
+        self.d_source_ = int(Xa.shape[1])
+        self.d_target_ = int(Ya.shape[1])
+        self.n_fit_ = int(Xa.shape[0])
+        self.fit_fingerprint_ = data_fingerprint(np.asarray(X), np.asarray(Y))
+        self._fit(Xa, Ya)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Map source vectors into the target space.
+
+        Args:
+            X: (n, d_source) source embeddings.
+
+        Returns:
+            (n, d_target) float32 predictions.
+        """
+        self._check_fitted()
+        Xa = as_matrix(X, "X (source)")
+        check_dim(Xa, self.d_source_, "X (source)")
+        return self._predict(Xa).astype(np.float32)
+
+    def with_names(
+        self,
+        source: str | None = None,
+        target: str | None = None,
+        source_layer: int | str | None = None,
+        target_layer: int | str | None = None,
+    ) -> Self:
+        """Record which models (and layers) this stitch maps between; returns self."""
+        self.source, self.target = source, target
+        self.source_layer, self.target_layer = source_layer, target_layer
+        return self
+
+    # -- scikit-learn style parameters -------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters as given to ``__init__``."""
+        sig = inspect.signature(type(self).__init__)
+        return {p: getattr(self, p) for p in sig.parameters if p != "self"}
+
+    def set_params(self, **params: Any) -> Self:
+        """Set hyperparameters (scikit-learn contract)."""
+        valid = self.get_params()
+        for k, v in params.items():
+            if k not in valid:
+                raise UnknownNameError(
+                    f"{type(self).__name__} has no parameter {k!r}; has {list(valid)}."
+                )
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+    # -- persistence ----------------------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        """JSON-serialisable description: kind, hyperparameters, names, dims, learned scalars."""
+        self._check_fitted()
+        from stitchbench import __version__
+
+        return {
+            "format_version": FORMAT_VERSION,
+            "kind": self.kind,
+            "params": _jsonable(self.get_params()),
+            "source": self.source,
+            "target": self.target,
+            "source_layer": self.source_layer,
+            "target_layer": self.target_layer,
+            "d_source": self.d_source_,
+            "d_target": self.d_target_,
+            "n_fit": self.n_fit_,
+            "fit_fingerprint": self.fit_fingerprint_,
+            "learned": _jsonable({a: getattr(self, a) for a in self._scalar_attrs}),
+            "stitchbench_version": __version__,
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the stitch to folder ``path`` (created; replaced atomically if it exists).
+
+        Returns:
+            The folder written.
+        """
+        self._check_fitted()
+        dest = Path(path)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+        arrays = {a: np.ascontiguousarray(getattr(self, a)) for a in self._array_attrs}
+        save_file(arrays, str(tmp / WEIGHTS_FILE))
+        (tmp / META_FILE).write_text(json.dumps(self.metadata(), indent=2))
+        if dest.exists():
+            old = dest.with_name(f".{dest.name}.old")
+            dest.rename(old)
+            tmp.rename(dest)
+            for f in old.iterdir():
+                f.unlink()
+            old.rmdir()
+        else:
+            tmp.rename(dest)
+        return dest
+
+    @classmethod
+    def _from_saved(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Stitch:
+        obj = cls(**meta["params"])
+        for a in cls._array_attrs:
+            setattr(obj, a, arrays[a])
+        for a, v in meta["learned"].items():
+            setattr(obj, a, v)
+        obj.d_source_ = meta["d_source"]
+        obj.d_target_ = meta["d_target"]
+        obj.n_fit_ = meta["n_fit"]
+        obj.fit_fingerprint_ = meta["fit_fingerprint"]
+        obj.with_names(meta["source"], meta["target"], meta["source_layer"], meta["target_layer"])
+        obj._after_load()
+        return obj
+
+    # -- for subclasses ----------------------------------------------------------------
+    def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _after_load(self) -> None:
+        """Hook: rebuild derived state (e.g. a torch module) after loading arrays."""
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "d_source_"):
+            raise DataError(f"This {type(self).__name__} is not fitted yet; call fit(X, Y) first.")
+
+
+def load_stitch(path: str | os.PathLike[str]) -> Stitch:
+    """Load a stitch saved with ``Stitch.save``.
+
+    Args:
+        path: The folder holding ``stitch.json`` and ``weights.safetensors``.
+
+    Returns:
+        A fitted stitch of the saved kind that predicts exactly what the saved one did.
+    """
+    folder = Path(path)
+    meta_path, weights_path = folder / META_FILE, folder / WEIGHTS_FILE
+    for p in (meta_path, weights_path):
+        if not p.is_file():
+            raise DataError(
+                f"{folder} is not a saved stitch: {p.name} is missing (a stitch folder holds "
+                f"{META_FILE} and {WEIGHTS_FILE}; write one with stitch.save(path))."
+            )
+    try:
+        meta = json.loads(meta_path.read_text())
+        arrays = load_file(str(weights_path))
+    except Exception as exc:  # corrupt JSON or safetensors
+        raise DataError(f"Cannot read stitch at {folder}: {exc}") from exc
+    kind = meta.get("kind")
+    if kind not in STITCH_KINDS:
+        raise UnknownNameError(
+            f"Stitch at {folder} has kind {kind!r}, unknown to this stitchbench; known: "
+            f"{sorted(STITCH_KINDS)}."
+        )
+    return STITCH_KINDS[kind]._from_saved(meta, arrays)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj
