@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from stitchbench.cli import basics  # noqa: F401  (registers commands)
+from stitchbench.cli import basics, layers  # noqa: F401  (registers commands)
 from stitchbench.cli.app import app, console
 from stitchbench.errors import StitchbenchError
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 from rich.console import Console
 
@@ -12,4 +14,5 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
+# Wide enough for model × model matrices when output is piped (rich defaults to 80).
+console = Console(width=None if sys.stdout.isatty() else 160)

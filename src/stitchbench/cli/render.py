@@ -13,7 +13,7 @@ def matrix_table(mat: pd.DataFrame, title: str, fmt: str = "{:.3f}") -> Table:
     row_name = mat.index.name or "source"
     col_name = mat.columns.name or "target"
     table = Table(title=title, title_justify="left")
-    table.add_column(f"{row_name} ↓ / {col_name} →", style="bold")
+    table.add_column(f"{row_name} \\ {col_name}", style="bold", no_wrap=True)
     for c in mat.columns:
         table.add_column(str(c), justify="right")
     for r, row in mat.iterrows():

@@ -156,9 +156,7 @@ class Corpus:
         return tuple(ids), tuple(texts)
 
 
-def _check_aligned(
-    corpus: str, kind: str, ids: Sequence[str], texts: Sequence[str]
-) -> None:
+def _check_aligned(corpus: str, kind: str, ids: Sequence[str], texts: Sequence[str]) -> None:
     """Raise DataError unless ids are unique, aligned with texts, and texts non-empty."""
     if len(ids) != len(texts):
         raise DataError(
@@ -174,6 +172,5 @@ def _check_aligned(
         seen.add(doc_id)
         if not isinstance(text, str) or not text.strip():
             raise DataError(
-                f"Corpus {corpus!r}: {kind} {doc_id!r} has an empty text; "
-                f"drop it or give it text."
+                f"Corpus {corpus!r}: {kind} {doc_id!r} has an empty text; drop it or give it text."
             )

@@ -160,7 +160,7 @@ def figures(
             out / "affine_r2.png",
             f"Affine stitch source → target, held-out R² ({dataset}; fit on {n_train} train "
             f"docs, scored on {n_val} validation docs)",
-            "R² on validation rows (1 = perfect, 0 = mean predictor)",
+            "held-out R² (1 = exact, 0 = mean predictor)",
             vmin=0.0,
             vmax=1.0,
         )

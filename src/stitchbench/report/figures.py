@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,13 +48,13 @@ def heatmap(
     """
     values = matrix.to_numpy(dtype=float)
     n_r, n_c = values.shape
-    fig, ax = plt.subplots(figsize=(1.6 + 0.85 * max(n_c, 3), 1.4 + 0.6 * max(n_r, 3)))
+    fig, ax = plt.subplots(figsize=(2.6 + 0.9 * max(n_c, 3), 2.0 + 0.6 * max(n_r, 3)))
     im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     ax.set_xticks(range(n_c), [str(c) for c in matrix.columns], rotation=35, ha="right")
     ax.set_yticks(range(n_r), [str(r) for r in matrix.index])
     ax.set_xlabel(col_label)
     ax.set_ylabel(row_label)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(_wrap(title), fontsize=9)
     cb = fig.colorbar(im, ax=ax)
     cb.set_label(value_label)
     if annotate and n_r * n_c <= 400:
@@ -88,7 +89,7 @@ def scatter(
         ax.annotate(lab, (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(_wrap(title), fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
@@ -108,12 +109,16 @@ def profile(
         ax.plot(list(x), list(ys), marker="o", label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(_wrap(title), fontsize=9)
     ax.set_xticks(list(x))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _wrap(text: str, width: int = 62) -> str:
+    return "\n".join(textwrap.fill(line, width) for line in text.split("\n"))
 
 
 def _save(fig: plt.Figure, path: str | os.PathLike[str]) -> Path:

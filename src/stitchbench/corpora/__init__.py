@@ -1,0 +1,23 @@
+"""Corpora: documents, queries and qrels; canonical chunking; seeded splits.
+
+Entry points: :func:`load_corpus` (by name or BEIR folder path), :func:`list_corpora`,
+:func:`chunk_corpus`, :func:`assign_splits`, :func:`subsample_ids`.
+"""
+
+from __future__ import annotations
+
+from stitchbench.corpora.chunking import Chunks, chunk_corpus
+from stitchbench.corpora.corpus import Corpus
+from stitchbench.corpora.registry import list_corpora, load_corpus
+from stitchbench.corpora.splits import assign_splits, query_split, subsample_ids
+
+__all__ = [
+    "Chunks",
+    "Corpus",
+    "assign_splits",
+    "chunk_corpus",
+    "list_corpora",
+    "load_corpus",
+    "query_split",
+    "subsample_ids",
+]

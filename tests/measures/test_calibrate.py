@@ -1,0 +1,55 @@
+"""Permutation calibration of measure scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stitchbench.errors import UnknownNameError
+from stitchbench.measures import MEASURES, Calibration, calibrate
+from stitchbench.measures.calibrate import _linear_cka_null
+
+
+def test_linear_map_gets_the_smallest_p_value() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 5))
+    cal = calibrate(X, X @ rng.normal(size=(5, 4)), "linear_cka", n_permutations=50)
+    assert isinstance(cal, Calibration)
+    assert cal.p_value == pytest.approx(1 / 51)  # the +1 correction: never 0
+    assert cal.z > 10 and cal.n_permutations == 50 and cal.measure == "linear_cka"
+
+
+@pytest.mark.parametrize("name", ["linear_cka", "procrustes_distance", "mutual_knn"])
+def test_independent_data_is_not_significant(name: str) -> None:
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(60, 5)), rng.normal(size=(60, 5))
+    cal = calibrate(X, Y, name, n_permutations=60, seed=0)
+    assert cal.p_value > 0.05
+
+
+def test_distance_p_value_counts_smaller_nulls() -> None:
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(50, 4))
+    cal = calibrate(X, X + 0.1 * rng.normal(size=X.shape), "procrustes_distance", 30)
+    assert cal.p_value == pytest.approx(1 / 31)
+    assert cal.score < cal.null_mean and cal.z < 0
+
+
+@pytest.mark.parametrize("shape", [(40, 3, 2), (300, 4, 3)])  # Gram path, feature path
+def test_fast_linear_cka_null_matches_the_generic_one(shape) -> None:
+    n, dx, dy = shape
+    rng = np.random.default_rng(3)
+    X, Y = rng.normal(size=(n, dx)), rng.normal(size=(n, dy))
+    perms = [rng.permutation(n) for _ in range(5)]
+    fast = _linear_cka_null(X, Y, perms)
+    slow = [MEASURES["linear_cka"].fn(X, Y[p]) for p in perms]
+    np.testing.assert_allclose(fast, slow, atol=1e-12)
+
+
+def test_accepts_a_measure_object_and_rejects_unknown_names() -> None:
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(30, 3))
+    cal = calibrate(X, X, MEASURES["rsa"], n_permutations=5)
+    assert cal.measure == "rsa" and cal.score == pytest.approx(1.0)
+    with pytest.raises(UnknownNameError, match="known measures: debiased_cka"):
+        calibrate(X, X, "nope")
