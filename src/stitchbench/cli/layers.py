@@ -30,15 +30,24 @@ def layers(
 
     names = [m.strip() for m in models.split(",") if m.strip()]
     study = run_layers(
-        dataset, names, out=out, measure=measure, kind=kind, max_docs=max_docs or None,
-        seed=seed, store=EmbeddingStore(cache_dir), dtype="float16" if float16 else "float32",
-        progress=progress, log=console.print,
+        dataset,
+        names,
+        out=out,
+        measure=measure,
+        kind=kind,
+        max_docs=max_docs or None,
+        seed=seed,
+        store=EmbeddingStore(cache_dir),
+        dtype="float16" if float16 else "float32",
+        progress=progress,
+        log=console.print,
     )
     for (src, tgt), r2 in study.stitch.items():
         rl = [f"{src}@{x}" for x in study.labels[src]]
         cl = [f"{tgt}@{x}" for x in study.labels[tgt]]
-        mat = pd.DataFrame(r2, index=pd.Index(rl, name="source layer"),
-                           columns=pd.Index(cl, name="target layer"))
+        mat = pd.DataFrame(
+            r2, index=pd.Index(rl, name="source layer"), columns=pd.Index(cl, name="target layer")
+        )
         console.print(matrix_table(mat, f"{kind} stitch held-out R²: {src} layers → {tgt} layers"))
         sim = pd.DataFrame(study.measure[(src, tgt)], index=mat.index, columns=mat.columns)
         console.print(matrix_table(sim, f"{measure}: {src} layers vs {tgt} layers"))

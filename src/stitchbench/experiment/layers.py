@@ -99,11 +99,22 @@ def run_layers(
         study.measure[(src, tgt)], study.stitch[(src, tgt)] = sim, r2
         for i, li in enumerate(labels[src]):
             for j, lj in enumerate(labels[tgt]):
-                common = dict(split="validation", source=src, target=tgt, source_layer=li,
-                              target_layer=lj, n_eval=int(val.sum()))
-                study.rows.append(ctx.row(method=measure, metric=measure, value=sim[i, j], **common))
-                study.rows.append(ctx.row(method=kind, metric="r2", value=r2[i, j],
-                                          n_train=int(train.sum()), **common))
+                common = dict(
+                    split="validation",
+                    source=src,
+                    target=tgt,
+                    source_layer=li,
+                    target_layer=lj,
+                    n_eval=int(val.sum()),
+                )
+                study.rows.append(
+                    ctx.row(method=measure, metric=measure, value=sim[i, j], **common)
+                )
+                study.rows.append(
+                    ctx.row(
+                        method=kind, metric="r2", value=r2[i, j], n_train=int(train.sum()), **common
+                    )
+                )
         study.files += _pair_figures(src, tgt, labels, sim, r2, measure, kind, out, corpus.name)
     study.files.append(write_results(study.rows, out / "layers.parquet"))
     return study
