@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 
 from stitchbench.errors import DataError
@@ -68,3 +70,23 @@ def check_dim(X: np.ndarray, expected: int, name: str = "X") -> None:
             f"{name} has {X.shape[1]} columns but this stitch was fitted on {expected}-d inputs; "
             "embed with the stitch's source model (and layer)."
         )
+
+
+def as_layer_list(layers: Mapping[int, np.ndarray] | Sequence[np.ndarray], name: str) -> list:
+    """A stack of layers as a list in layer order (a mapping is sorted by layer index).
+
+    Args:
+        layers: ``[array, ...]`` in layer order or ``{layer_index: array}``; each (n, d).
+        name: How the caller calls this input, used in messages.
+
+    Returns:
+        The arrays, in layer order, all with the same number of rows.
+    """
+    items = [layers[k] for k in sorted(layers)] if isinstance(layers, Mapping) else list(layers)
+    if not items:
+        raise DataError(f"{name} holds no layers.")
+    n = items[0].shape[0]
+    for i, a in enumerate(items):
+        if a.shape[0] != n:
+            raise DataError(f"{name}[{i}] has {a.shape[0]} rows but {name}[0] has {n}.")
+    return items

@@ -10,23 +10,13 @@ from stitchbench.errors import DataError
 from stitchbench.measures._validation import centred64, check_matrix
 from stitchbench.measures.cka import _frob2, _self_norm
 from stitchbench.measures.registry import Measure, get_measure
+from stitchbench.validation import as_layer_list
 
 LayerStack = Mapping[int, np.ndarray] | Sequence[np.ndarray]
 
 
 def _as_list(layers: LayerStack, name: str) -> list[np.ndarray]:
-    if isinstance(layers, Mapping):
-        items = [layers[k] for k in sorted(layers)]
-    else:
-        items = list(layers)
-    if not items:
-        raise DataError(f"{name} holds no layers.")
-    mats = [check_matrix(a, f"{name}[{i}]") for i, a in enumerate(items)]
-    n = mats[0].shape[0]
-    for i, m in enumerate(mats):
-        if m.shape[0] != n:
-            raise DataError(f"{name}[{i}] has {m.shape[0]} rows, {name}[0] has {n}.")
-    return mats
+    return [check_matrix(a, f"{name}[{i}]") for i, a in enumerate(as_layer_list(layers, name))]
 
 
 def layer_matrix(

@@ -10,15 +10,9 @@ import numpy as np
 from stitchbench.errors import DataError
 from stitchbench.stitches.affine import holdout_mask
 from stitchbench.stitches.all_pairs import fit_all_pairs
+from stitchbench.validation import as_layer_list
 
 LayerStack = Mapping[int, np.ndarray] | Sequence[np.ndarray]
-
-
-def _as_list(layers: LayerStack, name: str) -> list[np.ndarray]:
-    items = [layers[k] for k in sorted(layers)] if isinstance(layers, Mapping) else list(layers)
-    if not items:
-        raise DataError(f"{name} holds no layers.")
-    return items
 
 
 def layer_stitch_matrix(
@@ -55,7 +49,7 @@ def layer_stitch_matrix(
         (L_x, L_y) array; entry [i, j] scores the stitch source layer i → target layer j
         (rows = source layers, columns = target layers).
     """
-    xs, ys = _as_list(layers_x, "layers_x"), _as_list(layers_y, "layers_y")
+    xs, ys = as_layer_list(layers_x, "layers_x"), as_layer_list(layers_y, "layers_y")
     n = xs[0].shape[0]
     if any(a.shape[0] != n for a in xs + ys):
         raise DataError("Every source and target layer must have the same rows (paired texts).")
