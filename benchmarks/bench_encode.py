@@ -38,8 +38,10 @@ def main() -> None:
     ids = list(corpus.doc_ids)
     plain = SentenceTransformer(str(_minilm_l6_path()), device="cpu")
     ours = get_encoder("minilm-l6")
-    print(f"{len(texts)} Bible verses, MiniLM-L6, batch {args.batch_size}, "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"{len(texts)} Bible verses, MiniLM-L6, batch {args.batch_size}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
 
     def t_plain() -> float:
         t = time.perf_counter()
@@ -54,22 +56,38 @@ def main() -> None:
     def t_store() -> float:
         with tempfile.TemporaryDirectory() as d:
             t = time.perf_counter()
-            embed_texts(ours, ids, texts, kind="passage", store=EmbeddingStore(d),
-                        source={"corpus": "bench", "chunking": "none", "split": "all"},
-                        batch_size=args.batch_size, progress=False)
+            embed_texts(
+                ours,
+                ids,
+                texts,
+                kind="passage",
+                store=EmbeddingStore(d),
+                source={"corpus": "bench", "chunking": "none", "split": "all"},
+                batch_size=args.batch_size,
+                progress=False,
+            )
             return time.perf_counter() - t
 
     t_plain()  # warm-up
-    best = {"plain SentenceTransformer.encode": 1e9, "stitchbench encoder.encode": 1e9,
-            "stitchbench embed_texts -> store": 1e9}
+    best = {
+        "plain SentenceTransformer.encode": 1e9,
+        "stitchbench encoder.encode": 1e9,
+        "stitchbench embed_texts -> store": 1e9,
+    }
     for _ in range(args.repeats):
-        best["plain SentenceTransformer.encode"] = min(best["plain SentenceTransformer.encode"], t_plain())
+        best["plain SentenceTransformer.encode"] = min(
+            best["plain SentenceTransformer.encode"], t_plain()
+        )
         best["stitchbench encoder.encode"] = min(best["stitchbench encoder.encode"], t_ours())
-        best["stitchbench embed_texts -> store"] = min(best["stitchbench embed_texts -> store"], t_store())
+        best["stitchbench embed_texts -> store"] = min(
+            best["stitchbench embed_texts -> store"], t_store()
+        )
     base = best["plain SentenceTransformer.encode"]
     for name, t in best.items():
-        print(f"{name:36s} {len(texts) / t:8.1f} texts/s  ({t:.2f} s, best of {args.repeats})"
-              f"  ratio vs plain: {base / t:.3f}")
+        print(
+            f"{name:36s} {len(texts) / t:8.1f} texts/s  ({t:.2f} s, best of {args.repeats})"
+            f"  ratio vs plain: {base / t:.3f}"
+        )
     print("goal: ratio >= 0.95")
 
 
