@@ -69,19 +69,15 @@ def main() -> None:
             return time.perf_counter() - t
 
     t_plain()  # warm-up
-    best = {
-        "plain SentenceTransformer.encode": 1e9,
-        "stitchbench encoder.encode": 1e9,
-        "stitchbench embed_texts -> store": 1e9,
+    runs = {
+        "plain SentenceTransformer.encode": t_plain,
+        "stitchbench encoder.encode": t_ours,
+        "stitchbench embed_texts -> store": t_store,
     }
+    best = dict.fromkeys(runs, 1e9)
     for _ in range(args.repeats):
-        best["plain SentenceTransformer.encode"] = min(
-            best["plain SentenceTransformer.encode"], t_plain()
-        )
-        best["stitchbench encoder.encode"] = min(best["stitchbench encoder.encode"], t_ours())
-        best["stitchbench embed_texts -> store"] = min(
-            best["stitchbench embed_texts -> store"], t_store()
-        )
+        for name, fn in runs.items():
+            best[name] = min(best[name], fn())
     base = best["plain SentenceTransformer.encode"]
     for name, t in best.items():
         print(
