@@ -108,13 +108,17 @@ def search(
 
     out_idx = np.empty((n_q, k), dtype=np.int64)
     out_val = np.empty((n_q, k), dtype=np.float32)
+    # One reused score buffer: a fresh block-sized allocation per product costs page faults.
+    buffer = torch.empty(min(block_size, n_q) * min(block_size, n_d), dtype=dtype, device=device)
     with torch.no_grad():
         for q0 in range(0, n_q, block_size):
             qb = qt[q0 : q0 + block_size]
             best_val: torch.Tensor | None = None
             best_idx: torch.Tensor | None = None
             for d0 in range(0, n_d, block_size):
-                scores = torch.mm(qb, dt[d0 : d0 + block_size].T)
+                db = dt[d0 : d0 + block_size]
+                scores = buffer[: qb.shape[0] * db.shape[0]].view(qb.shape[0], db.shape[0])
+                torch.mm(qb, db.T, out=scores)
                 if exclude_self:
                     lo, hi = max(q0, d0), min(q0 + qb.shape[0], d0 + scores.shape[1])
                     if lo < hi:
