@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from stitchbench.corpora import Corpus, chunk_corpus
 from stitchbench.embeddings import Embeddings
-from stitchbench.encoders.base import BaseEncoder, Layers
+from stitchbench.encoders.base import BaseEncoder, Kind, Layers
 from stitchbench.errors import DataError
 from stitchbench.store import EmbeddingStore
 
@@ -109,13 +109,15 @@ def _encode_to_store(
             rows = order[start : start + block_rows]
             got = encoder.encode(
                 [texts[i] for i in rows],
-                kind=kind,
+                kind=cast(Kind, kind),
                 layers=layer_arg,
-                batch_size=batch_size,  # type: ignore[arg-type]
+                batch_size=batch_size,
             )
-            blocks: dict[int | str, np.ndarray] = (
-                {"final": got} if isinstance(got, np.ndarray) else dict(got)
-            )
+            blocks: dict[int | str, np.ndarray] = {}
+            if isinstance(got, np.ndarray):
+                blocks["final"] = got
+            else:
+                blocks.update(got.items())
             for k, block in blocks.items():
                 if k not in writers:
                     writers[k] = store.writer({**base, "layer": k}, ids, int(block.shape[1]))

@@ -261,7 +261,7 @@ def _checksum(arr: np.ndarray) -> str:
     flat = np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
     step = 64 << 20
     for i in range(0, flat.shape[0], step):
-        h.update(flat[i : i + step])
+        h.update(flat[i : i + step].data)
     return h.hexdigest()
 
 

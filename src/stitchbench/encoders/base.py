@@ -89,7 +89,11 @@ class BaseEncoder:
     # -- encoding ----------------------------------------------------------------------
     @overload
     def encode(
-        self, texts: Sequence[str], kind: Kind = ..., layers: None = ..., batch_size: int = ...
+        self,
+        texts: Sequence[str],
+        kind: Kind = ...,
+        layers: None = ...,
+        batch_size: int | None = ...,
     ) -> np.ndarray: ...
 
     @overload
@@ -98,8 +102,17 @@ class BaseEncoder:
         texts: Sequence[str],
         kind: Kind = ...,
         layers: Literal["all"] | Sequence[int] = ...,
-        batch_size: int = ...,
+        batch_size: int | None = ...,
     ) -> dict[int, np.ndarray]: ...
+
+    @overload
+    def encode(
+        self,
+        texts: Sequence[str],
+        kind: Kind = ...,
+        layers: Layers = ...,
+        batch_size: int | None = ...,
+    ) -> np.ndarray | dict[int, np.ndarray]: ...
 
     def encode(
         self,

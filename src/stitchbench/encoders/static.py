@@ -68,7 +68,7 @@ class StaticModelEncoder(BaseEncoder):
 
     def __init__(self, name: str) -> None:
         import static_model
-        from static_model import _model_dir  # type: ignore[attr-defined]
+        from static_model import _model_dir
 
         super().__init__()
         self.name = name

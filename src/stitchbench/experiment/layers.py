@@ -99,7 +99,7 @@ def run_layers(
         study.measure[(src, tgt)], study.stitch[(src, tgt)] = sim, r2
         for i, li in enumerate(labels[src]):
             for j, lj in enumerate(labels[tgt]):
-                common = dict(
+                common: dict[str, Any] = dict(
                     split="validation",
                     source=src,
                     target=tgt,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ def _held_out_r2(
     from stitchbench.evaluate import regression_scores
     from stitchbench.stitches import AffineStitch
 
-    kwargs: dict[str, object] = {"seed": seed}
+    kwargs: dict[str, Any] = {"seed": seed}
     if alphas is not None:
         kwargs["alphas"] = tuple(alphas)
     stitch = AffineStitch(**kwargs).fit(source[train], target[train])

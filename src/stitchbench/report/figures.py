@@ -96,7 +96,7 @@ def scatter(
 
 
 def profile(
-    series: dict[str, Sequence[float]],
+    series: dict[str, Sequence[float] | np.ndarray],
     x: Sequence[int],
     path: str | os.PathLike[str],
     title: str,
