@@ -1,17 +1,32 @@
-"""Stitches: fitted maps from a source embedding space to a target space (source → target)."""
+"""Stitches: fitted maps from a source embedding space to a target space (source → target).
+
+Kinds (``STITCH_KINDS``): ``mean``, ``identity``, ``linear``, ``affine``, ``lowrank``,
+``procrustes``, ``mlp``. Every stitch has ``fit(X, Y)``, ``predict(X)``, ``save(path)``;
+``load_stitch(path)`` restores any of them. ``fit_all_pairs`` fits every ordered pair of
+models, sharing moments and factorizations across pairs.
+"""
 
 from __future__ import annotations
 
-from stitchbench.stitches.affine import AffineStitch
+from stitchbench.stitches.affine import AffineStitch, LinearStitch
 from stitchbench.stitches.all_pairs import AllPairsResult, fit_all_pairs, make_stitch
 from stitchbench.stitches.base import STITCH_KINDS, Stitch, load_stitch, register_stitch
+from stitchbench.stitches.identity import IdentityStitch
+from stitchbench.stitches.lowrank import LowRankStitch
 from stitchbench.stitches.mean import MeanStitch
+from stitchbench.stitches.mlp import MLPStitch
+from stitchbench.stitches.procrustes import ProcrustesStitch
 
 __all__ = [
     "STITCH_KINDS",
     "AffineStitch",
     "AllPairsResult",
+    "IdentityStitch",
+    "LinearStitch",
+    "LowRankStitch",
+    "MLPStitch",
     "MeanStitch",
+    "ProcrustesStitch",
     "Stitch",
     "fit_all_pairs",
     "load_stitch",

@@ -1,4 +1,19 @@
-"""Fit every ordered pair of models (source → target) and score each on held-out rows."""
+"""Fit every ordered pair of models (source → target) and score each on held-out rows.
+
+The closed-form kinds (mean, affine, linear, lowrank, procrustes) share their work:
+
+* one streamed pass over all models side by side gives every model's scatter and every
+  pair's cross-scatter (``moments.accumulate_gram``; one symmetric product, float64,
+  ``chunk_rows`` rows at a time, so memmapped embeddings of any length fit in O(D²)
+  memory, D = Σ dims);
+* per source, one eigendecomposition of its scatter serves every target and every ridge
+  penalty (the validation error of the whole α path comes from d×d products), and for
+  ``alpha_selection="loo"`` one more pass scores every target's LOO path together;
+* the stitch objects are built directly from those moments (``MomentStitch._fit_moments``),
+  so they equal pair-by-pair fits (same holdout rows, same tie rule) and save/load alike.
+
+Other kinds (mlp, identity) are fitted pair by pair on the training rows.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +26,17 @@ from tqdm.auto import tqdm
 
 from stitchbench.errors import DataError, UnknownNameError
 from stitchbench.evaluate.regression import regression_scores
-from stitchbench.stitches.base import STITCH_KINDS, Stitch
+from stitchbench.stitches.base import STITCH_KINDS, Stitch, array_digest, combine_digests
+from stitchbench.stitches.closed_form import MomentStitch, SourceCache, cached, holdout_mask
+from stitchbench.stitches.mean import MeanStitch
+from stitchbench.stitches.moments import (
+    DEFAULT_CHUNK_ROWS,
+    GramMoments,
+    Moments,
+    accumulate_gram,
+    merge_gram,
+)
+from stitchbench.stitches.ridge import Eigen, loo_mse_paths
 
 
 @dataclass
@@ -48,6 +73,35 @@ def _rows(index: np.ndarray | None, n: int, name: str) -> np.ndarray:
     return idx
 
 
+@dataclass
+class _SharedMoments:
+    """Joint moments of the training rows: all of them, and per holdout split."""
+
+    full: GramMoments
+    splits: dict[tuple[float, int], tuple[GramMoments, GramMoments | None]]
+
+
+def _shared_moments(
+    arrays: list[np.ndarray],
+    names: list[str],
+    rows: np.ndarray,
+    specs: set[tuple[float, int]],
+    chunk_rows: int,
+) -> _SharedMoments:
+    """One pass per distinct holdout split (usually one); the full moments by merging."""
+    splits: dict[tuple[float, int], tuple[GramMoments, GramMoments | None]] = {}
+    full: GramMoments | None = None
+    for frac, seed in sorted(specs):
+        mask = holdout_mask(len(rows), frac, seed)
+        fit, val = accumulate_gram(arrays, rows, mask, chunk_rows, names)
+        splits[(frac, seed)] = (fit, val)
+        if full is None:
+            full = fit if val is None else merge_gram(fit, val)
+    if full is None:
+        full, _ = accumulate_gram(arrays, rows, None, chunk_rows, names)
+    return _SharedMoments(full, splits)
+
+
 def fit_all_pairs(
     embeddings: Mapping[str, np.ndarray],
     kinds: Sequence[str] = ("mean", "affine"),
@@ -57,20 +111,24 @@ def fit_all_pairs(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     pairs: Sequence[tuple[str, str]] | None = None,
     progress: bool = True,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> AllPairsResult:
-    """Fit a stitch of every kind for every ordered pair of models.
+    """Fit a stitch of every kind for every ordered pair of models, sharing the work.
 
     Args:
-        embeddings: ``{model: (n, d_model)}`` arrays whose rows are already joined by id.
+        embeddings: ``{model: (n, d_model)}`` arrays whose rows are already joined by id
+            (``np.memmap`` welcome: closed-form kinds read them in row chunks).
         kinds: Stitch kinds (``STITCH_KINDS``).
         train: Row indices (or a boolean mask) to fit on.
         evaluate: Held-out row indices (or mask) to score on; None skips scoring.
         params: Per-kind hyperparameters, e.g. ``{"affine": {"alphas": (0, 1e-3)}}``.
         pairs: Ordered ``(source, target)`` pairs; default every pair with source != target.
         progress: Show a progress bar.
+        chunk_rows: Rows per chunk of the shared moments pass.
 
     Returns:
-        The fitted stitches and tidy score rows (mse, mae, r2, cosine per stitch).
+        The fitted stitches (equal to pair-by-pair fits on ``embeddings[m][train]``) and
+        tidy score rows (mse, mae, r2, cosine per stitch).
     """
     names = list(embeddings)
     if not names:
@@ -81,24 +139,79 @@ def fit_all_pairs(
             raise DataError(
                 f"{m} has {arr.shape[0]} rows but {names[0]} has {n}; align embeddings by id first."
             )
+    for k in kinds:
+        if k not in STITCH_KINDS:
+            raise UnknownNameError(f"Unknown stitch kind {k!r}; known: {sorted(STITCH_KINDS)}.")
     tr = _rows(train, n, "train")
     ev = _rows(evaluate, n, "evaluate") if evaluate is not None else None
     pairs = list(pairs) if pairs is not None else [(s, t) for s in names for t in names if s != t]
+    for s, t in pairs:
+        for m in (s, t):
+            if m not in embeddings:
+                raise UnknownNameError(f"Pair ({s!r}, {t!r}) names {m!r}, not in {names}.")
     params = params or {}
+    protos = {k: make_stitch(k, **dict(params.get(k, {}))) for k in kinds}
+    shared_kinds = [k for k in kinds if isinstance(protos[k], MomentStitch | MeanStitch)]
+    used = [m for m in names if any(m in p for p in pairs)]
+    col = {m: i for i, m in enumerate(used)}
+    digests = {m: array_digest(embeddings[m], tr) for m in used}
+
+    shared: _SharedMoments | None = None
+    if shared_kinds:
+        specs: set[tuple[float, int]] = set()
+        for k in shared_kinds:
+            frac = protos[k]._holdout_fraction() if isinstance(protos[k], MomentStitch) else None
+            if frac is not None:
+                specs.add((float(frac), int(getattr(protos[k], "seed", 0))))
+        shared = _shared_moments([embeddings[m] for m in used], used, tr, specs, chunk_rows)
+
+    train_arrays: dict[str, np.ndarray] = {}
+
+    def train_rows(m: str) -> np.ndarray:  # only for kinds fitted pair by pair
+        if m not in train_arrays:
+            train_arrays[m] = np.asarray(embeddings[m][tr])
+        return train_arrays[m]
+
+    eval_arrays = (
+        {m: np.asarray(embeddings[m][ev], dtype=np.float64) for m in used} if ev is not None else {}
+    )
+    caches: dict[str, SourceCache] = {}
     result = AllPairsResult()
-    train_arrays = {m: np.asarray(embeddings[m][tr]) for m in names}
-    eval_arrays = {m: np.asarray(embeddings[m][ev]) for m in names} if ev is not None else {}
     total = len(pairs) * len(kinds)
     with tqdm(total=total, desc="fit stitches", unit="stitch", disable=not progress) as bar:
         for source, target in pairs:
-            X, Y = train_arrays[source], train_arrays[target]
+            cache = caches.setdefault(source, {})
             for kind in kinds:
-                st = make_stitch(kind, **dict(params.get(kind, {}))).fit(X, Y)
+                if kind in shared_kinds:
+                    assert shared is not None
+                    st = _fit_shared(
+                        make_stitch(kind, **dict(params.get(kind, {}))),
+                        shared,
+                        col[source],
+                        col[target],
+                        cache,
+                        embeddings,
+                        pairs,
+                        source,
+                        target,
+                        tr,
+                        col,
+                    )
+                    st.n_fit_ = int(tr.size)
+                    st.fit_fingerprint_ = combine_digests(digests[source], digests[target])
+                else:
+                    st = make_stitch(kind, **dict(params.get(kind, {})))
+                    st.fit(train_rows(source), train_rows(target))
                 st.with_names(source, target)
                 result.stitches[(source, target, kind)] = st
                 if ev is not None:
+                    mu = (
+                        shared.full.mean[shared.full.block(col[target])]
+                        if shared is not None
+                        else train_rows(target).mean(axis=0)
+                    )
                     pred = st.predict(eval_arrays[source])
-                    scores = regression_scores(eval_arrays[target], pred, Y.mean(axis=0))
+                    scores = regression_scores(eval_arrays[target], pred, mu)
                     for metric, value in scores.items():
                         result.scores.append(
                             {
@@ -115,3 +228,58 @@ def fit_all_pairs(
                         )
                 bar.update(1)
     return result
+
+
+def _fit_shared(
+    st: Stitch,
+    shared: _SharedMoments,
+    s: int,
+    t: int,
+    cache: SourceCache,
+    embeddings: Mapping[str, np.ndarray],
+    pairs: list[tuple[str, str]],
+    source: str,
+    target: str,
+    tr: np.ndarray,
+    col: dict[str, int],
+) -> Stitch:
+    """Set a closed-form stitch's learned state from the shared moments of pair (s, t)."""
+    full = shared.full
+    st.d_source_ = int(full.block(s).stop - full.block(s).start)
+    st.d_target_ = int(full.block(t).stop - full.block(t).start)
+    if isinstance(st, MeanStitch):
+        st.mean_ = full.mean[full.block(t)].copy()
+        return st
+    assert isinstance(st, MomentStitch)
+    frac = st._holdout_fraction()
+    if frac is None:
+        fit_m: Moments = full.pair(s, t)
+        val_m: Moments | None = None
+    else:
+        g_fit, g_val = shared.splits[(float(frac), int(getattr(st, "seed", 0)))]
+        fit_m, val_m = g_fit.pair(s, t), (g_val.pair(s, t) if g_val is not None else None)
+        if val_m is None:
+            fit_m = full.pair(s, t)
+    targets = [b for a, b in pairs if a == source]
+
+    def loo(eig: Eigen, m: Moments) -> np.ndarray:
+        alphas = tuple(float(a) for a in getattr(st, "alphas", ()))
+        paths = cached(
+            cache,
+            ("loo", alphas, st.chunk_rows),
+            lambda: loo_mse_paths(
+                embeddings[source],
+                [embeddings[b] for b in targets],
+                eig,
+                m.mean_x,
+                [full.mean[full.block(col[b])] for b in targets],
+                [full.scatter[full.block(s), full.block(col[b])] for b in targets],
+                alphas,
+                rows=tr,
+                chunk_rows=st.chunk_rows,
+            ),
+        )
+        return paths[targets.index(target)]
+
+    st._fit_moments(fit_m, val_m, cache, loo)
+    return st

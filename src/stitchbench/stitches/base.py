@@ -37,14 +37,43 @@ def register_stitch(cls: type[Stitch]) -> type[Stitch]:
     return cls
 
 
-def data_fingerprint(*arrays: np.ndarray) -> str:
-    """A short digest of the arrays' shapes and bytes: which data a stitch was fitted on."""
+def array_digest(a: np.ndarray, rows: np.ndarray | None = None, chunk_rows: int = 65536) -> str:
+    """A short digest of one array's shape, dtype and bytes, read in row chunks.
+
+    Args:
+        a: (n, d) array (may be memory-mapped; never copied whole).
+        rows: Optional row indices; the digest is then that of ``a[rows]``.
+        chunk_rows: Rows hashed per step.
+
+    Returns:
+        16 hex characters.
+    """
+    n = a.shape[0] if rows is None else len(rows)
     h = hashlib.blake2b(digest_size=8)
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(repr((a.shape, str(a.dtype))).encode())
-        h.update(memoryview(a).cast("B"))
+    h.update(repr(((n, *a.shape[1:]), str(a.dtype))).encode())
+    for start in range(0, n, chunk_rows):
+        block = (
+            a[start : start + chunk_rows] if rows is None else a[rows[start : start + chunk_rows]]
+        )
+        h.update(memoryview(np.ascontiguousarray(block)).cast("B"))
     return h.hexdigest()
+
+
+def combine_digests(*digests: str) -> str:
+    """The fingerprint of several arrays from their ``array_digest`` values."""
+    h = hashlib.blake2b(digest_size=8)
+    for d in digests:
+        h.update(d.encode())
+    return h.hexdigest()
+
+
+def data_fingerprint(*arrays: np.ndarray) -> str:
+    """A short digest of the arrays' shapes and bytes: which data a stitch was fitted on.
+
+    A digest of per-array digests, so ``fit_all_pairs`` hashes each model once and still
+    records the same fingerprint as a pair-by-pair fit.
+    """
+    return combine_digests(*(array_digest(np.asarray(a)) for a in arrays))
 
 
 class Stitch:
@@ -167,7 +196,7 @@ class Stitch:
         dest = Path(path)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-        arrays = {a: np.ascontiguousarray(getattr(self, a)) for a in self._array_attrs}
+        arrays = {k: np.ascontiguousarray(v) for k, v in self._learned_arrays().items()}
         save_file(arrays, str(tmp / WEIGHTS_FILE))
         (tmp / META_FILE).write_text(json.dumps(self.metadata(), indent=2))
         if dest.exists():
@@ -184,8 +213,7 @@ class Stitch:
     @classmethod
     def _from_saved(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Stitch:
         obj = cls(**meta["params"])
-        for a in cls._array_attrs:
-            setattr(obj, a, arrays[a])
+        obj._set_learned_arrays(arrays)
         for a, v in meta["learned"].items():
             setattr(obj, a, v)
         obj.d_source_ = meta["d_source"]
@@ -202,6 +230,19 @@ class Stitch:
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def _learned_arrays(self) -> dict[str, np.ndarray]:
+        """Every learned array, by the name it has in the weights file."""
+        return {a: np.asarray(getattr(self, a)) for a in self._array_attrs}
+
+    def _set_learned_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Inverse of ``_learned_arrays``: restore learned arrays read from the weights file."""
+        for a in self._array_attrs:
+            if a not in arrays:
+                raise DataError(
+                    f"Saved {self.kind} stitch lacks array {a!r}; re-save it with this stitchbench."
+                )
+            setattr(self, a, arrays[a])
 
     def _after_load(self) -> None:
         """Hook: rebuild derived state (e.g. a torch module) after loading arrays."""

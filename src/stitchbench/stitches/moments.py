@@ -160,3 +160,143 @@ def scatter_about(m: Moments, mean_x: np.ndarray, mean_y: np.ndarray) -> Moments
         m.sxy + m.n * np.outer(ex, ey),
         m.syy_trace + m.n * float(ey @ ey),
     )
+
+
+@dataclass
+class GramMoments:
+    """Centred moments of several row-paired arrays side by side (their joint scatter).
+
+    One pass over ``[A_1 | A_2 | … | A_M]`` gives every model's scatter and every pair's
+    cross-scatter, so all M·(M−1) ordered pairs share a single product (a symmetric rank-k
+    update, half the flops of the per-pair products).
+
+    Attributes:
+        n: Number of rows.
+        mean: (D,) column means, D = Σ d_m.
+        scatter: (D, D) centred scatter of the concatenated columns.
+        offsets: (M + 1,) column offset of each array; array m owns
+            ``offsets[m]:offsets[m + 1]``.
+    """
+
+    n: int
+    mean: np.ndarray
+    scatter: np.ndarray
+    offsets: np.ndarray
+
+    def block(self, m: int) -> slice:
+        """Columns of array ``m`` in the concatenation."""
+        return slice(int(self.offsets[m]), int(self.offsets[m + 1]))
+
+    def pair(self, source: int, target: int) -> Moments:
+        """Moments of (array ``source`` as X, array ``target`` as Y)."""
+        s, t = self.block(source), self.block(target)
+        syy = float(np.trace(self.scatter[t, t]))
+        return Moments(
+            self.n, self.mean[s], self.mean[t], self.scatter[s, s], self.scatter[s, t], syy
+        )
+
+
+def accumulate_gram(
+    arrays: list[np.ndarray],
+    rows: np.ndarray | None = None,
+    holdout: np.ndarray | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    names: list[str] | None = None,
+) -> tuple[GramMoments, GramMoments | None]:
+    """One streaming pass over several row-paired arrays; their joint centred moments.
+
+    Memory is O(D² + chunk_rows·D) with D = Σ d_m, whatever n is: ``arrays`` may be
+    ``np.memmap`` and are read ``chunk_rows`` rows at a time (in float64, shifted by the
+    first chunk's mean as in ``accumulate_split_moments``).
+
+    Args:
+        arrays: M arrays of shape (n_all, d_m), rows paired across arrays.
+        rows: Optional (n,) row indices to use (e.g. the training rows), in order.
+        holdout: Optional (n,) boolean mask over the used rows; those rows are accumulated
+            separately (e.g. a validation subset).
+        chunk_rows: Rows per chunk.
+        names: Array names for error messages.
+
+    Returns:
+        ``(moments of rows not held out, moments of held-out rows or None)``.
+    """
+    if not arrays:
+        raise DataError("accumulate_gram needs at least one array.")
+    names = names or [f"array {i}" for i in range(len(arrays))]
+    n_all = arrays[0].shape[0]
+    for a, name in zip(arrays, names, strict=True):
+        if a.ndim != 2 or a.shape[0] != n_all:
+            raise DataError(
+                f"{name} has shape {a.shape}; expected ({n_all}, d) like {names[0]} "
+                "(rows must be paired; join embeddings by id first)."
+            )
+    n = n_all if rows is None else len(rows)
+    if n == 0:
+        raise DataError("Cannot fit on zero rows.")
+    if holdout is not None and holdout.shape != (n,):
+        raise DataError(f"holdout mask has shape {holdout.shape}; expected ({n},).")
+    offsets = np.concatenate([[0], np.cumsum([a.shape[1] for a in arrays])])
+
+    def chunk(start: int) -> np.ndarray:
+        z = np.empty((min(chunk_rows, n - start), int(offsets[-1])))
+        sel = slice(start, start + chunk_rows) if rows is None else rows[start : start + chunk_rows]
+        for m, (a, name) in enumerate(zip(arrays, names, strict=True)):
+            z[:, offsets[m] : offsets[m + 1]] = as_matrix(a[sel], name)
+        return z
+
+    first = chunk(0)
+    shift = first.mean(axis=0)
+    acc = [_GramSums(shift), _GramSums(shift)]
+    for start in range(0, n, chunk_rows):
+        z = first if start == 0 else chunk(start)
+        z -= shift
+        if holdout is None:
+            acc[0].add(z)
+        else:
+            m = holdout[start : start + chunk_rows]
+            acc[0].add(z[~m])
+            acc[1].add(z[m])
+        del z
+        first = None  # type: ignore[assignment]
+    if acc[0].n == 0:
+        raise DataError("Every row is held out; nothing left to fit on.")
+    fit = acc[0].finish(offsets)
+    return fit, (acc[1].finish(offsets) if holdout is not None and acc[1].n else None)
+
+
+class _GramSums:
+    def __init__(self, shift: np.ndarray) -> None:
+        self.shift = shift
+        self.n = 0
+        self.s = np.zeros(shift.shape[0])
+        self.ss = np.zeros((shift.shape[0], shift.shape[0]))
+
+    def add(self, z: np.ndarray) -> None:
+        if z.shape[0] == 0:
+            return
+        z = np.ascontiguousarray(z)
+        self.n += z.shape[0]
+        self.s += z.sum(axis=0)
+        self.ss += z.T @ z  # numpy runs Aᵀ·A as a symmetric rank-k update (syrk)
+
+    def finish(self, offsets: np.ndarray) -> GramMoments:
+        dm = self.s / self.n
+        c = self.ss - self.n * np.outer(dm, dm)
+        return GramMoments(self.n, self.shift + dm, (c + c.T) / 2, offsets)
+
+
+def raw_moments(m: Moments) -> Moments:
+    """Moments about the origin (uncentred), for maps without an intercept."""
+    return scatter_about(m, np.zeros_like(m.mean_x), np.zeros_like(m.mean_y))
+
+
+def merge_gram(a: GramMoments, b: GramMoments) -> GramMoments:
+    """Joint moments of the union of two disjoint row sets (as ``merge_moments``)."""
+    n = a.n + b.n
+    delta = b.mean - a.mean
+    return GramMoments(
+        n,
+        a.mean + delta * (b.n / n),
+        a.scatter + b.scatter + (a.n * b.n / n) * np.outer(delta, delta),
+        a.offsets,
+    )

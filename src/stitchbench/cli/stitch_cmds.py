@@ -1,0 +1,196 @@
+"""Commands: ``fit`` (one stitch between two models) and ``translate`` (apply a saved one)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from stitchbench.cli.app import app, console
+from stitchbench.errors import DataError
+
+
+@app.command()
+def fit(
+    dataset: str = typer.Option(..., help="Dataset name or BEIR folder."),
+    source: str = typer.Option(..., help="Source model alias or id."),
+    target: str = typer.Option(..., help="Target model alias or id."),
+    kind: str = typer.Option(
+        "affine", help="Stitch kind (mean, identity, linear, affine, lowrank, procrustes, mlp)."
+    ),
+    out: Path = typer.Option(..., help="Folder to save the fitted stitch in."),
+    layer: int | None = typer.Option(
+        None, help="Hidden layer of the source model to map from (default: its final embedding)."
+    ),
+    params: str = typer.Option("{}", help="Stitch hyperparameters as JSON, e.g. '{\"rank\": 8}'."),
+    max_docs: int = typer.Option(4000, help="Documents to subsample; 0 = all."),
+    seed: int = typer.Option(0, help="Seed of the subsample and the splits."),
+    cache_dir: Path | None = typer.Option(None, help="Embedding cache folder."),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+) -> None:
+    """Fit a SOURCE → TARGET stitch on the train split; print test scores beside the mean."""
+    from stitchbench.corpora import assign_splits
+    from stitchbench.embed import embed_corpus
+    from stitchbench.embeddings import Embeddings, align
+    from stitchbench.encoders import get_encoder
+    from stitchbench.evaluate import regression_scores
+    from stitchbench.experiment.demo import prepare
+    from stitchbench.stitches import MeanStitch, make_stitch
+    from stitchbench.store import EmbeddingStore
+
+    try:
+        hyper = json.loads(params)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"--params is not valid JSON ({exc}); e.g. '{{\"rank\": 8}}'.") from exc
+    stitch = make_stitch(kind, **hyper)  # fail on a bad kind before embedding anything
+    store = EmbeddingStore(cache_dir)
+    models = [source] if source == target else [source, target]
+    corpus, embs, _ = prepare(
+        dataset,
+        models,
+        max_docs=max_docs or None,
+        seed=seed,
+        store=store,
+        progress=progress,
+        log=console.print,
+    )
+    src_label = source
+    if layer is not None:
+        layered = embed_corpus(
+            corpus,
+            get_encoder(source),
+            kind="passage",
+            store=store,
+            layers=[layer],
+            progress=progress,
+        )
+        assert isinstance(layered, dict)
+        src_emb: Embeddings = layered[layer]
+        src_label = f"{source}@{layer}"
+        embs = {src_label: src_emb, target: embs[target]}
+    elif source == target:
+        embs = {source: embs[source], f"{target} ": embs[source]}
+    names = list(embs)
+    ids, arrays = align(embs)
+    splits = assign_splits(list(ids), seed)
+    split_of = np.array([splits[i] for i in ids])
+    train, test = split_of == "train", split_of == "test"
+    if not train.any() or not test.any():
+        raise DataError(
+            f"Need train and test rows; got {train.sum()} and {test.sum()}. "
+            "Use more documents (--max-docs)."
+        )
+    X, Y = arrays[names[0]], arrays[names[1]]
+    stitch.fit(X[train], Y[train])
+    mean = MeanStitch().fit(X[train], Y[train])
+    mu = Y[train].mean(axis=0)
+    table = Table(
+        title=f"{src_label} → {target} ({kind}), held-out test rows: "
+        f"{int(test.sum())} (fit on {int(train.sum())})",
+        title_justify="left",
+    )
+    table.add_column("method", style="bold")
+    for metric in ("r2", "mse", "mae", "cosine"):
+        table.add_column(metric, justify="right")
+    for name, st in ((kind, stitch), ("mean (baseline)", mean)):
+        sc = regression_scores(Y[test], st.predict(X[test]), mu)
+        table.add_row(name, *(f"{sc[m]:.4f}" for m in ("r2", "mse", "mae", "cosine")))
+    console.print(table)
+    if getattr(stitch, "alpha_", None) is not None:
+        console.print(f"chosen alpha: {stitch.alpha_:g}")
+    stitch.with_names(source, target, source_layer=layer)
+    console.print(f"wrote {stitch.save(out)}")
+
+
+def _read_matrix(path: Path, column: str | None) -> tuple[np.ndarray, object | None]:
+    """(n, d) float32 vectors from a .npy file or a Parquet column; the table too."""
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        if column:
+            raise DataError(f"--column applies to Parquet input, not {path.name}.")
+        return np.load(path, mmap_mode="r"), None
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        if not column:
+            raise DataError(
+                f"{path.name} is Parquet: say which column holds the vectors "
+                f"(--column NAME); columns: {table.column_names}."
+            )
+        if column not in table.column_names:
+            raise DataError(f"{path.name} has no column {column!r}; columns: {table.column_names}.")
+        values = table.column(column).to_pylist()
+        try:
+            mat = np.asarray([np.asarray(v, dtype=np.float32) for v in values])
+        except (TypeError, ValueError) as exc:
+            raise DataError(
+                f"Column {column!r} of {path.name} does not hold numeric vectors ({exc})."
+            ) from exc
+        if mat.ndim != 2:
+            raise DataError(
+                f"Column {column!r} of {path.name} must hold equal-length vectors; "
+                f"got shape {mat.shape}."
+            )
+        return mat, table
+    raise DataError(f"{path} must be a .npy or .parquet file.")
+
+
+@app.command()
+def translate(
+    stitch_path: Path = typer.Argument(..., metavar="STITCH", help="Saved stitch folder."),
+    in_path: Path = typer.Argument(..., metavar="IN", help="Source vectors: .npy or .parquet."),
+    out_path: Path = typer.Argument(..., metavar="OUT", help="Where to write: .npy or .parquet."),
+    column: str | None = typer.Option(None, help="Parquet column holding the source vectors."),
+    out_column: str | None = typer.Option(
+        None, help="Output Parquet column (default: COLUMN_translated)."
+    ),
+    batch_rows: int = typer.Option(65536, help="Rows translated per batch."),
+) -> None:
+    """Map stored embeddings into another model's space with a saved stitch (migration)."""
+    from stitchbench.stitches import load_stitch
+
+    st = load_stitch(stitch_path)
+    if not in_path.is_file():
+        raise DataError(f"Input file {in_path} does not exist.")
+    X, table = _read_matrix(in_path, column)
+    if X.ndim != 2 or X.shape[1] != st.d_source_:
+        raise DataError(
+            f"{in_path.name} holds vectors of shape {tuple(X.shape)} but the stitch maps "
+            f"{st.d_source_}-d vectors ({st.source or 'its source model'}"
+            f"{'' if st.source_layer is None else f' layer {st.source_layer}'}); embed with "
+            "that model first."
+        )
+    Y = (
+        np.concatenate(
+            [st.predict(X[i : i + batch_rows]) for i in range(0, X.shape[0], batch_rows)]
+        )
+        if X.shape[0]
+        else np.zeros((0, st.d_target_), np.float32)
+    )
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if out_path.suffix.lower() == ".npy":
+        np.save(out_path, Y)
+    elif out_path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        name = out_column or f"{column or 'vector'}_translated"
+        arr = pa.FixedSizeListArray.from_arrays(pa.array(Y.reshape(-1)), Y.shape[1])
+        if table is None:
+            table = pa.table({name: arr})
+        else:
+            assert isinstance(table, pa.Table)
+            if name in table.column_names:
+                table = table.drop_columns([name])
+            table = table.append_column(name, arr)
+        pq.write_table(table, out_path)
+    else:
+        raise DataError(f"{out_path} must end in .npy or .parquet.")
+    console.print(
+        f"translated {Y.shape[0]} vectors {st.d_source_}-d → {st.d_target_}-d "
+        f"({st.source or '?'} → {st.target or '?'}, {st.kind}); wrote {out_path}"
+    )
