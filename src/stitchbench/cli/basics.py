@@ -1,4 +1,4 @@
-"""Commands: models, cache ls / cache rm, demo."""
+"""Commands: models, cache ls / cache rm."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from stitchbench.cli.app import app, console
-from stitchbench.cli.render import matrix_table
 
 cache_app = typer.Typer(help="Inspect and clear the embedding cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
@@ -83,56 +82,3 @@ def cache_rm(
         raise typer.BadParameter("Say what to remove: --model NAME, --key PREFIX or --all.")
     n = EmbeddingStore(cache_dir).remove(model=model, key_prefix=key)
     console.print(f"removed {n} entr{'y' if n == 1 else 'ies'}")
-
-
-@app.command()
-def demo(
-    out: Path = typer.Option(Path("demo-out"), help="Output folder."),
-    models: str = typer.Option(
-        ",".join(("minilm-l6", "minilm-l3", "e5-small", "glove-50d", "static-64")),
-        help="Comma-separated model aliases/ids.",
-    ),
-    dataset: str = typer.Option("bible", help="Dataset name or BEIR folder."),
-    max_docs: int = typer.Option(
-        4000, help="Documents to subsample (deterministic for --seed); 0 = all."
-    ),
-    seed: int = typer.Option(0, help="Seed of the subsample and the splits."),
-    cache_dir: Path | None = typer.Option(None, help="Embedding cache folder."),
-    progress: bool = typer.Option(True, help="Show progress bars."),
-) -> None:
-    """Embed the corpus with every model, stitch every ordered pair, measure, write figures."""
-    from stitchbench.experiment.demo import DemoConfig, run_demo
-    from stitchbench.experiment.results import pair_matrix
-
-    names = [m.strip() for m in models.split(",") if m.strip()]
-    cfg = DemoConfig(
-        out=out,
-        dataset=dataset,
-        models=names,
-        max_docs=max_docs or None,
-        seed=seed,
-        cache_dir=cache_dir,
-        progress=progress,
-    )
-    res = run_demo(cfg, log=console.print)
-    df = res.results
-    console.print(
-        matrix_table(
-            pair_matrix(df, "affine", "r2", names),
-            "Affine stitch, held-out R² (rows: source → columns: target)",
-        )
-    )
-    base = pair_matrix(df, "mean", "r2", names).to_numpy()
-    base = base[~(base != base)]
-    console.print(
-        f"Mean-predictor baseline R² on the same rows: {base.min():.3f} … {base.max():.3f}"
-    )
-    console.print(
-        matrix_table(pair_matrix(df, "linear_cka", "linear_cka", names), "Linear CKA (symmetric)")
-    )
-    console.print(
-        f"cache: {res.cache_hits} hit(s), {res.cache_misses} miss(es); "
-        + ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items())
-    )
-    for f in res.files:
-        console.print(f"wrote {f}")

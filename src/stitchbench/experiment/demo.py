@@ -23,7 +23,7 @@ from stitchbench.stitches import fit_all_pairs
 from stitchbench.store import EmbeddingStore
 
 DEFAULT_MODELS: tuple[str, ...] = ("minilm-l6", "minilm-l3", "e5-small", "glove-50d", "static-64")
-DEFAULT_KINDS: tuple[str, ...] = ("mean", "affine")
+DEFAULT_KINDS: tuple[str, ...] = ("mean", "linear", "affine", "lowrank", "procrustes", "mlp")
 
 
 @dataclass
@@ -38,7 +38,13 @@ class DemoConfig:
     seed: int = 0
     cache_dir: Path | None = None
     progress: bool = True
-    stitch_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stitch_params: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {
+            "lowrank": {"rank": 32},
+            "procrustes": {"scale": True},
+            "mlp": {"depth": 2, "epochs": 20, "patience": 3},
+        }
+    )
 
 
 @dataclass
