@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from stitchbench.cli import basics, layers  # noqa: F401  (registers commands)
+from stitchbench.cli import (  # noqa: F401  (importing registers the commands)
+    basics,
+    demo,
+    layers,
+    stitch_cmds,
+)
 from stitchbench.cli.app import app, console
 from stitchbench.errors import StitchbenchError
 
