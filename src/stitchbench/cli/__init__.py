@@ -8,6 +8,7 @@ from stitchbench.cli import (  # noqa: F401  (importing registers the commands)
     basics,
     demo,
     layers,
+    retrieve,
     stitch_cmds,
 )
 from stitchbench.cli.app import app, console

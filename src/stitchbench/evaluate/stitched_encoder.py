@@ -1,0 +1,185 @@
+"""A stitched encoder: model A followed by a stitch A → B, usable wherever B's encoder is.
+
+``StitchedEncoder(encoder_a, stitch)`` embeds texts with A and translates the vectors into
+B's space. It speaks two dialects:
+
+* sentence-transformers: ``encode(sentences, batch_size=32, normalize_embeddings=...,
+  convert_to_tensor=..., prompt_name=...)``, plus BEIR/MTEB-style ``encode_queries`` and
+  ``encode_corpus``, so tools that take a model object (MTEB's wrappers, BEIR's dense
+  retriever) can run a translated model;
+* stitchbench's own Encoder protocol (``name``, ``dim``, ``fingerprint``,
+  ``encode(texts, kind=..., batch_size=...)``), so :func:`stitchbench.embed.embed_corpus`
+  caches its output like any model's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from stitchbench.encoders.base import KINDS, BaseEncoder, Layers, check_texts
+from stitchbench.errors import DataError
+from stitchbench.stitches.base import Stitch, data_fingerprint
+
+# How tools name the two sides of an asymmetric task (sentence-transformers prompt names,
+# MTEB prompt types, BEIR) -> stitchbench's kind.
+_KIND_ALIASES: dict[str, str] = {
+    "query": "query",
+    "queries": "query",
+    "passage": "passage",
+    "document": "passage",
+    "documents": "passage",
+    "corpus": "passage",
+    "doc": "passage",
+}
+
+
+class StitchedEncoder(BaseEncoder):
+    """Encoder A, then a fitted stitch A → B: texts become vectors in B's space.
+
+    Args:
+        encoder_a: The source model (any stitchbench encoder, e.g. ``get_encoder("minilm-l3")``).
+        stitch: A fitted stitch whose source is A's final embedding
+            (``stitch.d_source_ == encoder_a.dim``).
+        name: Display name; default ``"<A>-><B>:<kind>"``.
+        default_kind: ``"query"`` or ``"passage"``: used when a caller says neither.
+
+    Attributes:
+        dim: B's dimension (``stitch.d_target_``).
+        num_layers: None (only the final, translated embedding exists).
+    """
+
+    num_layers = None
+
+    def __init__(
+        self,
+        encoder_a: Any,
+        stitch: Stitch,
+        name: str | None = None,
+        default_kind: str = "passage",
+    ) -> None:
+        super().__init__()
+        if not hasattr(stitch, "d_source_"):
+            raise DataError("stitch is not fitted; fit it (or load_stitch a saved one) first.")
+        if int(stitch.d_source_) != int(encoder_a.dim):
+            raise DataError(
+                f"stitch maps {stitch.d_source_}-d vectors but encoder_a ({encoder_a.name}) "
+                f"gives {encoder_a.dim}-d ones; use the stitch fitted on this model."
+            )
+        if default_kind not in KINDS:
+            raise DataError(f"default_kind must be 'query' or 'passage'; got {default_kind!r}.")
+        self.encoder_a = encoder_a
+        self.stitch = stitch
+        self.dim = int(stitch.d_target_)
+        self.default_kind = default_kind
+        self.name = name or f"{encoder_a.name}->{stitch.target or 'target'}:{stitch.kind}"
+
+    def _describe(self) -> dict[str, Any]:
+        arrays = [np.asarray(getattr(self.stitch, a)) for a in self.stitch._array_attrs]
+        meta = self.stitch.metadata()
+        meta.pop("stitchbench_version", None)
+        return {
+            "encoder_a": self.encoder_a.fingerprint,
+            "stitch": hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16],
+            "weights": data_fingerprint(*arrays) if arrays else "",
+        }
+
+    def _resolve_kind(self, kind: str | None, prompt_name: str | None, kwargs: Mapping) -> str:
+        for given in (kind, prompt_name, kwargs.get("prompt_type")):
+            if given is None:
+                continue
+            key = str(getattr(given, "value", given)).lower()
+            if key not in _KIND_ALIASES:
+                raise DataError(
+                    f"Cannot tell whether {given!r} means queries or passages; pass "
+                    "kind='query' or kind='passage'."
+                )
+            return _KIND_ALIASES[key]
+        return self.default_kind
+
+    def encode(  # type: ignore[override]
+        self,
+        sentences: str | Sequence[str],
+        batch_size: int | None = None,
+        *,
+        kind: str | None = None,
+        layers: Layers = None,
+        prompt_name: str | None = None,
+        normalize_embeddings: bool = False,
+        convert_to_tensor: bool = False,
+        convert_to_numpy: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """Embed texts with A and translate them into B's space.
+
+        Args:
+            sentences: One text or n texts.
+            batch_size: Texts per forward pass of A (A's default when None).
+            kind: ``"query"`` or ``"passage"``; else taken from ``prompt_name`` or an
+                MTEB ``prompt_type`` (``"query"``/``"document"``), else ``default_kind``.
+            layers: Must be None (only the final translated embedding exists).
+            prompt_name: sentence-transformers prompt name, read as the kind.
+            normalize_embeddings: L2-normalise the translated vectors.
+            convert_to_tensor: Return a torch tensor instead of a numpy array.
+            convert_to_numpy: Accepted for sentence-transformers compatibility (numpy is
+                the default output).
+            **kwargs: Other sentence-transformers / MTEB keywords (``show_progress_bar``,
+                ``task_name``, ...): accepted and ignored.
+
+        Returns:
+            (n, d_B) float32 array (or tensor); (d_B,) for a single string.
+        """
+        del convert_to_numpy
+        self.resolve_layers(layers)  # raises for anything but None
+        single = isinstance(sentences, str)
+        texts = check_texts([sentences] if isinstance(sentences, str) else sentences)
+        which = self._resolve_kind(kind, prompt_name, kwargs)
+        if texts:
+            vecs_a = self.encoder_a.encode(texts, kind=which, batch_size=batch_size)
+            out = self.stitch.predict(vecs_a)
+        else:
+            out = np.empty((0, self.dim), dtype=np.float32)
+        if normalize_embeddings:
+            norms = np.linalg.norm(out, axis=1, keepdims=True)
+            out = out / np.where(norms > 0, norms, 1.0)
+        out = np.ascontiguousarray(out, dtype=np.float32)
+        if single:
+            out = out[0]
+        if convert_to_tensor:
+            import torch
+
+            return torch.from_numpy(out)
+        return out
+
+    def encode_queries(
+        self, queries: Sequence[str], batch_size: int | None = None, **kwargs: Any
+    ) -> np.ndarray:
+        """BEIR/MTEB retrieval hook: queries, (n, d_B)."""
+        kwargs.pop("prompt_type", None)
+        return self.encode(list(queries), batch_size, kind="query", **kwargs)
+
+    def encode_corpus(
+        self,
+        corpus: Sequence[str | Mapping[str, str]] | Mapping[str, Sequence[str]],
+        batch_size: int | None = None,
+        **kwargs: Any,
+    ) -> np.ndarray:
+        """BEIR/MTEB retrieval hook: documents, (n, d_B).
+
+        Accepts texts, BEIR-style dicts ``{"title": ..., "text": ...}`` (joined as
+        ``title + " " + text``), or a dict of columns ``{"title": [...], "text": [...]}``.
+        """
+        kwargs.pop("prompt_type", None)
+        if isinstance(corpus, Mapping):
+            titles = corpus.get("title") or [""] * len(corpus["text"])
+            docs = [f"{t} {x}".strip() for t, x in zip(titles, corpus["text"], strict=True)]
+        else:
+            docs = [
+                d if isinstance(d, str) else f"{d.get('title', '')} {d.get('text', '')}".strip()
+                for d in corpus
+            ]
+        return self.encode(docs, batch_size, kind="passage", **kwargs)

@@ -1,0 +1,137 @@
+"""Real models: the stitched encoder, the all-pairs pipeline, the retrieve command."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from tests.conftest import require_model
+from typer.testing import CliRunner
+
+from stitchbench.cli.app import app
+from stitchbench.corpora import load_corpus
+from stitchbench.embeddings import Embeddings
+from stitchbench.encoders import get_encoder
+from stitchbench.errors import DataError
+from stitchbench.evaluate import StitchedEncoder
+from stitchbench.experiment.results import results_frame
+from stitchbench.experiment.retrieval import (
+    NATIVE_METHOD,
+    retention_matrix,
+    retrieval_figures,
+    run_retrieval,
+)
+from stitchbench.stitches import make_stitch
+
+TEXTS = [
+    "In the beginning God created the heavens and the earth.",
+    "The stock market fell sharply on Monday.",
+    "A new striker joined the club for a record fee.",
+    "Parliament passed the budget after a long debate.",
+]
+
+
+def test_stitched_encoder_translates_a_real_model():
+    require_model("minilm-l3")
+    require_model("static-64")
+    a, b = get_encoder("minilm-l3"), get_encoder("static-64")
+    docs = list(load_corpus("bible", max_docs=200, seed=0).doc_texts)
+    X, Y = a.encode(docs, kind="passage"), b.encode(docs, kind="passage")
+    stitch = make_stitch("affine", alphas=(1.0,)).fit(X, Y).with_names("minilm-l3", "static-64")
+    enc = StitchedEncoder(a, stitch)
+    assert enc.dim == b.dim == 64 and enc.num_layers is None
+    assert enc.name == "minilm-l3->static-64:affine"
+
+    # sentence-transformers style: positional batch_size, single string, normalisation.
+    out = enc.encode(TEXTS, 2)
+    assert out.shape == (4, 64) and out.dtype == np.float32
+    np.testing.assert_allclose(out, stitch.predict(a.encode(TEXTS)), rtol=1e-6)
+    one = enc.encode(TEXTS[0])
+    assert one.shape == (64,)
+    unit = enc.encode(TEXTS, batch_size=8, normalize_embeddings=True, show_progress_bar=False)
+    np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, rtol=1e-5)
+    tensor = enc.encode(TEXTS, convert_to_tensor=True)
+    assert tuple(tensor.shape) == (4, 64)
+    # MTEB/BEIR hooks, and prompt names read as the kind.
+    assert enc.encode_queries(TEXTS[:2]).shape == (2, 64)
+    assert enc.encode_corpus([{"title": "Genesis", "text": TEXTS[0]}]).shape == (1, 64)
+    assert enc.encode(TEXTS, prompt_name="query").shape == (4, 64)
+    with pytest.raises(DataError, match="queries or passages"):
+        enc.encode(TEXTS, prompt_name="classification")
+    # The translation is better than chance: a text's stitched vector is nearest its own.
+    sims = enc.encode(docs[:50]) @ Y[:50].T
+    assert (sims.argmax(axis=1) == np.arange(50)).mean() > 0.3
+    # The fingerprint follows the stitch's weights.
+    other = (
+        make_stitch("affine", alphas=(1.0,))
+        .fit(X[:100], Y[:100])
+        .with_names("minilm-l3", "static-64")
+    )
+    assert StitchedEncoder(a, other).fingerprint != enc.fingerprint
+    with pytest.raises(DataError, match="64-d"):
+        StitchedEncoder(b, stitch)
+
+
+def test_stitched_encoder_in_the_embedding_pipeline(store):
+    require_model("static-64")
+    require_model("glove-50d")
+    from stitchbench.embed import embed_corpus
+
+    a, b = get_encoder("static-64"), get_encoder("glove-50d")
+    corpus = load_corpus("bible", max_docs=200, seed=0)
+    X, Y = a.encode(list(corpus.doc_texts)), b.encode(list(corpus.doc_texts))
+    enc = StitchedEncoder(
+        a, make_stitch("affine", alphas=(1.0,)).fit(X, Y).with_names("static-64", "glove-50d")
+    )
+    emb = embed_corpus(corpus, enc, kind="passage", store=store, progress=False)
+    assert isinstance(emb, Embeddings) and emb.vectors.shape == (200, 50)
+
+
+def test_run_retrieval_and_figure(store, tmp_path):
+    require_model("static-64")
+    require_model("glove-50d")
+    models = ["static-64", "glove-50d"]
+    run = run_retrieval("bible", models, "affine", max_docs=400, store=store, progress=False)
+    assert set(run.results) == {("static-64", "glove-50d"), ("glove-50d", "static-64")}
+    res = run.results[("static-64", "glove-50d")]
+    assert res.native_b == run.native["glove-50d"] and res.native_a == run.native["static-64"]
+    assert res.n_queries == run.n_queries > 0
+    df = results_frame(run.rows)
+    assert set(df["split"]) == {"test"}
+    assert (df["n_eval"] == run.n_queries).all()
+    native = df[df["method"] == NATIVE_METHOD]
+    assert set(native["source"]) == set(models) and (native["source"] == native["target"]).all()
+    mat = retention_matrix(df, models)
+    assert mat.loc["glove-50d", "glove-50d"] == pytest.approx(run.native["glove-50d"]["ndcg@10"])
+    assert mat.loc["static-64", "glove-50d"] == pytest.approx(res.retention["ndcg@10"])
+    (png,) = retrieval_figures(df, models, tmp_path, "bible")
+    assert png.stat().st_size > 10_000
+
+
+def test_cli_retrieve_one_pair_and_all_pairs(tmp_path):
+    require_model("static-64")
+    require_model("glove-50d")
+    runner = CliRunner()
+    base = ["retrieve", "--dataset", "bible", "--max-docs", "300", "--no-progress"]
+    base += ["--cache-dir", str(tmp_path / "cache")]
+    one = runner.invoke(
+        app,
+        [*base, "--query-model", "static-64", "--index-model", "glove-50d", "--out", str(tmp_path)],
+    )
+    assert one.exit_code == 0, one.output
+    for text in ("ndcg@10", "retention", "jaccard@10", "test queries", "chance"):
+        assert text in one.output
+    df = pd.read_parquet(tmp_path / "retrieval.parquet")
+    assert "retention_ndcg@10" in set(df["metric"])
+
+    out = tmp_path / "all"
+    both = runner.invoke(
+        app, [*base, "--all-pairs", "--models", "static-64,glove-50d", "--out", str(out)]
+    )
+    assert both.exit_code == 0, both.output
+    assert "diagonal = native nDCG@10" in both.output
+    assert (out / "retrieval.parquet").exists()
+    assert (out / "retrieval_retention_ndcg10.png").exists()
+
+    bad = runner.invoke(app, [*base, "--query-model", "static-64"])
+    assert bad.exit_code != 0
