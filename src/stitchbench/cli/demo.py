@@ -25,6 +25,7 @@ def demo(
     seed: int = typer.Option(0, help="Seed of the subsample and the splits."),
     cache_dir: Path | None = typer.Option(None, help="Embedding cache folder."),
     progress: bool = typer.Option(True, help="Show progress bars."),
+    retrieval: bool = typer.Option(True, help="Also measure retrieval through the stitches."),
 ) -> None:
     """Embed the corpus with every model, stitch every ordered pair, measure, write figures."""
     from stitchbench.experiment.demo import DemoConfig, run_demo
@@ -41,6 +42,7 @@ def demo(
         seed=seed,
         cache_dir=cache_dir,
         progress=progress,
+        retrieval=retrieval,
     )
     res = run_demo(cfg, log=console.print)
     df = res.results
@@ -61,6 +63,17 @@ def demo(
     console.print(
         matrix_table(pair_matrix(df, "linear_cka", "linear_cka", names), "Linear CKA (symmetric)")
     )
+    if retrieval and (df["method"] == "native-retrieval").any():
+        from stitchbench.experiment.retrieval import retention_matrix
+
+        n_q = int(df.loc[df["method"] == "native-retrieval", "n_eval"].max())
+        console.print(
+            matrix_table(
+                retention_matrix(df, names, "affine", "ndcg@10"),
+                f"nDCG@10 retention of affine-stitched queries ({n_q} test queries); "
+                "diagonal: native nDCG@10 of each model",
+            )
+        )
     console.print(
         f"cache: {res.cache_hits} hit(s), {res.cache_misses} miss(es); "
         + ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items())

@@ -17,6 +17,7 @@ from stitchbench.embed import embed_corpus
 from stitchbench.embeddings import Embeddings, align
 from stitchbench.encoders import get_encoder
 from stitchbench.experiment.results import RunContext, pair_matrix, write_results
+from stitchbench.experiment.retrieval import retrieval_figures, run_retrieval
 from stitchbench.measures import linear_cka
 from stitchbench.report.figures import heatmap
 from stitchbench.stitches import fit_all_pairs
@@ -38,6 +39,7 @@ class DemoConfig:
     seed: int = 0
     cache_dir: Path | None = None
     progress: bool = True
+    retrieval: bool = True
     stitch_params: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {
             "lowrank": {"rank": 32},
@@ -142,8 +144,18 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> DemoResult:
                 )
     timings["measures"] = time.perf_counter() - t2
 
+    files: list[Path] = []
+    if cfg.retrieval and corpus.num_queries:
+        t3 = time.perf_counter()
+        ret = run_retrieval(
+            corpus, models, "affine", seed=cfg.seed, store=store, progress=cfg.progress, log=log
+        )
+        rows += ret.rows
+        timings["retrieval"] = time.perf_counter() - t3
     df = pd.DataFrame(rows)
-    files = [write_results(rows, out / "results.parquet")]
+    if cfg.retrieval and corpus.num_queries:
+        files += retrieval_figures(df, models, out, corpus.name, kind="affine")
+    files.insert(0, write_results(rows, out / "results.parquet"))
     stitch_dir = out / "stitches"
     for (s, t, kind), st in fitted.stitches.items():
         if kind != "mean":
