@@ -6,6 +6,7 @@ import sys
 
 from stitchbench.cli import (  # noqa: F401  (importing registers the commands)
     basics,
+    compare,
     demo,
     layers,
     retrieve,

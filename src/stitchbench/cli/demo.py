@@ -60,9 +60,7 @@ def demo(
             f"Mean-predictor baseline R² on the same rows: {base.min():.3f} … {base.max():.3f}"
         )
     console.print(by_kind_table(df, kind_list))
-    console.print(
-        matrix_table(pair_matrix(df, "linear_cka", "linear_cka", names), "Linear CKA (symmetric)")
-    )
+    console.print(measures_table(df, names))
     if retrieval and (df["method"] == "native-retrieval").any():
         from stitchbench.experiment.retrieval import retention_matrix
 
@@ -89,3 +87,19 @@ def by_kind_table(df: pd.DataFrame, kinds: list[str]) -> Table:
     wide = wide[[k for k in kinds if k in wide.columns]].reset_index()
     wide.insert(0, "source → target", wide.pop("source") + " → " + wide.pop("target"))
     return frame_table(wide, "Held-out R² by stitch kind (validation split)")
+
+
+def measures_table(df: pd.DataFrame, models: list[str]) -> Table:
+    """Every similarity measure per ordered pair (validation rows), one column per measure."""
+    from stitchbench.measures import MEASURES
+
+    raw = df[df["method"].isin(list(MEASURES)) & (df["method"] == df["metric"])]
+    raw = raw[raw["source"] != raw["target"]]
+    wide = raw.pivot_table(index=["source", "target"], columns="method", values="value")
+    wide = wide.reindex(
+        sorted(wide.index, key=lambda st: (models.index(st[0]), models.index(st[1])))
+    ).reset_index()
+    wide.insert(0, "source → target", wide.pop("source") + " → " + wide.pop("target"))
+    arrows = {m: ("↑" if MEASURES[m].higher_is_more_similar else "↓") for m in MEASURES}
+    wide.columns = [c if c not in arrows else f"{c} {arrows[c]}" for c in wide.columns]
+    return frame_table(wide, "Similarity measures on validation rows (↑ similarity, ↓ distance)")

@@ -16,9 +16,14 @@ from stitchbench.corpora import Corpus, assign_splits, load_corpus
 from stitchbench.embed import embed_corpus
 from stitchbench.embeddings import Embeddings, align
 from stitchbench.encoders import get_encoder
+from stitchbench.experiment.compare import (
+    DEFAULT_MEASURES,
+    cka_r2_spearman,
+    cka_vs_r2_figure,
+    measure_rows,
+)
 from stitchbench.experiment.results import RunContext, pair_matrix, write_results
 from stitchbench.experiment.retrieval import retrieval_figures, run_retrieval
-from stitchbench.measures import linear_cka
 from stitchbench.report.figures import heatmap
 from stitchbench.stitches import fit_all_pairs
 from stitchbench.store import EmbeddingStore
@@ -40,6 +45,7 @@ class DemoConfig:
     cache_dir: Path | None = None
     progress: bool = True
     retrieval: bool = True
+    measures: Sequence[str] = DEFAULT_MEASURES
     stitch_params: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {
             "lowrank": {"rank": 32},
@@ -127,21 +133,16 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> DemoResult:
     timings["fit"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
-    for i, a in enumerate(models):
-        for b in models[i:]:
-            v = 1.0 if a == b else linear_cka(arrays[a][val], arrays[b][val])
-            for s, t in {(a, b), (b, a)}:
-                rows.append(
-                    ctx.row(
-                        split="validation",
-                        source=s,
-                        target=t,
-                        method="linear_cka",
-                        metric="linear_cka",
-                        value=v,
-                        n_eval=int(val.sum()),
-                    )
-                )
+    val_arrays = {m: a[val] for m, a in arrays.items()}
+    rows += measure_rows(
+        val_arrays,
+        models,
+        list(cfg.measures),
+        ctx,
+        split="validation",
+        seed=cfg.seed,
+        progress=cfg.progress,
+    )
     timings["measures"] = time.perf_counter() - t2
 
     files: list[Path] = []
@@ -153,6 +154,9 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> DemoResult:
         rows += ret.rows
         timings["retrieval"] = time.perf_counter() - t3
     df = pd.DataFrame(rows)
+    files.append(cka_vs_r2_figure(df, models, out, corpus.name))
+    rho, p_value, n_pairs = cka_r2_spearman(df, models)
+    log(f"Spearman rho(linear CKA, affine R²) = {rho:.3f} (p = {p_value:.2g}, {n_pairs} pairs)")
     if cfg.retrieval and corpus.num_queries:
         files += retrieval_figures(df, models, out, corpus.name, kind="affine")
     files.insert(0, write_results(rows, out / "results.parquet"))
