@@ -90,7 +90,7 @@ def by_kind_table(df: pd.DataFrame, kinds: list[str]) -> Table:
 
 
 def measures_table(df: pd.DataFrame, models: list[str]) -> Table:
-    """Every similarity measure per ordered pair (validation rows), one column per measure."""
+    """Every similarity measure per ordered pair, one column per measure."""
     from stitchbench.measures import MEASURES
 
     raw = df[df["method"].isin(list(MEASURES)) & (df["method"] == df["metric"])]
@@ -102,4 +102,4 @@ def measures_table(df: pd.DataFrame, models: list[str]) -> Table:
     wide.insert(0, "source → target", wide.pop("source") + " → " + wide.pop("target"))
     arrows = {m: ("↑" if MEASURES[m].higher_is_more_similar else "↓") for m in MEASURES}
     wide.columns = [c if c not in arrows else f"{c} {arrows[c]}" for c in wide.columns]
-    return frame_table(wide, "Similarity measures on validation rows (↑ similarity, ↓ distance)")
+    return frame_table(wide, "Similarity measures on all rows (↑ similarity, ↓ distance)")

@@ -133,13 +133,14 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> DemoResult:
     timings["fit"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
-    val_arrays = {m: a[val] for m, a in arrays.items()}
+    # Measures compare representations, not predictions: use every row (CCA-type measures
+    # are inflated when rows are few compared with dimensions, as in a 10% validation split).
     rows += measure_rows(
-        val_arrays,
+        arrays,
         models,
         list(cfg.measures),
         ctx,
-        split="validation",
+        split="all",
         seed=cfg.seed,
         progress=cfg.progress,
     )
@@ -164,14 +165,20 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> DemoResult:
     for (s, t, kind), st in fitted.stitches.items():
         if kind != "mean":
             st.save(stitch_dir / f"{s}__to__{t}.{kind}")
-    files += figures(df, models, out, corpus.name, int(train.sum()), int(val.sum()))
+    files += figures(df, models, out, corpus.name, int(train.sum()), int(val.sum()), len(ids))
     timings["total"] = time.perf_counter() - t0
     (out / "timings.json").write_text(json.dumps(timings, indent=2))
     return DemoResult(df, files, timings, store.hits, store.misses)
 
 
 def figures(
-    df: pd.DataFrame, models: list[str], out: Path, dataset: str, n_train: int, n_val: int
+    df: pd.DataFrame,
+    models: list[str],
+    out: Path,
+    dataset: str,
+    n_train: int,
+    n_val: int,
+    n_all: int,
 ) -> list[Path]:
     """Heatmaps of affine-stitch R² and linear CKA (rows = source, columns = target)."""
     files = []
@@ -192,7 +199,7 @@ def figures(
         heatmap(
             cka,
             out / "linear_cka.png",
-            f"Linear CKA between models ({dataset}, {n_val} validation docs; symmetric)",
+            f"Linear CKA between models ({dataset}, all {n_all} docs; symmetric)",
             "linear CKA (0–1)",
             row_label="model A",
             col_label="model B",

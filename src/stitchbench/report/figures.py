@@ -87,8 +87,8 @@ def scatter(
     ax.scatter(x, y, s=28, color="tab:blue")
     for xi, yi, lab in zip(x, y, labels, strict=True):
         ax.annotate(lab, (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set_xlabel(_wrap(xlabel, 70), fontsize=9)
+    ax.set_ylabel(_wrap(ylabel, 50), fontsize=9)
     ax.set_title(_wrap(title), fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
