@@ -43,10 +43,12 @@ def layers(
         log=console.print,
     )
     for (src, tgt), r2 in study.stitch.items():
-        rl = [f"{src}@{x}" for x in study.labels[src]]
-        cl = [f"{tgt}@{x}" for x in study.labels[tgt]]
+        rl = [f"L{x}" if x != "final" else x for x in study.labels[src]]
+        cl = [f"L{x}" if x != "final" else x for x in study.labels[tgt]]
         mat = pd.DataFrame(
-            r2, index=pd.Index(rl, name="source layer"), columns=pd.Index(cl, name="target layer")
+            r2,
+            index=pd.Index(rl, name=f"source {src}"),
+            columns=pd.Index(cl, name=f"target {tgt}"),
         )
         console.print(matrix_table(mat, f"{kind} stitch held-out R²: {src} layers → {tgt} layers"))
         sim = pd.DataFrame(study.measure[(src, tgt)], index=mat.index, columns=mat.columns)
