@@ -38,7 +38,8 @@ def synthetic_models(n: int, dims: tuple[int, ...], seed: int = 0) -> list[np.nd
     for d in dims:
         W = rng.standard_normal((128, d), dtype=np.float32) / np.sqrt(128)
         X = latent @ W + 0.5 * rng.standard_normal((n, d), dtype=np.float32)
-        models.append(X / np.linalg.norm(X, axis=1, keepdims=True))
+        # Stay float32 (the norm would promote the quotient to float64).
+        models.append((X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32))
     return models
 
 
