@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stitchbench.errors import UnknownNameError
-from stitchbench.measures import MEASURES, Calibration, calibrate
+from stitchbench.measures import MEASURES, Calibration, Measure, calibrate
 from stitchbench.measures.calibrate import _linear_cka_null
 
 
@@ -53,3 +53,28 @@ def test_accepts_a_measure_object_and_rejects_unknown_names() -> None:
     assert cal.measure == "rsa" and cal.score == pytest.approx(1.0)
     with pytest.raises(UnknownNameError, match="known measures: debiased_cka"):
         calibrate(X, X, "nope")
+
+
+@pytest.mark.parametrize("name", ["rsa", "rbf_cka", "mutual_knn", "jaccard_at_k", "rank_at_k"])
+def test_fast_permutation_nulls_equal_recomputing_the_measure(name):
+    """The precomputed-structure nulls give the same values as calling the measure per shuffle."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(120, 6))
+    Y = X @ rng.normal(size=(6, 5)) + rng.normal(size=(120, 5))
+    fast = calibrate(X, Y, name, n_permutations=15, seed=2)
+    m = MEASURES[name]
+    # The same function behind a wrapper: not in the fast table, so recomputed per shuffle.
+    slow_measure = Measure(
+        name,
+        lambda a, b: m.fn(a, b),
+        m.higher_is_more_similar,
+        m.symmetric,
+        m.invariances,
+        m.needs_pairs,
+        m.description,
+    )
+    slow = calibrate(X, Y, slow_measure, n_permutations=15, seed=2)
+    assert fast.score == pytest.approx(slow.score, abs=1e-12)
+    assert fast.null_mean == pytest.approx(slow.null_mean, abs=1e-10)
+    assert fast.null_std == pytest.approx(slow.null_std, abs=1e-10)
+    assert fast.p_value == slow.p_value
