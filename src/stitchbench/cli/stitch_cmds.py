@@ -99,8 +99,9 @@ def fit(
         sc = regression_scores(Y[test], st.predict(X[test]), mu)
         table.add_row(name, *(f"{sc[m]:.4f}" for m in ("r2", "mse", "mae", "cosine")))
     console.print(table)
-    if getattr(stitch, "alpha_", None) is not None:
-        console.print(f"chosen alpha: {stitch.alpha_:g}")
+    alpha = getattr(stitch, "alpha_", None)
+    if alpha is not None:
+        console.print(f"chosen alpha: {alpha:g}")
     stitch.with_names(source, target, source_layer=layer)
     console.print(f"wrote {stitch.save(out)}")
 

@@ -160,7 +160,8 @@ def fit_all_pairs(
     if shared_kinds:
         specs: set[tuple[float, int]] = set()
         for k in shared_kinds:
-            frac = protos[k]._holdout_fraction() if isinstance(protos[k], MomentStitch) else None
+            proto = protos[k]
+            frac = proto._holdout_fraction() if isinstance(proto, MomentStitch) else None
             if frac is not None:
                 specs.add((float(frac), int(getattr(protos[k], "seed", 0))))
         shared = _shared_moments([embeddings[m] for m in used], used, tr, specs, chunk_rows)

@@ -55,7 +55,7 @@ def array_digest(a: np.ndarray, rows: np.ndarray | None = None, chunk_rows: int 
         block = (
             a[start : start + chunk_rows] if rows is None else a[rows[start : start + chunk_rows]]
         )
-        h.update(memoryview(np.ascontiguousarray(block)).cast("B"))
+        h.update(np.ascontiguousarray(block).data.cast("B"))
     return h.hexdigest()
 
 
