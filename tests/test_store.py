@@ -113,3 +113,20 @@ def test_ls_and_rm(tmp_path):
     assert [e["fields"]["model"] for e in store.entries()] == ["m"]
     assert store.remove() == 1
     assert list(store.entries()) == []
+
+
+def test_rm_keeps_temporary_files_of_a_running_write(tmp_path):
+    import os
+    import time
+
+    store = EmbeddingStore(tmp_path)
+    ids, vecs = _data()
+    store.put(FIELDS, ids, vecs)
+    running = tmp_path / ".abc.running.tmp"
+    stale = tmp_path / ".abc.stale.tmp"
+    running.write_bytes(b"x")
+    stale.write_bytes(b"x")
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    assert store.remove() == 1
+    assert running.exists() and not stale.exists()

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import struct
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,10 +27,9 @@ import numpy as np
 from stitchbench.embeddings import Embeddings
 from stitchbench.errors import CacheError, DataError
 
-log = logging.getLogger(__name__)
-
 TENSOR = "embeddings"
 _DTYPES = {"float32": ("F32", np.float32), "float16": ("F16", np.float16)}
+STALE_TMP_SECONDS = 3600
 KEY_FIELDS = ("encoder", "corpus", "chunking", "split", "kind", "layer", "dtype")
 
 
@@ -81,9 +80,8 @@ class EntryWriter:
         with os.fdopen(fd, "wb") as fh:
             fh.write(header)
             fh.truncate(len(header) + n * dim * np.dtype(_DTYPES[self.dtype][1]).itemsize)
-        self.offset = len(header)
         self.array = np.memmap(
-            self.tmp, dtype=_DTYPES[self.dtype][1], mode="r+", offset=self.offset, shape=(n, dim)
+            self.tmp, dtype=_DTYPES[self.dtype][1], mode="r+", offset=len(header), shape=(n, dim)
         )
         self.written = np.zeros(n, dtype=bool)
 
@@ -161,8 +159,11 @@ class EmbeddingStore:
             manifest = json.loads(man_path.read_text())
             emb = self._open(manifest, verify=self.verify)
         except (CacheError, ValueError, KeyError, OSError) as exc:
-            log.warning("Cache entry %s is corrupt (%s); removing it and recomputing.", key, exc)
-            self._warn(f"cache entry {key} is corrupt ({exc}); recomputing")
+            warnings.warn(
+                f"cache entry {key} is corrupt ({exc}); removing it and recomputing",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             self.remove_key(key)
             self.misses += 1
             return None
@@ -211,8 +212,11 @@ class EmbeddingStore:
             if key_prefix is not None and not str(m["key"]).startswith(key_prefix):
                 continue
             count += self.remove_key(m["key"])
+        # Temporary files of interrupted writes; recent ones may belong to a running encode.
+        stale = time.time() - STALE_TMP_SECONDS
         for tmp in self.root.glob(".*.tmp"):
-            tmp.unlink()
+            if tmp.stat().st_mtime < stale:
+                tmp.unlink(missing_ok=True)
         return count
 
     # -- internals -----------------------------------------------------------------------
@@ -248,12 +252,6 @@ class EmbeddingStore:
             kind=str(fields.get("kind", "passage")),
             meta={"cache_key": key, **fields},
         )
-
-    @staticmethod
-    def _warn(msg: str) -> None:
-        import warnings
-
-        warnings.warn(msg, RuntimeWarning, stacklevel=3)
 
 
 def _checksum(arr: np.ndarray) -> str:

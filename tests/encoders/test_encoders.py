@@ -92,3 +92,9 @@ def test_bad_texts():
         enc.encode("a string")
     with pytest.raises(DataError, match="kind"):
         enc.encode(TEXTS, kind="document")  # type: ignore[arg-type]
+
+
+def test_empty_input_gives_empty_output():
+    require_model("static-64")
+    enc = get_encoder("static-64")
+    assert enc.encode([]).shape == (0, enc.dim)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import typer
 from rich.table import Table
@@ -55,7 +56,7 @@ def demo(
         )
     if "mean" in kind_list:
         base = pair_matrix(df, "mean", "r2", names).to_numpy()
-        base = base[~(base != base)]
+        base = base[~np.isnan(base)]
         console.print(
             f"Mean-predictor baseline R² on the same rows: {base.min():.3f} … {base.max():.3f}"
         )

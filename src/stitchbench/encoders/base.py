@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, overload, runtime_checkable
 
@@ -53,7 +53,9 @@ class BaseEncoder:
 
     Subclasses set ``name``, ``dim``, ``num_layers``, implement ``_describe()`` (what goes
     into the fingerprint) and ``_encode_batch(texts, kind, layers)``, which receives texts
-    with any prefix already applied... unless ``applies_own_prefix`` is True.
+    with the kind's prefix already prepended (unless ``applies_own_prefix`` is True, when
+    the backend adds its own). A backend with a faster whole-list path for the final
+    embedding overrides ``_encode_final``.
     """
 
     name: str = "encoder"
@@ -141,33 +143,41 @@ class BaseEncoder:
             raise DataError(f"kind must be 'query' or 'passage'; got {kind!r}.")
         wanted = self.resolve_layers(layers)
         bs = int(batch_size or self.default_batch_size)
+        if wanted is None:
+            if not texts:
+                return np.empty((0, self.dim), dtype=np.float32)
+            return check_vectors(self._encode_final(texts, kind, bs), self.name)
+        if not texts:
+            return {li: np.empty((0, self.dim), dtype=np.float32) for li in wanted}
+        out: dict[int, np.ndarray] = {}
+        for idx, got in self._sorted_batches(texts, kind, wanted, bs):
+            assert isinstance(got, dict)
+            for li, v in got.items():
+                if li not in out:
+                    out[li] = np.empty((len(texts), v.shape[1]), dtype=np.float32)
+                out[li][idx] = v
+        return {li: check_vectors(v, f"{self.name} layer {li}") for li, v in out.items()}
+
+    def _encode_final(self, texts: list[str], kind: str, batch_size: int) -> np.ndarray:
+        """The final embedding of non-empty ``texts``; backends with a faster path override."""
+        final: np.ndarray | None = None
+        for idx, got in self._sorted_batches(texts, kind, None, batch_size):
+            assert isinstance(got, np.ndarray)
+            if final is None:
+                final = np.empty((len(texts), got.shape[1]), dtype=np.float32)
+            final[idx] = got
+        assert final is not None
+        return final
+
+    def _sorted_batches(
+        self, texts: list[str], kind: str, layers: list[int] | None, batch_size: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray | dict[int, np.ndarray]]]:
+        """``(row indices, _encode_batch output)`` over length-sorted batches (longest first)."""
         order = np.argsort([-len(t) for t in texts], kind="stable")
         prefix = "" if self.applies_own_prefix else self.prefixes.get(kind, "")
-        out: dict[int, np.ndarray] | None = None
-        final: np.ndarray | None = None
-        for start in range(0, len(texts), bs):
-            idx = order[start : start + bs]
-            batch = [prefix + texts[i] for i in idx]
-            got = self._encode_batch(batch, kind, wanted)
-            if wanted is None:
-                assert isinstance(got, np.ndarray)
-                if final is None:
-                    final = np.empty((len(texts), got.shape[1]), dtype=np.float32)
-                final[idx] = got
-            else:
-                assert isinstance(got, dict)
-                if out is None:
-                    out = {
-                        li: np.empty((len(texts), v.shape[1]), dtype=np.float32)
-                        for li, v in got.items()
-                    }
-                for li, v in got.items():
-                    out[li][idx] = v
-        if wanted is None:
-            assert final is not None
-            return check_vectors(final, self.name)
-        assert out is not None
-        return {li: check_vectors(v, f"{self.name} layer {li}") for li, v in out.items()}
+        for start in range(0, len(texts), batch_size):
+            idx = order[start : start + batch_size]
+            yield idx, self._encode_batch([prefix + texts[i] for i in idx], kind, layers)
 
     def resolve_layers(self, layers: Layers) -> list[int] | None:
         """Normalise a ``layers`` request to a sorted list of indices (None = final only)."""

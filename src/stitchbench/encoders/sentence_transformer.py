@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +10,6 @@ import numpy as np
 
 from stitchbench.encoders.base import (
     BaseEncoder,
-    Kind,
-    Layers,
-    check_texts,
-    check_vectors,
     folder_digest,
 )
 from stitchbench.errors import DataError, OfflineError
@@ -112,6 +107,15 @@ class SentenceTransformerEncoder(BaseEncoder):
         first = self.model[0]
         return getattr(first, "auto_model", None) or getattr(first, "model", None)
 
+    def _pooling(self) -> Any:
+        for module in self.model:
+            if type(module).__name__ == "Pooling":
+                return module
+        raise DataError(
+            f"{self.name} has no Pooling module; per-layer vectors need to know how the model "
+            "pools its final embedding."
+        )
+
     def _describe(self) -> dict[str, Any]:
         ref = Path(self.model_ref)
         weights = self._weights_id or (folder_digest(ref) if ref.is_dir() else self.model_ref)
@@ -122,27 +126,16 @@ class SentenceTransformerEncoder(BaseEncoder):
             "max_seq_length": self.model.max_seq_length,
         }
 
-    def encode(
-        self,
-        texts: Sequence[str],
-        kind: Kind = "passage",
-        layers: Layers = None,
-        batch_size: int | None = None,
-    ) -> Any:
-        """See ``BaseEncoder.encode``; the final-only path is ``SentenceTransformer.encode``."""
-        if layers is not None:
-            return super().encode(texts, kind, layers, batch_size)
-        texts = check_texts(texts)
-        if kind not in ("query", "passage"):
-            raise DataError(f"kind must be 'query' or 'passage'; got {kind!r}.")
+    def _encode_final(self, texts: list[str], kind: str, batch_size: int) -> np.ndarray:
+        # Exactly SentenceTransformer.encode (its own length-sorted batching and prompts).
         vecs = self.model.encode(
             texts,
             prompt=self.prefixes.get(kind) or None,
-            batch_size=int(batch_size or self.default_batch_size),
+            batch_size=batch_size,
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        return check_vectors(np.asarray(vecs), self.name)
+        return np.asarray(vecs)
 
     def _encode_batch(
         self, texts: list[str], kind: str, layers: list[int] | None
@@ -161,7 +154,7 @@ class SentenceTransformerEncoder(BaseEncoder):
         finally:
             auto.config.output_hidden_states = old
         hidden = out["all_layer_embeddings"]
-        pooling = self.model[1]
+        pooling = self._pooling()
         result: dict[int, np.ndarray] = {}
         for li in layers or []:
             with torch.inference_mode():
