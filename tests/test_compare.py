@@ -15,7 +15,7 @@ from stitchbench.experiment.compare import (
     measure_rows,
 )
 from stitchbench.experiment.results import RunContext
-from stitchbench.measures import MEASURES
+from stitchbench.measures import MEASURES, pwcca
 
 runner = CliRunner()
 
@@ -85,7 +85,8 @@ def test_measure_rows_rotation_gives_cka_one_and_asymmetric_directions():
     rng = np.random.default_rng(0)
     A = rng.standard_normal((120, 8))
     Q, _ = np.linalg.qr(rng.standard_normal((8, 8)))
-    arrays = {"a": A, "rot": A @ Q * 3.0 + 1.0, "noise": rng.standard_normal((120, 5))}
+    mix = A @ rng.standard_normal((8, 8)) + rng.standard_normal((120, 8))
+    arrays = {"a": A, "rot": A @ Q * 3.0 + 1.0, "noise": rng.standard_normal((120, 5)), "mix": mix}
     models = list(arrays)
     rows = measure_rows(arrays, models, ["linear_cka", "pwcca"], _ctx(), "all", progress=False)
     df = pd.DataFrame(rows)
@@ -93,9 +94,13 @@ def test_measure_rows_rotation_gives_cka_one_and_asymmetric_directions():
     assert cka[("a", "rot")] == pytest.approx(1.0)
     assert cka[("rot", "a")] == pytest.approx(1.0)
     assert cka[("a", "noise")] == cka[("noise", "a")] < 0.5
-    assert len(cka) == 9  # 3 × 3, diagonal included
-    pw = df[df.metric == "pwcca"]
-    assert len(pw) == 9  # asymmetric: every ordered pair computed on its own
+    assert len(cka) == 16  # 4 × 4, diagonal included
+    pw = df[df.metric == "pwcca"].set_index(["source", "target"]).value
+    assert len(pw) == 16  # asymmetric: every ordered pair computed on its own
+    # Direction is kept: the row (source=a, target=mix) is pwcca(X=a, Y=mix), not the reverse.
+    assert pw[("a", "mix")] == pytest.approx(pwcca(A, mix))
+    assert pw[("mix", "a")] == pytest.approx(pwcca(mix, A))
+    assert abs(pwcca(A, mix) - pwcca(mix, A)) > 1e-3
     assert not df.metric.str.contains(":").any()
 
 

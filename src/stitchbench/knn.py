@@ -15,12 +15,6 @@ from stitchbench.validation import as_matrix
 METRICS = ("cosine", "dot")
 
 
-def _as_matrix(a: np.ndarray, name: str) -> np.ndarray:
-    """Finite 2-D float array; float32 stays float32 (no copy), anything else float64."""
-    dtype = np.float32 if getattr(a, "dtype", None) == np.float32 else np.float64
-    return as_matrix(a, name, dtype=dtype)
-
-
 def _stable_order(scores: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     """Column order sorting each row by score descending, ties by lower index."""
     by_index = torch.argsort(indices, dim=1, stable=True)
@@ -75,8 +69,8 @@ def search(
     Raises:
         DataError: Bad shapes, NaN/Inf, zero rows under cosine, or k out of range.
     """
-    q = _as_matrix(query_vectors, "query_vectors")
-    d = _as_matrix(doc_vectors, "doc_vectors")
+    q = as_matrix(query_vectors, "query_vectors", dtype=None)
+    d = as_matrix(doc_vectors, "doc_vectors", dtype=None)
     if q.shape[1] != d.shape[1]:
         raise DataError(f"query_vectors has {q.shape[1]} columns but doc_vectors has {d.shape[1]}")
     if metric not in METRICS:

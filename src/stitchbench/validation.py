@@ -9,13 +9,14 @@ import numpy as np
 from stitchbench.errors import DataError
 
 
-def as_matrix(a: object, name: str = "X", *, dtype: type = np.float64) -> np.ndarray:
+def as_matrix(a: object, name: str = "X", *, dtype: type | None = np.float64) -> np.ndarray:
     """Return ``a`` as a finite 2-D array, or raise a DataError naming ``name``.
 
     Args:
         a: Array-like of shape (n, d).
         name: How the caller calls this input, used in messages.
-        dtype: dtype of the returned array (no copy when it already matches).
+        dtype: dtype of the returned array (no copy when it already matches); None keeps
+            float32 as float32 and makes everything else float64.
 
     Returns:
         Array of shape (n, d) and the requested dtype.
@@ -27,6 +28,8 @@ def as_matrix(a: object, name: str = "X", *, dtype: type = np.float64) -> np.nda
         raise DataError(f"{name} is empty (shape {arr.shape}); need at least one row and column.")
     if not np.issubdtype(arr.dtype, np.number):
         raise DataError(f"{name} must be numeric; got dtype {arr.dtype}.")
+    if dtype is None:
+        dtype = np.float32 if arr.dtype == np.float32 else np.float64
     arr = arr.astype(dtype, copy=False)
     if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))
@@ -83,6 +86,7 @@ def as_layer_list(layers: Mapping[int, np.ndarray] | Sequence[np.ndarray], name:
         The arrays, in layer order, all with the same number of rows.
     """
     items = [layers[k] for k in sorted(layers)] if isinstance(layers, Mapping) else list(layers)
+    items = [a if hasattr(a, "shape") else np.asarray(a) for a in items]
     if not items:
         raise DataError(f"{name} holds no layers.")
     n = items[0].shape[0]

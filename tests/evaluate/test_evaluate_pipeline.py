@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,7 @@ from tests.conftest import require_model
 from typer.testing import CliRunner
 
 from stitchbench.cli.app import app
-from stitchbench.corpora import load_corpus
+from stitchbench.corpora import assign_splits, load_corpus
 from stitchbench.embeddings import Embeddings
 from stitchbench.encoders import get_encoder
 from stitchbench.errors import DataError
@@ -20,6 +22,7 @@ from stitchbench.experiment.retrieval import (
     retention_matrix,
     retrieval_figures,
     run_retrieval,
+    split_test_queries,
 )
 from stitchbench.stitches import make_stitch
 
@@ -42,8 +45,8 @@ def test_stitched_encoder_translates_a_real_model():
     assert enc.dim == b.dim == 64 and enc.num_layers is None
     assert enc.name == "minilm-l3->static-64:affine"
 
-    # sentence-transformers style: positional batch_size, single string, normalisation.
-    out = enc.encode(TEXTS, 2)
+    # sentence-transformers style (v3+ order: prompt_name second), single string, norms.
+    out = enc.encode(TEXTS, batch_size=2)
     assert out.shape == (4, 64) and out.dtype == np.float32
     np.testing.assert_allclose(out, stitch.predict(a.encode(TEXTS)), rtol=1e-6)
     one = enc.encode(TEXTS[0])
@@ -56,6 +59,9 @@ def test_stitched_encoder_translates_a_real_model():
     assert enc.encode_queries(TEXTS[:2]).shape == (2, 64)
     assert enc.encode_corpus([{"title": "Genesis", "text": TEXTS[0]}]).shape == (1, 64)
     assert enc.encode(TEXTS, prompt_name="query").shape == (4, 64)
+    np.testing.assert_array_equal(enc.encode(TEXTS, "query"), enc.encode(TEXTS, kind="query"))
+    with pytest.raises(DataError, match="literal prompt"):
+        enc.encode(TEXTS, prompt="Represent this: ")
     with pytest.raises(DataError, match="queries or passages"):
         enc.encode(TEXTS, prompt_name="classification")
     # The translation is better than chance: a text's stitched vector is nearest its own.
@@ -68,6 +74,10 @@ def test_stitched_encoder_translates_a_real_model():
         .with_names("minilm-l3", "static-64")
     )
     assert StitchedEncoder(a, other).fingerprint != enc.fingerprint
+    # ... even when only the weights differ (same fit data, same metadata).
+    tweaked = copy.deepcopy(stitch)
+    tweaked.coef_ = tweaked.coef_ * 2.0
+    assert StitchedEncoder(a, tweaked).fingerprint != enc.fingerprint
     with pytest.raises(DataError, match="64-d"):
         StitchedEncoder(b, stitch)
 
@@ -96,6 +106,16 @@ def test_run_retrieval_and_figure(store, tmp_path):
     res = run.results[("static-64", "glove-50d")]
     assert res.native_b == run.native["glove-50d"] and res.native_a == run.native["static-64"]
     assert res.n_queries == run.n_queries > 0
+    # The stitch saw the train-split documents only, and only they (counted independently).
+    corpus = load_corpus("bible", max_docs=400, seed=0)
+    splits = assign_splits(corpus.doc_ids, seed=0)
+    n_train = sum(s == "train" for s in splits.values())
+    assert res.stitch.n_fit_ == run.n_train_docs == n_train
+    # Every test query's answer is a test-split document (none among the fitted ones).
+    test_ids, _ = split_test_queries(corpus)
+    assert len(test_ids) == run.n_queries
+    for q in test_ids:
+        assert all(splits[d] == "test" for d in corpus.qrels[q])
     df = results_frame(run.rows)
     assert set(df["split"]) == {"test"}
     assert (df["n_eval"] == run.n_queries).all()

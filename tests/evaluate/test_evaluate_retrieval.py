@@ -125,6 +125,9 @@ def test_bad_inputs_are_named(world):
     other = Embeddings(np.array(["zz"] * 1), np.zeros((1, DIM), np.float32), "x")
     with pytest.raises(DataError, match="docs_b"):
         retrieval_through_stitch(qa, qa, da, other, qrels, train, test_queries, "identity")
+    _, db_other_model = _space("x", docs, queries)
+    with pytest.raises(DataError, match="embedded by 'm' but its documents by 'x'"):
+        retrieval_through_stitch(qa, qa, da, db_other_model, qrels, train, test_queries, "identity")
 
 
 def test_list_overlap():
@@ -147,3 +150,34 @@ def test_translation_matching_fixed_n_and_chance():
     assert noise.mean_rank == pytest.approx(750.5, rel=0.1)
     with pytest.raises(DataError, match="n_candidates"):
         translation_matching(Y, Y, n_candidates=5000)
+
+
+def test_retention_divides_by_the_index_model_not_the_query_model(world):
+    """A (query model) is a much worse space than B, so native A ≠ native B."""
+    docs, queries, qrels, train, test_queries, rng = world
+    qb, db = _space("B", docs, queries)
+    noisy = rng.standard_normal(docs.shape)
+    qa, da = _space("A", docs + 3.0 * noisy, queries + 3.0 * rng.standard_normal(queries.shape))
+    res = retrieval_through_stitch(qa, qb, da, db, qrels, train, test_queries, kind="affine")
+    assert abs(res.native_a["ndcg@10"] - res.native_b["ndcg@10"]) > 0.1
+    for metric, value in res.retention.items():
+        assert value == pytest.approx(res.stitched[metric] / res.native_b[metric])
+
+
+def test_split_test_queries_drops_queries_with_answers_in_train():
+    from stitchbench.corpora import Corpus, assign_splits
+    from stitchbench.experiment.retrieval import split_test_queries
+
+    ids = tuple(f"d{i}" for i in range(60))
+    splits = assign_splits(ids, seed=0)
+    test_doc = next(d for d in ids if splits[d] == "test")
+    train_doc = next(d for d in ids if splits[d] == "train")
+    corpus = Corpus(
+        name="toy",
+        doc_ids=ids,
+        doc_texts=tuple(f"text {d}" for d in ids),
+        query_ids=("clean", "leaky"),
+        query_texts=("a", "b"),
+        qrels={"clean": {test_doc: 1}, "leaky": {test_doc: 1, train_doc: 1}},
+    )
+    assert split_test_queries(corpus, seed=0)[0] == ["clean"]

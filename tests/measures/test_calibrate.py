@@ -78,3 +78,16 @@ def test_fast_permutation_nulls_equal_recomputing_the_measure(name):
     assert fast.null_mean == pytest.approx(slow.null_mean, abs=1e-10)
     assert fast.null_std == pytest.approx(slow.null_std, abs=1e-10)
     assert fast.p_value == slow.p_value
+
+
+def test_fast_null_above_the_row_cap_follows_the_seed():
+    """Above rbf_cka's 2,000-row cap the null shuffles within the subsample, seeded."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(2050, 4))
+    Y = X @ rng.normal(size=(4, 3)) + 0.5 * rng.normal(size=(2050, 3))
+    with pytest.warns(UserWarning, match="subsampled"):
+        a = calibrate(X, Y, "rbf_cka", n_permutations=3, seed=1)
+        b = calibrate(X, Y, "rbf_cka", n_permutations=3, seed=2)
+    assert a.null_mean != b.null_mean
+    # Shuffled pairings score far below the true pairing (an identity shuffle would not).
+    assert a.null_mean < 0.5 * a.score and b.null_mean < 0.5 * b.score

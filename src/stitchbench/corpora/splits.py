@@ -120,9 +120,10 @@ def subsample_ids(ids: Sequence[str], max_docs: int | None, seed: int = 0) -> li
 def query_split(corpus: Corpus, splits: Mapping[str, str]) -> dict[str, str]:
     """Give each query the split of its relevant documents.
 
-    A query takes the split of the first of its relevant documents (relevance > 0) in
-    sorted id order, so it is deterministic even when its relevant documents fall in
-    different splits. Queries with no relevant document in ``splits`` are dropped.
+    A query whose relevant documents (relevance > 0) all lie in one split takes that split;
+    one whose relevant documents fall in several splits gets ``"mixed"`` (a test query must
+    not have an answer among the training documents). Queries with no relevant document in
+    ``splits`` are dropped.
 
     Args:
         corpus: The corpus whose ``query_ids`` and ``qrels`` are used.
@@ -133,9 +134,11 @@ def query_split(corpus: Corpus, splits: Mapping[str, str]) -> dict[str, str]:
     """
     result: dict[str, str] = {}
     for query_id in corpus.query_ids:
-        relevant = sorted(
-            d for d, rel in corpus.qrels.get(query_id, {}).items() if rel > 0 and d in splits
-        )
-        if relevant:
-            result[query_id] = splits[relevant[0]]
+        found = {
+            splits[d]
+            for d, rel in corpus.qrels.get(query_id, {}).items()
+            if rel > 0 and d in splits
+        }
+        if found:
+            result[query_id] = found.pop() if len(found) == 1 else "mixed"
     return result

@@ -275,11 +275,14 @@ def retrieval_through_stitch(
     test_ids = [str(q) for q in test_query_ids]
     if not test_ids:
         raise DataError("test_query_ids is empty: no query to score.")
-    unjudged = [q for q in test_ids if not any(r > 0 for r in qrels.get(q, {}).values())]
+    indexed = set(parents)
+    unjudged = [
+        q for q in test_ids if not any(r > 0 and d in indexed for d, r in qrels.get(q, {}).items())
+    ]
     if unjudged:
         raise DataError(
-            f"{len(unjudged)} test queries have no relevant document in qrels "
-            f"(e.g. {unjudged[0]!r})."
+            f"{len(unjudged)} test queries have no relevant document among the indexed "
+            f"documents (e.g. {unjudged[0]!r}); check that qrels use the corpus's document ids."
         )
     qrels_test = {q: dict(qrels[q]) for q in test_ids}
 
@@ -287,6 +290,12 @@ def retrieval_through_stitch(
     DB = _rows_of(docs_b, row_ids, "docs_b")
     QA = _rows_of(query_a, test_ids, "query_a")
     QB = _rows_of(query_b, test_ids, "query_b")
+    for q_emb, d_emb, side in ((query_a, docs_a, "A"), (query_b, docs_b, "B")):
+        if q_emb.model != d_emb.model:
+            raise DataError(
+                f"Model {side}'s queries were embedded by {q_emb.model!r} but its documents by "
+                f"{d_emb.model!r}; embed both with the same model."
+            )
 
     n_docs = len(set(parents))
 

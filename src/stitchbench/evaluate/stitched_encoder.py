@@ -3,10 +3,10 @@
 ``StitchedEncoder(encoder_a, stitch)`` embeds texts with A and translates the vectors into
 B's space. It speaks two dialects:
 
-* sentence-transformers: ``encode(sentences, batch_size=32, normalize_embeddings=...,
-  convert_to_tensor=..., prompt_name=...)``, plus BEIR/MTEB-style ``encode_queries`` and
-  ``encode_corpus``, so tools that take a model object (MTEB's wrappers, BEIR's dense
-  retriever) can run a translated model;
+* sentence-transformers (v3+ argument order): ``encode(sentences, prompt_name=None,
+  prompt=None, batch_size=32, normalize_embeddings=..., convert_to_tensor=...)``, plus
+  BEIR/MTEB-style ``encode_queries`` and ``encode_corpus``, so tools that take a model
+  object (MTEB's wrappers, BEIR's dense retriever) can run a translated model;
 * stitchbench's own Encoder protocol (``name``, ``dim``, ``fingerprint``,
   ``encode(texts, kind=..., batch_size=...)``), so :func:`stitchbench.embed.embed_corpus`
   caches its output like any model's.
@@ -78,8 +78,18 @@ class StitchedEncoder(BaseEncoder):
         self.default_kind = default_kind
         self.name = name or f"{encoder_a.name}->{stitch.target or 'target'}:{stitch.kind}"
 
+    @property
+    def fingerprint(self) -> str:
+        """Digest of A's fingerprint and the stitch's metadata and every learned array.
+
+        Not cached: a stitch refitted in place must not reuse the old cache entries.
+        """
+        self._fingerprint = None
+        return super().fingerprint
+
     def _describe(self) -> dict[str, Any]:
-        arrays = [np.asarray(getattr(self.stitch, a)) for a in self.stitch._array_attrs]
+        learned = self.stitch._learned_arrays()  # includes an MLP's network weights
+        arrays = [np.asarray(learned[k]) for k in sorted(learned)]
         meta = self.stitch.metadata()
         meta.pop("stitchbench_version", None)
         return {
@@ -88,7 +98,14 @@ class StitchedEncoder(BaseEncoder):
             "weights": data_fingerprint(*arrays) if arrays else "",
         }
 
-    def _resolve_kind(self, kind: str | None, prompt_name: str | None, kwargs: Mapping) -> str:
+    def _resolve_kind(
+        self, kind: str | None, prompt_name: str | None, prompt: str | None, kwargs: Mapping
+    ) -> str:
+        if prompt:
+            raise DataError(
+                "StitchedEncoder does not take a literal prompt: model A applies its own "
+                "query/passage prefixes. Pass kind='query'|'passage' (or prompt_name)."
+            )
         for given in (kind, prompt_name, kwargs.get("prompt_type")):
             if given is None:
                 continue
@@ -104,11 +121,12 @@ class StitchedEncoder(BaseEncoder):
     def encode(  # type: ignore[override]
         self,
         sentences: str | Sequence[str],
+        prompt_name: str | None = None,
+        prompt: str | None = None,
         batch_size: int | None = None,
         *,
         kind: str | None = None,
         layers: Layers = None,
-        prompt_name: str | None = None,
         normalize_embeddings: bool = False,
         convert_to_tensor: bool = False,
         convert_to_numpy: bool = True,
@@ -118,11 +136,12 @@ class StitchedEncoder(BaseEncoder):
 
         Args:
             sentences: One text or n texts.
+            prompt_name: sentence-transformers prompt name, read as the kind.
+            prompt: A literal prompt: refused (A applies its own prefixes).
             batch_size: Texts per forward pass of A (A's default when None).
             kind: ``"query"`` or ``"passage"``; else taken from ``prompt_name`` or an
                 MTEB ``prompt_type`` (``"query"``/``"document"``), else ``default_kind``.
             layers: Must be None (only the final translated embedding exists).
-            prompt_name: sentence-transformers prompt name, read as the kind.
             normalize_embeddings: L2-normalise the translated vectors.
             convert_to_tensor: Return a torch tensor instead of a numpy array.
             convert_to_numpy: Accepted for sentence-transformers compatibility (numpy is
@@ -137,7 +156,7 @@ class StitchedEncoder(BaseEncoder):
         self.resolve_layers(layers)  # raises for anything but None
         single = isinstance(sentences, str)
         texts = check_texts([sentences] if isinstance(sentences, str) else sentences)
-        which = self._resolve_kind(kind, prompt_name, kwargs)
+        which = self._resolve_kind(kind, prompt_name, prompt, kwargs)
         if texts:
             vecs_a = self.encoder_a.encode(texts, kind=which, batch_size=batch_size)
             out = self.stitch.predict(vecs_a)
@@ -160,7 +179,7 @@ class StitchedEncoder(BaseEncoder):
     ) -> np.ndarray:
         """BEIR/MTEB retrieval hook: queries, (n, d_B)."""
         kwargs.pop("prompt_type", None)
-        return self.encode(list(queries), batch_size, kind="query", **kwargs)
+        return self.encode(list(queries), batch_size=batch_size, kind="query", **kwargs)
 
     def encode_corpus(
         self,
@@ -182,4 +201,4 @@ class StitchedEncoder(BaseEncoder):
                 d if isinstance(d, str) else f"{d.get('title', '')} {d.get('text', '')}".strip()
                 for d in corpus
             ]
-        return self.encode(docs, batch_size, kind="passage", **kwargs)
+        return self.encode(docs, batch_size=batch_size, kind="passage", **kwargs)

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from stitchbench.errors import DataError
 from stitchbench.experiment.results import RunContext, pair_matrix
-from stitchbench.measures import calibrate, get_measure, linear_cka_pairwise
+from stitchbench.measures import calibrate, get_measure, linear_cka, linear_cka_pairwise
 from stitchbench.measures.registry import Measure
 from stitchbench.report.figures import scatter
 
@@ -94,9 +94,12 @@ def measure_rows(
     n = next(iter(counts.values()))
 
     cka = None
-    if any(m.name == "linear_cka" for m in ms):
-        # Shared work: centring and self-terms once for all pairs.
-        cka = linear_cka_pairwise([arrays[m] for m in models])
+    if any(m.fn is linear_cka for m in ms):
+        # Shared work: centring and self-terms once for all pairs (per pair below on failure).
+        try:
+            cka = linear_cka_pairwise([arrays[m] for m in models])
+        except DataError:
+            cka = None
     index = {m: i for i, m in enumerate(models)}
 
     rows: list[dict[str, Any]] = []
@@ -107,7 +110,7 @@ def measure_rows(
         try:
             if calibrate_n > 0 and a != b:
                 calib = calibrate(X, Y, m, n_permutations=calibrate_n, seed=seed)
-            if m.name == "linear_cka" and cka is not None:
+            if m.fn is linear_cka and cka is not None:
                 value = float(cka[index[a], index[b]])
             elif calib is not None:
                 value = calib.score

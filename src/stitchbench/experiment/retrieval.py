@@ -26,6 +26,7 @@ from stitchbench.evaluate.ir_metrics import DEFAULT_METRICS, ir_scores
 from stitchbench.evaluate.retrieval import RetrievalResult, retrieval_through_stitch, search_run
 from stitchbench.experiment.results import RunContext, pair_matrix
 from stitchbench.report.figures import heatmap
+from stitchbench.stitches import STITCH_KINDS
 from stitchbench.store import EmbeddingStore
 
 NATIVE_METHOD = "native-retrieval"
@@ -60,14 +61,16 @@ class RetrievalRun:
 
 
 def split_test_queries(corpus: Corpus, seed: int = 0) -> tuple[list[str], dict[str, str]]:
-    """Test queries (their relevant documents are in the test split) and every doc's split.
+    """Test queries and every document's split.
+
+    A query is a test query only when *all* its relevant documents (in the corpus) are in
+    the test split, so no test query's answer is among the documents a stitch is fitted on.
 
     Returns:
         ``(test_query_ids, {doc_id: split})``.
     """
     splits = assign_splits(corpus.doc_ids, seed=seed)
-    by_query = query_split(corpus, splits)
-    return [q for q, s in by_query.items() if s == "test"], splits
+    return [q for q, s in query_split(corpus, splits).items() if s == "test"], splits
 
 
 def run_retrieval(
@@ -113,6 +116,14 @@ def run_retrieval(
     models = list(dict.fromkeys(models))
     if not models:
         raise DataError("run_retrieval needs at least one model.")
+    if kind not in STITCH_KINDS:
+        raise DataError(f"Unknown stitch kind {kind!r}; known: {sorted(STITCH_KINDS)}.")
+    if not metrics:
+        raise DataError("metrics is empty; name at least one IR metric (e.g. 'ndcg@10').")
+    todo = list(pairs) if pairs is not None else [(a, b) for a in models for b in models if a != b]
+    strangers = sorted({m for pair in todo for m in pair} - set(models))
+    if strangers:
+        raise DataError(f"pairs name models not in models: {strangers}; add them to models.")
     corpus = (
         dataset
         if isinstance(dataset, Corpus)
@@ -158,7 +169,12 @@ def run_retrieval(
 
     for m in models:  # each model natively: the diagonal of every matrix
         run = search_run(
-            queries[m].select(test_ids), docs[m].select(list(chunks.ids)), test_ids, parents, k_eff
+            queries[m].select(test_ids),
+            docs[m].select(list(chunks.ids)),
+            test_ids,
+            parents,
+            k_eff,
+            device=device,
         )
         scores = ir_scores(run, qrels_test, metrics)
         out.native[m] = scores
@@ -176,7 +192,7 @@ def run_retrieval(
                 )
             )
 
-    todo = list(pairs) if pairs is not None else [(a, b) for a in models for b in models if a != b]
+    shown = metrics[0]
     for a, b in todo:
         res = retrieval_through_stitch(
             queries[a],
@@ -189,15 +205,15 @@ def run_retrieval(
             kind=kind,
             params=params,
             k=k_eff,
-            chunk_doc_ids=parents if max_words is not None else None,
+            chunk_doc_ids=parents,
             metrics=metrics,
             device=device,
             seed=seed,
         )
         out.results[(a, b)] = res
         log(
-            f"{a} → {b}: nDCG@10 native B {res.native_b['ndcg@10']:.3f}, stitched "
-            f"{res.stitched['ndcg@10']:.3f}, retention {res.retention['ndcg@10']:.3f}"
+            f"{a} → {b}: {shown} native B {res.native_b[shown]:.3f}, stitched "
+            f"{res.stitched[shown]:.3f}, retention {res.retention[shown]:.3f}"
         )
         hyper = {
             "k": k_eff,
@@ -220,27 +236,6 @@ def run_retrieval(
                 )
             )
     return out
-
-
-def retrieval_all_pairs(
-    dataset: str | Corpus,
-    models: Sequence[str],
-    kind: str = "affine",
-    **kwargs: Any,
-) -> list[dict[str, Any]]:
-    """Tidy result rows of :func:`run_retrieval` over every ordered pair of ``models``.
-
-    Args:
-        dataset: Corpus name or Corpus.
-        models: Model aliases.
-        kind: Stitch kind.
-        **kwargs: Passed to :func:`run_retrieval` (``max_docs``, ``seed``, ``store``, ...).
-
-    Returns:
-        Rows with ``method`` ``"<kind>-retrieval"`` (per pair) and ``"native-retrieval"``
-        (per model, source = target).
-    """
-    return run_retrieval(dataset, models, kind, **kwargs).rows
 
 
 def retention_matrix(
@@ -291,6 +286,7 @@ def retrieval_figures(
         row_label="query model (stitch source)",
         col_label="index model (stitch target)",
         vmin=0.0,
-        vmax=1.0,
+        # Retention can exceed 1 (stitched queries beating the index model's own).
+        vmax=max(1.0, float(np.nanmax(mat.to_numpy(dtype=float)))) if mat.size else 1.0,
     )
     return [path]

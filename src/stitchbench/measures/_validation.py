@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from stitchbench.errors import DataError
-from stitchbench.validation import as_matrix
-
-
-def _float_dtype(a: object) -> type:
-    """float32 stays float32 (no copy); everything else becomes float64."""
-    return np.float32 if getattr(a, "dtype", None) == np.float32 else np.float64
+from stitchbench.validation import as_layer_list, as_matrix
 
 
 def check_matrix(a: object, name: str) -> np.ndarray:
     """Return ``a`` as a finite 2-D float array (float32 kept, else float64)."""
-    return as_matrix(a, name, dtype=_float_dtype(a))
+    return as_matrix(a, name, dtype=None)
+
+
+def check_stack(
+    layers: Mapping[int, np.ndarray] | Sequence[np.ndarray], name: str
+) -> list[np.ndarray]:
+    """Finite 2-D float arrays (float32 kept) with the same number of rows, in layer order."""
+    return [check_matrix(a, f"{name}[{i}]") for i, a in enumerate(as_layer_list(layers, name))]
 
 
 def check_pair(

@@ -12,9 +12,10 @@ from stitchbench.errors import DataError
 from stitchbench.measures._validation import centred64, check_pair, subsample_rows
 from stitchbench.measures.cka import RBF_MAX_ROWS, _rbf_centred_gram, linear_cka, rbf_cka
 from stitchbench.measures.neighbours import (
-    _agreement_curves,
-    _overlap_counts,
     _self_neighbours,
+    mean_jaccard,
+    mean_rank_similarity,
+    mutual_fraction,
     mutual_knn,
     self_jaccard_at_k,
     self_rank_at_k,
@@ -69,7 +70,7 @@ def _linear_cka_null(X: np.ndarray, Y: np.ndarray, perms: list[np.ndarray]) -> n
 # seeded row subsample, and permute within it.
 
 
-NullFn = Callable[[np.ndarray, np.ndarray, list[np.ndarray]], np.ndarray]
+NullFn = Callable[[np.ndarray, np.ndarray, list[np.ndarray], int], np.ndarray]
 
 
 def _permuted_inner(K: np.ndarray, L: np.ndarray, perms: list[np.ndarray]) -> np.ndarray:
@@ -77,15 +78,19 @@ def _permuted_inner(K: np.ndarray, L: np.ndarray, perms: list[np.ndarray]) -> np
     return np.array([float(np.einsum("ij,ij->", K, L[np.ix_(p, p)])) for p in perms])
 
 
-def _within(perms: list[np.ndarray], m: int, n: int) -> list[np.ndarray]:
-    """The given permutations when no rows were dropped, else fresh ones over the m kept."""
+def _within(perms: list[np.ndarray], m: int, n: int, seed: int) -> list[np.ndarray]:
+    """The given permutations when no rows were dropped, else seeded ones over the m kept.
+
+    Above the row cap the measure scores a subsample S; its null shuffles the pairing
+    within S (the generic path would pair X[S] with Y[p[S]], other rows of Y).
+    """
     if m == n:
         return perms
-    rng = np.random.default_rng(len(perms))
+    rng = np.random.default_rng([seed, m])
     return [rng.permutation(m) for _ in perms]
 
 
-def _rsa_null(X: np.ndarray, Y: np.ndarray, perms: list[np.ndarray]) -> np.ndarray:
+def _rsa_null(X: np.ndarray, Y: np.ndarray, perms: list[np.ndarray], seed: int) -> np.ndarray:
     n = X.shape[0]
     Xs, Ys = subsample_rows(X, Y, RSA_MAX_ROWS, 0, "rsa")
     m = Xs.shape[0]
@@ -99,21 +104,21 @@ def _rsa_null(X: np.ndarray, Y: np.ndarray, perms: list[np.ndarray]) -> np.ndarr
     denom = float(
         np.sqrt(np.einsum("ij,ij->", mats[0], mats[0]) * np.einsum("ij,ij->", mats[1], mats[1]))
     )
-    return _permuted_inner(mats[0], mats[1], _within(perms, m, n)) / denom
+    return _permuted_inner(mats[0], mats[1], _within(perms, m, n, seed)) / denom
 
 
-def _rbf_null(X: np.ndarray, Y: np.ndarray, perms: list[np.ndarray]) -> np.ndarray:
+def _rbf_null(X: np.ndarray, Y: np.ndarray, perms: list[np.ndarray], seed: int) -> np.ndarray:
     n = X.shape[0]
     Xs, Ys = subsample_rows(X, Y, RBF_MAX_ROWS, 0, "rbf_cka")
     K = _rbf_centred_gram(centred64(Xs), 1.0, "X")
     L = _rbf_centred_gram(centred64(Ys), 1.0, "Y")
     denom = float(np.sqrt(np.einsum("ij,ij->", K, K) * np.einsum("ij,ij->", L, L)))
     # Centring commutes with permuting rows and columns together, so L stays centred.
-    return _permuted_inner(K, L, _within(perms, Xs.shape[0], n)) / denom
+    return _permuted_inner(K, L, _within(perms, Xs.shape[0], n, seed)) / denom
 
 
 def _neighbour_null(statistic: Callable[[np.ndarray, np.ndarray], float]) -> NullFn:
-    def null(X: np.ndarray, Y: np.ndarray, perms: list[np.ndarray]) -> np.ndarray:
+    def null(X: np.ndarray, Y: np.ndarray, perms: list[np.ndarray], seed: int) -> np.ndarray:
         A, B = _self_neighbours(X, Y, 10, 4096, "cpu")
         out = []
         for p in perms:
@@ -128,11 +133,9 @@ def _neighbour_null(statistic: Callable[[np.ndarray, np.ndarray], float]) -> Nul
 _FAST_NULLS: dict[Callable[..., float], NullFn] = {
     rsa: _rsa_null,
     rbf_cka: _rbf_null,
-    mutual_knn: _neighbour_null(lambda A, B: float(_overlap_counts(A, B).mean() / A.shape[1])),
-    self_jaccard_at_k: _neighbour_null(
-        lambda A, B: float(_agreement_curves(A, B)[0][:, -1].mean())
-    ),
-    self_rank_at_k: _neighbour_null(lambda A, B: float(_agreement_curves(A, B)[1][:, -1].mean())),
+    mutual_knn: _neighbour_null(mutual_fraction),
+    self_jaccard_at_k: _neighbour_null(mean_jaccard),
+    self_rank_at_k: _neighbour_null(mean_rank_similarity),
 }
 
 
@@ -165,7 +168,7 @@ def calibrate(
     if m.fn is linear_cka:
         null = _linear_cka_null(X, Y, perms)
     elif m.fn in _FAST_NULLS:
-        null = _FAST_NULLS[m.fn](X, Y, perms)
+        null = _FAST_NULLS[m.fn](X, Y, perms, seed)
     else:
         null = np.array([float(m.fn(X, Y[p])) for p in perms])
     as_extreme = null >= score if m.higher_is_more_similar else null <= score

@@ -11,7 +11,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from stitchbench.errors import DataError
-from stitchbench.measures._validation import centred64, check_matrix, check_pair, subsample_rows
+from stitchbench.measures._validation import (
+    centred64,
+    check_pair,
+    check_stack,
+    subsample_rows,
+)
 
 RBF_MAX_ROWS = 2000
 
@@ -52,21 +57,44 @@ def linear_cka_pairwise(arrays: Sequence[np.ndarray]) -> np.ndarray:
     Returns:
         Symmetric (m, m) CKA matrix with ones on the diagonal.
     """
-    mats = [check_matrix(a, f"arrays[{i}]") for i, a in enumerate(arrays)]
-    for i, a in enumerate(mats[1:], start=1):
-        if a.shape[0] != mats[0].shape[0]:
-            raise DataError(
-                f"arrays[{i}] has {a.shape[0]} rows but arrays[0] has {mats[0].shape[0]}"
-            )
-    centred = [centred64(a) for a in mats]
-    norms = [_self_norm(c) for c in centred]
-    if any(s == 0.0 for s in norms):
+    mats = list(arrays)
+    return linear_cka_cross(mats, mats)
+
+
+def linear_cka_cross(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray]) -> np.ndarray:
+    """Linear CKA between every array of ``xs`` and every array of ``ys``.
+
+    Each array is centred and its self-term ‖AᵀA‖_F computed once, so a cell costs one
+    cross product; when ``xs is ys`` only the upper triangle is computed.
+
+    Args:
+        xs: m arrays (n, d_i).
+        ys: p arrays (n, d_j), rows paired with those of xs.
+
+    Returns:
+        (m, p) array; entry [i, j] is CKA(xs[i], ys[j]).
+    """
+    same = xs is ys
+    cx = [centred64(a) for a in check_stack(xs, "xs")]
+    cy = cx if same else [centred64(a) for a in check_stack(ys, "ys")]
+    if cy[0].shape[0] != cx[0].shape[0]:
+        raise DataError(
+            f"xs have {cx[0].shape[0]} rows but ys have {cy[0].shape[0]}; rows must be the same "
+            "texts in the same order"
+        )
+    nx = [_self_norm(c) for c in cx]
+    ny = nx if same else [_self_norm(c) for c in cy]
+    if any(v == 0.0 for v in nx + ny):
         raise DataError("an array is constant across rows; CKA is undefined")
-    m = len(centred)
-    out = np.eye(m)
-    for i in range(m):
-        for j in range(i + 1, m):
-            out[i, j] = out[j, i] = _frob2(centred[j].T @ centred[i]) / (norms[i] * norms[j])
+    out = np.empty((len(cx), len(cy)))
+    for i, a in enumerate(cx):
+        for j, b in enumerate(cy):
+            if same and j < i:
+                out[i, j] = out[j, i]
+            elif same and j == i:
+                out[i, j] = 1.0
+            else:
+                out[i, j] = _frob2(b.T @ a) / (nx[i] * ny[j])
     return out
 
 
@@ -163,7 +191,7 @@ def rbf_cka(
         RBF CKA in [0, 1].
     """
     X, Y = check_pair(X, Y)
-    if factor <= 0:
+    if not factor > 0:  # also refuses NaN
         raise DataError(f"factor must be > 0; got {factor}")
     X, Y = subsample_rows(X, Y, max_rows, seed, "rbf_cka")
     K = _rbf_centred_gram(centred64(X), factor, "X")

@@ -180,6 +180,21 @@ def _self_neighbours(
     return A, B
 
 
+def mutual_fraction(A: np.ndarray, B: np.ndarray) -> float:
+    """Mean over rows of |A_i ∩ B_i| / k for neighbour index lists A, B: (n, k)."""
+    return float(_overlap_counts(A, B).mean() / A.shape[1])
+
+
+def mean_jaccard(A: np.ndarray, B: np.ndarray) -> float:
+    """Mean over rows of the Jaccard index of the full lists A_i, B_i: (n, k)."""
+    return float(_agreement_curves(A, B)[0][:, -1].mean())
+
+
+def mean_rank_similarity(A: np.ndarray, B: np.ndarray) -> float:
+    """Mean over rows of the rank similarity of the ranked lists A_i, B_i: (n, k)."""
+    return float(_agreement_curves(A, B)[1][:, -1].mean())
+
+
 def mutual_knn(
     X: np.ndarray, Y: np.ndarray, k: int = 10, block_size: int = 4096, device: str = "cpu"
 ) -> float:
@@ -195,8 +210,7 @@ def mutual_knn(
     Returns:
         Mean over rows of |N_X(i) ∩ N_Y(i)| / k, in [0, 1].
     """
-    A, B = _self_neighbours(X, Y, k, block_size, device)
-    return float(_overlap_counts(A, B).mean() / k)
+    return mutual_fraction(*_self_neighbours(X, Y, k, block_size, device))
 
 
 def self_jaccard_at_k(
@@ -206,8 +220,7 @@ def self_jaccard_at_k(
 
     Each row's own document is excluded. X: (n, d_x), Y: (n, d_y), rows paired.
     """
-    A, B = _self_neighbours(X, Y, k, block_size, device)
-    return float(_agreement_curves(A, B)[0][:, -1].mean())
+    return mean_jaccard(*_self_neighbours(X, Y, k, block_size, device))
 
 
 def self_rank_at_k(
@@ -217,5 +230,4 @@ def self_rank_at_k(
 
     Each row's own document is excluded. X: (n, d_x), Y: (n, d_y), rows paired.
     """
-    A, B = _self_neighbours(X, Y, k, block_size, device)
-    return float(_agreement_curves(A, B)[1][:, -1].mean())
+    return mean_rank_similarity(*_self_neighbours(X, Y, k, block_size, device))

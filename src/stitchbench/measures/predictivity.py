@@ -31,7 +31,7 @@ def _held_out_r2(
         kwargs["alphas"] = tuple(alphas)
     stitch = AffineStitch(**kwargs).fit(source[train], target[train])
     pred = stitch.predict(source[test])
-    scores = regression_scores(target[test], pred, target[train].mean(axis=0))
+    scores = regression_scores(target[test], pred, stitch.train_target_mean_)
     return float(scores["r2"])
 
 
