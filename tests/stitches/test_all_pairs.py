@@ -9,6 +9,7 @@ import pytest
 from sklearn.linear_model import RidgeCV
 
 from stitchbench.errors import DataError, UnknownNameError
+from stitchbench.evaluate import regression_scores
 from stitchbench.stitches import (
     AffineStitch,
     LinearStitch,
@@ -63,6 +64,14 @@ def test_all_pairs_equal_pair_by_pair(train_as: str) -> None:
         assert (st.d_source_, st.d_target_, st.n_fit_) == (ref.d_source_, ref.d_target_, ref.n_fit_)
         assert getattr(st, "alpha_", None) == getattr(ref, "alpha_", None)
         assert (st.source, st.target) == (s, t)
+    # The score rows are the held-out scores against the target's *training* mean.
+    for row in res.scores:
+        st = res.stitches[(row["source"], row["target"], row["method"])]
+        Yt = arr[row["target"]]
+        want = regression_scores(
+            Yt[~mask], st.predict(Xe[row["source"]]), Yt[train].astype(np.float64).mean(0)
+        )
+        assert row["value"] == pytest.approx(want[row["metric"]], rel=1e-9, abs=1e-12)
     ident = fit_all_pairs(
         {"a": arr["m1"], "b": arr["m1"]}, ["identity"], train=train, evaluate=~mask, progress=False
     )

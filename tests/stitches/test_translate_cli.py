@@ -76,3 +76,28 @@ def test_translate_parquet_needs_column(saved: Path, tmp_path: Path) -> None:
         app, ["translate", str(saved), str(tmp_path / "in.parquet"), str(tmp_path / "o.npy")]
     )
     assert isinstance(res.exception, DataError) and "--column" in str(res.exception)
+
+
+def test_translate_refuses_to_overwrite_its_input(saved: Path, tmp_path: Path) -> None:
+    X = np.random.default_rng(3).normal(size=(5, 6)).astype(np.float32)
+    np.save(tmp_path / "in.npy", X)
+    res = runner.invoke(
+        app, ["translate", str(saved), str(tmp_path / "in.npy"), str(tmp_path / "in.npy")]
+    )
+    assert res.exit_code != 0
+    assert isinstance(res.exception, DataError) and "same file" in str(res.exception)
+    np.testing.assert_array_equal(np.load(tmp_path / "in.npy"), X)  # nothing lost
+
+
+def test_save_never_overwrites_a_folder_that_is_not_a_stitch(saved: Path, tmp_path: Path) -> None:
+    precious = tmp_path / "data"
+    precious.mkdir()
+    (precious / "precious.txt").write_text("keep me")
+    stitch = load_stitch(saved)
+    with pytest.raises(DataError, match="not a saved stitch"):
+        stitch.save(precious)
+    assert (precious / "precious.txt").read_text() == "keep me"
+    # Replacing a saved stitch works, and leaves no temporary folders behind.
+    stitch.save(saved)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "st"]
+    np.testing.assert_array_equal(load_stitch(saved).coef_, stitch.coef_)

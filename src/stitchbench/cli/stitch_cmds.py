@@ -112,7 +112,10 @@ def _read_matrix(path: Path, column: str | None) -> tuple[np.ndarray, object | N
     if suffix == ".npy":
         if column:
             raise DataError(f"--column applies to Parquet input, not {path.name}.")
-        return np.load(path, mmap_mode="r"), None
+        try:
+            return np.load(path, mmap_mode="r"), None
+        except (ValueError, OSError) as exc:
+            raise DataError(f"Cannot read {path} as a .npy array: {exc}") from exc
     if suffix in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 
@@ -154,9 +157,16 @@ def translate(
     """Map stored embeddings into another model's space with a saved stitch (migration)."""
     from stitchbench.stitches import load_stitch
 
-    st = load_stitch(stitch_path)
     if not in_path.is_file():
         raise DataError(f"Input file {in_path} does not exist.")
+    if out_path.exists() and out_path.resolve() == in_path.resolve():
+        raise DataError(f"OUT is the same file as IN ({in_path}); write to a new file.")
+    out_suffix = out_path.suffix.lower()
+    if out_suffix not in (".npy", ".parquet", ".pq"):
+        raise DataError(f"{out_path} must end in .npy or .parquet.")
+    if batch_rows < 1:
+        raise DataError(f"--batch-rows must be >= 1; got {batch_rows}.")
+    st = load_stitch(stitch_path)
     X, table = _read_matrix(in_path, column)
     if X.ndim != 2 or X.shape[1] != st.d_source_:
         raise DataError(
@@ -173,9 +183,11 @@ def translate(
         else np.zeros((0, st.d_target_), np.float32)
     )
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    if out_path.suffix.lower() == ".npy":
-        np.save(out_path, Y)
-    elif out_path.suffix.lower() in (".parquet", ".pq"):
+    # Written beside OUT, then renamed: an interrupted run never leaves a half-written OUT.
+    tmp = out_path.with_name(f".{out_path.name}.tmp{out_path.suffix}")
+    if out_suffix == ".npy":
+        np.save(tmp, Y)
+    else:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -188,9 +200,8 @@ def translate(
             if name in table.column_names:
                 table = table.drop_columns([name])
             table = table.append_column(name, arr)
-        pq.write_table(table, out_path)
-    else:
-        raise DataError(f"{out_path} must end in .npy or .parquet.")
+        pq.write_table(table, tmp)
+    tmp.replace(out_path)
     console.print(
         f"translated {Y.shape[0]} vectors {st.d_source_}-d → {st.d_target_}-d "
         f"({st.source or '?'} → {st.target or '?'}, {st.kind}); wrote {out_path}"

@@ -14,6 +14,7 @@ import hashlib
 import inspect
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -187,27 +188,41 @@ class Stitch:
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the stitch to folder ``path`` (created; replaced atomically if it exists).
+        """Write the stitch to folder ``path``.
+
+        The files are written into a temporary folder beside ``path`` and renamed into
+        place. An existing saved stitch at ``path`` is replaced; any other existing file or
+        non-empty folder is refused, never overwritten.
 
         Returns:
             The folder written.
         """
         self._check_fitted()
         dest = Path(path)
+        if dest.exists() and not (
+            dest.is_dir() and ((dest / META_FILE).is_file() or not any(dest.iterdir()))
+        ):
+            raise DataError(
+                f"{dest} exists and is not a saved stitch; refusing to overwrite it. "
+                "Choose a new folder name."
+            )
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-        arrays = {k: np.ascontiguousarray(v) for k, v in self._learned_arrays().items()}
-        save_file(arrays, str(tmp / WEIGHTS_FILE))
-        (tmp / META_FILE).write_text(json.dumps(self.metadata(), indent=2))
-        if dest.exists():
-            old = dest.with_name(f".{dest.name}.old")
-            dest.rename(old)
-            tmp.rename(dest)
-            for f in old.iterdir():
-                f.unlink()
-            old.rmdir()
-        else:
-            tmp.rename(dest)
+        try:
+            arrays = {k: np.ascontiguousarray(v) for k, v in self._learned_arrays().items()}
+            save_file(arrays, str(tmp / WEIGHTS_FILE))
+            (tmp / META_FILE).write_text(json.dumps(self.metadata(), indent=2))
+            tmp.chmod(0o755)  # mkdtemp makes it private
+            if dest.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old.", dir=dest.parent))
+                dest.replace(old / dest.name)
+                tmp.rename(dest)
+                shutil.rmtree(old)
+            else:
+                tmp.rename(dest)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         return dest
 
     @classmethod

@@ -19,7 +19,9 @@ class ProcrustesStitch(MomentStitch):
     zeros) has SVD ``U Σ Vᵀ`` and ``Q = U Vᵀ`` (k×k, orthogonal) minimizes
     ``‖pad(X_c) Q − pad(Y_c)‖``. Predictions keep the first d_target columns, so only
     ``Q[:d_source, :d_target]`` is used. With ``scale=True`` the isotropic factor is
-    ``s = tr Σ / ‖X_c‖²``; otherwise ``s = 1``. Fitted from streamed float64 moments.
+    the least-squares ``s = tr(Q_bᵀ X_cᵀY_c) / ‖X_c Q_b‖²`` for the block used,
+    ``Q_b = Q[:d_source, :d_target]`` (``tr Σ / ‖X_c‖²`` when d_source ≤ d_target);
+    otherwise ``s = 1``. Fitted from streamed float64 moments.
 
     Args:
         scale: Also fit one isotropic scale factor.
@@ -51,10 +53,14 @@ class ProcrustesStitch(MomentStitch):
         k = max(d_x, d_y)
         padded = np.zeros((k, k))
         padded[:d_x, :d_y] = fit_m.sxy
-        u, sv, vt = np.linalg.svd(padded)
+        u, _, vt = np.linalg.svd(padded)
         self.rotation_ = u @ vt
-        total = float(np.trace(fit_m.sxx))
-        self.scale_ = float(sv.sum() / total) if self.scale and total > 0 else 1.0
+        # Least-squares s for the block actually used, Q_b = Q[:d_x, :d_y]:
+        # s = tr(Q_bᵀ Sxy) / tr(Q_bᵀ Sxx Q_b) (= Σσ / tr Sxx when d_x <= d_y).
+        qb = self.rotation_[:d_x, :d_y]
+        den = float(np.einsum("ij,ij->", qb, fit_m.sxx @ qb))
+        num = float(np.einsum("ij,ij->", qb, fit_m.sxy))
+        self.scale_ = num / den if self.scale and den > 0 else 1.0
         self.source_mean_ = fit_m.mean_x
         self.train_target_mean_ = fit_m.mean_y
 
