@@ -7,9 +7,12 @@ into a temporary folder; nothing is installed. ``--sword-dir`` reuses an unpacke
 ``usr/share/sword`` folder instead.
 
 Cleaning, per verse: drop ``<note>`` elements with their content (footnotes, cross
-references) and non-canonical ``<title>`` elements (section headings such as the
-acrostic letters of Psalm 119; canonical psalm titles are kept), then drop every other
-tag but keep its text, drop the KJV paragraph mark ``¶``, then normalise whitespace.
+references) and non-canonical ``<title>`` elements (section headings; canonical psalm
+titles are kept), then drop every other tag but keep its text, drop the KJV paragraph mark
+``¶``, then normalise whitespace. Known leftovers in the bundled file: WEB marks the
+acrostic letters of Psalm 119 as canonical titles, so 22 WEB verses start with "ALEPH",
+"BETH", ...; and 12 WEB verses keep a space before punctuation where a note stood between
+two spaces (e.g. Luke.12.6 "assaria coins ?").
 
 Output: ``src/stitchbench/data/bible_kjv_web.tsv.gz``, a gzip (mtime 0, so a rebuild is
 byte-identical) of a UTF-8 TSV with header ``ref	kjv	web``, one row per reference present

@@ -26,6 +26,7 @@ import numpy as np
 
 from stitchbench.embeddings import Embeddings
 from stitchbench.errors import CacheError, DataError
+from stitchbench.settings import embedding_cache_dir
 
 TENSOR = "embeddings"
 _DTYPES = {"float32": ("F32", np.float32), "float16": ("F16", np.float16)}
@@ -34,9 +35,8 @@ KEY_FIELDS = ("encoder", "corpus", "chunking", "split", "kind", "layer", "dtype"
 
 
 def default_cache_dir() -> Path:
-    """``$STITCHBENCH_CACHE``, else ``~/.cache/stitchbench/embeddings``."""
-    env = os.environ.get("STITCHBENCH_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "stitchbench" / "embeddings"
+    """``$STITCHBENCH_CACHE``, else ``$STITCHBENCH_HOME/embeddings`` (see ``settings``)."""
+    return embedding_cache_dir()
 
 
 def cache_key(fields: dict[str, Any]) -> str:

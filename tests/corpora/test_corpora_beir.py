@@ -156,3 +156,30 @@ def test_download_writes_a_beir_folder_from_hub_files(
         "queries.jsonl",
         "test.tsv",
     ]
+
+
+def test_an_interrupted_download_is_not_taken_for_a_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # corpus and qrels landed, queries.jsonl did not: the folder must be fetched again
+    # (here: offline, so the clear offline error), not read as a broken dataset.
+    dest = tmp_path / "scifact"
+    write_beir(dest)
+    (dest / "queries.jsonl").unlink()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(OfflineError):
+        download_beir("scifact", dest)
+
+
+def test_a_failed_download_leaves_no_temporary_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub
+
+    empty = tmp_path / "hub"
+    empty.mkdir()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id, **kw: str(empty))
+    with pytest.raises(DataError, match="corpus"):
+        download_beir("toy", tmp_path / "out" / "toy")
+    assert list((tmp_path / "out").iterdir()) == []

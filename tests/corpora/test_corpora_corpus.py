@@ -28,6 +28,10 @@ def test_fingerprint_changes_when_a_text_changes() -> None:
     changed = toy(doc_texts=("alpha", "beta!", "gamma", "delta"))
     assert changed.fingerprint != base.fingerprint
     assert toy(query_texts=("A?", "B?", "A, B?")).fingerprint != base.fingerprint
+    judged = {"qa": {"a": 1}, "qb": {"b": 1, "c": 1}, "qab": {"a": 1, "b": 1}}
+    assert toy(qrels=judged).fingerprint != base.fingerprint
+    assert toy(doc_ids=("b", "a", "c", "d")).fingerprint != base.fingerprint
+    assert toy(doc_labels={"a": "y", "b": "y", "c": "x", "d": "y"}).fingerprint != base.fingerprint
 
 
 def test_lists_are_stored_as_tuples() -> None:

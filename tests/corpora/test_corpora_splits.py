@@ -78,8 +78,9 @@ def test_query_split_marks_queries_whose_answers_span_splits() -> None:
         doc_texts=("A", "B", "C"),
         query_ids=("q1", "q2", "q3"),
         query_texts=("x", "y", "z"),
-        qrels={"q1": {"b": 1, "a": 1}, "q2": {"c": 1}, "q3": {"gone": 1}},
+        qrels={"q1": {"b": 1, "a": 1}, "q2": {"c": 1, "a": 0}, "q3": {"gone": 1}},
     )
     splits = {"a": "test", "b": "train", "c": "validation"}
-    # q1's answers are in test and train: never a clean test query.
+    # q1's answers are in test and train: never a clean test query. q2's judgment of "a"
+    # (relevance 0) does not count.
     assert query_split(corpus, splits) == {"q1": "mixed", "q2": "validation"}

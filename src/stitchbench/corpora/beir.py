@@ -15,12 +15,14 @@ import gzip
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from stitchbench.corpora.corpus import Corpus
 from stitchbench.errors import DataError, OfflineError, UnknownNameError
+from stitchbench.settings import hub_offline
 
 
 def beir_layout(split: str = "test") -> str:
@@ -222,11 +224,6 @@ def load_beir_folder(path: str | Path, split: str = "test", name: str | None = N
     )
 
 
-def _hub_offline() -> bool:
-    value = os.environ.get("HF_HUB_OFFLINE", "")
-    return value.strip().upper() in {"1", "ON", "YES", "TRUE"}
-
-
 def _offline_error(name: str, dest_dir: Path, split: str, reason: str) -> OfflineError:
     return OfflineError(
         f"Cannot download BEIR dataset {name!r} from the Hugging Face hub ({reason}).\n"
@@ -293,9 +290,14 @@ def download_beir(name: str, dest_dir: str | Path, split: str = "test") -> Corpu
         UnknownNameError: If the hub has no such dataset.
     """
     dest = Path(dest_dir).expanduser()
-    if _find(dest, "corpus.jsonl") and (dest / "qrels" / f"{split}.tsv").is_file():
+    complete = (
+        _find(dest, "corpus.jsonl")
+        and _find(dest, "queries.jsonl")
+        and (dest / "qrels" / f"{split}.tsv").is_file()
+    )
+    if complete:  # all three files: an interrupted download is never taken for a dataset
         return load_beir_folder(dest, split=split, name=name)
-    if _hub_offline():
+    if hub_offline():
         raise _offline_error(name, dest, split, "HF_HUB_OFFLINE=1 is set")
 
     from huggingface_hub import snapshot_download
@@ -319,8 +321,25 @@ def download_beir(name: str, dest_dir: str | Path, split: str = "test") -> Corpu
         except _network_errors() as exc:
             raise _offline_error(name, dest, split, f"{type(exc).__name__}: {exc}") from exc
 
-    partial = dest.with_name(dest.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # A private temporary folder per process: concurrent downloads cannot clobber each other,
+    # and it is removed whatever happens.
+    partial = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        _write_beir_folder(partial, snapshots, name)
+        # Move complete files into place, queries and qrels before the corpus; never delete
+        # what else is in dest.
+        (dest / "qrels").mkdir(parents=True, exist_ok=True)
+        files = sorted(p for p in partial.rglob("*") if p.is_file())
+        for file in sorted(files, key=lambda p: p.name == "corpus.jsonl"):
+            os.replace(file, dest / file.relative_to(partial))
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return load_beir_folder(dest, split=split, name=name)
+
+
+def _write_beir_folder(partial: Path, snapshots: dict[str, Path], name: str) -> None:
+    """Write corpus.jsonl, queries.jsonl and qrels/*.tsv from the two hub snapshots."""
     (partial / "qrels").mkdir(parents=True)
     data = snapshots[f"BeIR/{name}"]
     for stem, keys in (("corpus", ("_id", "title", "text")), ("queries", ("_id", "text"))):
@@ -333,9 +352,3 @@ def download_beir(name: str, dest_dir: str | Path, split: str = "test") -> Corpu
         raise DataError(f"BeIR/{name}-qrels has no .tsv files; provide a BEIR folder instead.")
     for tsv in tsvs:
         shutil.copyfile(tsv, partial / "qrels" / tsv.name)
-    # Move complete files into place one by one; never delete what else is in dest.
-    (dest / "qrels").mkdir(parents=True, exist_ok=True)
-    for file in sorted(p for p in partial.rglob("*") if p.is_file()):
-        os.replace(file, dest / file.relative_to(partial))
-    shutil.rmtree(partial, ignore_errors=True)
-    return load_beir_folder(dest, split=split, name=name)

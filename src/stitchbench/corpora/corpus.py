@@ -51,12 +51,15 @@ class Corpus:
 
     @cached_property
     def fingerprint(self) -> str:
-        """A hex digest of every document, query and judgment (order included)."""
+        """A hex digest of every document, query, judgment and label (order included)."""
         h = hashlib.sha256()
         for part in (self.doc_ids, self.doc_texts, self.query_ids, self.query_texts):
             h.update(json.dumps(part, ensure_ascii=False).encode())
         qrels = {q: dict(sorted(d.items())) for q, d in sorted(self.qrels.items())}
         h.update(json.dumps(qrels, ensure_ascii=False).encode())
+        if self.doc_labels:  # unlabelled corpora keep the digest they always had
+            labels = dict(sorted(self.doc_labels.items()))
+            h.update(json.dumps(labels, ensure_ascii=False).encode())
         return h.hexdigest()[:16]
 
     @property

