@@ -174,3 +174,14 @@ def test_all_pairs_input_errors() -> None:
     bad["m1"][3, 0] = np.nan
     with pytest.raises(DataError, match="NaN"):
         fit_all_pairs(bad, ["affine"], train=np.arange(40), progress=False)
+
+
+def test_bad_rows_and_params_are_named() -> None:
+    arr = _models(n=60)
+    rows = np.arange(60)
+    with pytest.raises(DataError, match="both train and evaluate"):
+        fit_all_pairs(arr, ["affine"], train=rows[:40], evaluate=rows[30:], progress=False)
+    with pytest.raises(DataError, match=r"0\.\.59"):
+        fit_all_pairs(arr, ["affine"], train=rows[:40] + 30, progress=False)
+    with pytest.raises(UnknownNameError, match="rnk"):
+        make_stitch("lowrank", rnk=3)

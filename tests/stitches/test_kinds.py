@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -243,3 +244,16 @@ def test_mismatched_rows_and_unfitted_predict() -> None:
     st = AffineStitch().fit(np.random.default_rng(0).normal(size=(20, 3)), np.zeros((20, 2)))
     with pytest.raises(DataError, match="3-d inputs"):
         st.predict(np.zeros((2, 4)))
+
+
+def test_diverging_mlp_and_foreign_saved_stitch_are_clear_errors(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(80, 4)), rng.normal(size=(80, 3))
+    with pytest.raises(DataError, match="diverged"):
+        MLPStitch(lr=1e12, epochs=5, patience=2).fit(X * 1e6, Y)
+    saved = AffineStitch().fit(X, Y).save(tmp_path / "st")
+    meta = json.loads((saved / "stitch.json").read_text())
+    meta["format_version"] = 99
+    (saved / "stitch.json").write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="format version 99"):
+        load_stitch(saved)

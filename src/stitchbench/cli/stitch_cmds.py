@@ -45,6 +45,8 @@ def fit(
         hyper = json.loads(params)
     except json.JSONDecodeError as exc:
         raise DataError(f"--params is not valid JSON ({exc}); e.g. '{{\"rank\": 8}}'.") from exc
+    if not isinstance(hyper, dict):
+        raise DataError(f"--params must be a JSON object like '{{\"rank\": 8}}'; got {params}.")
     stitch = make_stitch(kind, **hyper)  # fail on a bad kind before embedding anything
     store = EmbeddingStore(cache_dir)
     models = [source] if source == target else [source, target]

@@ -57,7 +57,8 @@ def make_stitch(kind: str, **params: Any) -> Stitch:
     """A fresh stitch of a registered kind (``STITCH_KINDS``) with hyperparameters."""
     if kind not in STITCH_KINDS:
         raise UnknownNameError(f"Unknown stitch kind {kind!r}; known: {sorted(STITCH_KINDS)}.")
-    return STITCH_KINDS[kind](**params)
+    # set_params names the offending parameter and lists the valid ones.
+    return STITCH_KINDS[kind]().set_params(**params)
 
 
 def _rows(index: np.ndarray | None, n: int, name: str) -> np.ndarray:
@@ -70,6 +71,10 @@ def _rows(index: np.ndarray | None, n: int, name: str) -> np.ndarray:
         idx = np.flatnonzero(idx)
     if idx.size == 0:
         raise DataError(f"No {name} rows.")
+    if not np.issubdtype(idx.dtype, np.integer):
+        raise DataError(f"{name} must be a boolean mask or integer row indices; got {idx.dtype}.")
+    if idx.min() < 0 or idx.max() >= n:
+        raise DataError(f"{name} row indices must lie in 0..{n - 1}; got {idx.min()}..{idx.max()}.")
     return idx
 
 
@@ -144,6 +149,11 @@ def fit_all_pairs(
             raise UnknownNameError(f"Unknown stitch kind {k!r}; known: {sorted(STITCH_KINDS)}.")
     tr = _rows(train, n, "train")
     ev = _rows(evaluate, n, "evaluate") if evaluate is not None else None
+    if ev is not None and np.intersect1d(tr, ev).size:
+        raise DataError(
+            f"{np.intersect1d(tr, ev).size} rows are both train and evaluate rows; held-out "
+            "scores need disjoint rows."
+        )
     pairs = list(pairs) if pairs is not None else [(s, t) for s in names for t in names if s != t]
     for s, t in pairs:
         for m in (s, t):

@@ -289,13 +289,22 @@ def load_stitch(path: str | os.PathLike[str]) -> Stitch:
         arrays = load_file(str(weights_path))
     except Exception as exc:  # corrupt JSON or safetensors
         raise DataError(f"Cannot read stitch at {folder}: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+        version = meta.get("format_version") if isinstance(meta, dict) else None
+        raise DataError(
+            f"Stitch at {folder} has format version {version!r}; this stitchbench reads "
+            f"version {FORMAT_VERSION}. Re-save it with a matching stitchbench."
+        )
     kind = meta.get("kind")
     if kind not in STITCH_KINDS:
         raise UnknownNameError(
             f"Stitch at {folder} has kind {kind!r}, unknown to this stitchbench; known: "
             f"{sorted(STITCH_KINDS)}."
         )
-    return STITCH_KINDS[kind]._from_saved(meta, arrays)
+    try:
+        return STITCH_KINDS[kind]._from_saved(meta, arrays)
+    except (KeyError, TypeError) as exc:  # a field missing or a parameter this version lacks
+        raise DataError(f"Stitch at {folder} has malformed metadata ({exc!r}).") from exc
 
 
 def _jsonable(obj: Any) -> Any:

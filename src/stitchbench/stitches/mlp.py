@@ -214,7 +214,11 @@ class MLPStitch(Stitch):
                 bad += 1
                 if bad >= int(self.patience):
                     break
-        assert best_state is not None, "no epoch ran"
+        if best_state is None:  # every validation loss was NaN: training diverged
+            raise DataError(
+                f"MLPStitch training diverged (validation loss {self.val_loss_[-1:]}); "
+                f"lower lr (now {self.lr}) or check the inputs' scale."
+            )
         module.load_state_dict(best_state)
         module.eval()
         self.best_epoch_ = best_epoch

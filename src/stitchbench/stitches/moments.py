@@ -37,23 +37,6 @@ class Moments:
     syy_trace: float
 
 
-def accumulate_moments(
-    X: np.ndarray, Y: np.ndarray, chunk_rows: int = DEFAULT_CHUNK_ROWS
-) -> Moments:
-    """Accumulate moments of paired rows chunk by chunk (works on ``np.memmap`` inputs).
-
-    Args:
-        X: (n, d_x) source rows (any float dtype; may be memory-mapped).
-        Y: (n, d_y) target rows, paired with X.
-        chunk_rows: Rows per chunk; peak extra memory is O(chunk_rows · (d_x + d_y) + d_x²).
-
-    Returns:
-        The centred and raw moments.
-    """
-    fit, _ = accumulate_split_moments(X, Y, None, chunk_rows)
-    return fit
-
-
 def accumulate_split_moments(
     X: np.ndarray,
     Y: np.ndarray,
