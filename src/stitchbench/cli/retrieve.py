@@ -10,8 +10,7 @@ from rich.table import Table
 
 from stitchbench.cli.app import app, console
 from stitchbench.cli.render import matrix_table
-
-DEFAULT_MODELS = "minilm-l6,minilm-l3,e5-small,glove-50d,static-64"
+from stitchbench.experiment.demo import DEFAULT_MODELS
 
 
 @app.command()
@@ -27,7 +26,9 @@ def retrieve(
     all_pairs: bool = typer.Option(
         False, "--all-pairs", help="Every ordered pair of --models instead of one pair."
     ),
-    models: str = typer.Option(DEFAULT_MODELS, help="Comma-separated models for --all-pairs."),
+    models: str = typer.Option(
+        ",".join(DEFAULT_MODELS), help="Comma-separated models for --all-pairs."
+    ),
     max_docs: int = typer.Option(
         3000, help="Documents to subsample (deterministic for --seed); 0 = all."
     ),
