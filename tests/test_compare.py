@@ -14,8 +14,8 @@ from stitchbench.experiment.compare import (
     cka_vs_r2_figure,
     measure_rows,
 )
-from stitchbench.experiment.results import RunContext
 from stitchbench.measures import MEASURES, pwcca
+from stitchbench.results import RunContext
 
 runner = CliRunner()
 

@@ -13,6 +13,7 @@ from stitchbench.errors import DataError
 from stitchbench.validation import as_matrix
 
 METRICS = ("cosine", "dot")
+_QUERY_BLOCK = 2048  # queries per block when matching two top-K lists (K² bools each)
 
 
 def _stable_order(scores: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
@@ -135,3 +136,33 @@ def search(
             out_idx[rows] = best_idx.cpu().numpy()
             out_val[rows] = best_val.to(torch.float32).cpu().numpy()
     return out_idx, out_val
+
+
+def agreement_curves(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-query Jaccard and rank-similarity curves for prefixes k = 1..K.
+
+    Args:
+        A: (n_q, K) top-K document indices in space A, best first.
+        B: (n_q, K) the same in space B.
+
+    Returns:
+        ``(jaccard, rank)``, each (n_q, K); column k-1 is the value at cut-off k.
+    """
+    n_q, K = A.shape
+    hits = np.zeros((n_q, K))  # documents entering A[:k] ∩ B[:k] at k = index + 1
+    gains = np.zeros((n_q, K))  # their rank-similarity terms
+    for q0 in range(0, n_q, _QUERY_BLOCK):
+        a, b = A[q0 : q0 + _QUERY_BLOCK], B[q0 : q0 + _QUERY_BLOCK]
+        match = a[:, :, None] == b[:, None, :]  # (block, K, K): A position p == B position q
+        rows, p, q = np.nonzero(match)
+        enters = np.maximum(p, q)  # 0-based cut-off from which the document is shared
+        term = 2.0 / ((1.0 + np.abs(p - q)) * (p + q + 2.0))  # ranks p+1 and q+1
+        np.add.at(hits, (rows + q0, enters), 1.0)
+        np.add.at(gains, (rows + q0, enters), term)
+    shared = np.cumsum(hits, axis=1)
+    ks = np.arange(1, K + 1)
+    jaccard = shared / (2 * ks - shared)
+    harmonic = np.concatenate(([0.0], np.cumsum(1.0 / ks)))
+    norm = harmonic[shared.astype(np.int64)]
+    rank = np.divide(np.cumsum(gains, axis=1), norm, out=np.zeros_like(norm), where=norm > 0)
+    return jaccard, rank

@@ -16,7 +16,6 @@ from stitchbench.embeddings import Embeddings
 from stitchbench.encoders import get_encoder
 from stitchbench.errors import DataError
 from stitchbench.evaluate import StitchedEncoder
-from stitchbench.experiment.results import results_frame
 from stitchbench.experiment.retrieval import (
     NATIVE_METHOD,
     retention_matrix,
@@ -24,6 +23,7 @@ from stitchbench.experiment.retrieval import (
     run_retrieval,
     split_test_queries,
 )
+from stitchbench.results import results_frame
 from stitchbench.stitches import make_stitch
 
 TEXTS = [

@@ -80,8 +80,8 @@ def compare(
     from stitchbench.embeddings import align
     from stitchbench.experiment.compare import measure_rows
     from stitchbench.experiment.demo import prepare
-    from stitchbench.experiment.results import pair_matrix, write_results
     from stitchbench.measures import get_measure
+    from stitchbench.results import pair_matrix, write_results
     from stitchbench.store import EmbeddingStore
 
     names = [m.strip() for m in models.split(",") if m.strip()]

@@ -30,7 +30,7 @@ def demo(
 ) -> None:
     """Embed the corpus with every model, stitch every ordered pair, measure, write figures."""
     from stitchbench.experiment.demo import DemoConfig, run_demo
-    from stitchbench.experiment.results import pair_matrix
+    from stitchbench.results import pair_matrix
 
     names = [m.strip() for m in models.split(",") if m.strip()]
     kind_list = [k.strip() for k in kinds.split(",") if k.strip()]

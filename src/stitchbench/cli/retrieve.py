@@ -45,12 +45,12 @@ def retrieve(
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
     """Fit a stitch A → B on train documents; score A's test queries searched in B's index."""
-    from stitchbench.experiment.results import results_frame, write_results
     from stitchbench.experiment.retrieval import (
         retention_matrix,
         retrieval_figures,
         run_retrieval,
     )
+    from stitchbench.results import results_frame, write_results
     from stitchbench.store import EmbeddingStore
 
     if all_pairs:

@@ -9,7 +9,6 @@ from stitchbench.evaluate.ir_metrics import (
     run_from_topk,
     truncate_run,
 )
-from stitchbench.evaluate.regression import regression_scores
 from stitchbench.evaluate.retrieval import (
     RetrievalResult,
     chance_ndcg_at_k,
@@ -25,6 +24,7 @@ from stitchbench.evaluate.translation import (
     own_ranks,
     translation_matching,
 )
+from stitchbench.scores import regression_scores
 
 __all__ = [
     "DEFAULT_METRICS",

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from stitchbench import knn
 from stitchbench.embeddings import Embeddings
 from stitchbench.errors import DataError
 from stitchbench.evaluate.ir_metrics import DEFAULT_METRICS, Qrels, ir_scores, run_from_topk
@@ -31,7 +32,6 @@ from stitchbench.evaluate.translation import (
     translation_matching,
 )
 from stitchbench.knn import search
-from stitchbench.measures.neighbours import _agreement_curves
 from stitchbench.stitches.base import Stitch
 
 OVERLAP_K = 10
@@ -166,7 +166,7 @@ def list_overlap(
             row = [vocab.setdefault(d, len(vocab)) for d in list(lst)[:k]]
             row += [pad - j for j in range(k - len(row))]  # distinct, never shared
             out[i] = row
-    jaccard, rank = _agreement_curves(A, B)
+    jaccard, rank = knn.agreement_curves(A, B)
     return float(jaccard[:, -1].mean()), float(rank[:, -1].mean())
 
 

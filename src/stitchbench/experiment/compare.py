@@ -19,10 +19,10 @@ from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
 from stitchbench.errors import DataError
-from stitchbench.experiment.results import RunContext, pair_matrix
 from stitchbench.measures import calibrate, get_measure, linear_cka, linear_cka_pairwise
 from stitchbench.measures.registry import Measure
 from stitchbench.report.figures import scatter
+from stitchbench.results import RunContext, pair_matrix
 
 # Fast enough for the demo (5 models × ~400 validation rows in a few seconds on 2 cores):
 # the feature-space measures plus one k-NN and one distance-matrix measure.

@@ -22,9 +22,9 @@ from stitchbench.experiment.compare import (
     cka_vs_r2_figure,
     measure_rows,
 )
-from stitchbench.experiment.results import RunContext, pair_matrix, write_results
 from stitchbench.experiment.retrieval import retrieval_figures, run_retrieval
 from stitchbench.report.figures import heatmap
+from stitchbench.results import RunContext, pair_matrix, write_results
 from stitchbench.stitches import fit_all_pairs
 from stitchbench.store import EmbeddingStore
 

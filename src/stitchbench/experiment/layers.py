@@ -14,9 +14,9 @@ from stitchbench.corpora import assign_splits, load_corpus
 from stitchbench.embed import embed_corpus
 from stitchbench.embeddings import Embeddings, align
 from stitchbench.encoders import get_encoder
-from stitchbench.experiment.results import RunContext, write_results
 from stitchbench.measures.layers import layer_matrix
 from stitchbench.report.figures import heatmap, profile
+from stitchbench.results import RunContext, write_results
 from stitchbench.stitches.layers import layer_stitch_matrix
 from stitchbench.store import EmbeddingStore
 

@@ -24,8 +24,8 @@ from stitchbench.encoders import get_encoder
 from stitchbench.errors import DataError
 from stitchbench.evaluate.ir_metrics import DEFAULT_METRICS, ir_scores
 from stitchbench.evaluate.retrieval import RetrievalResult, retrieval_through_stitch, search_run
-from stitchbench.experiment.results import RunContext, pair_matrix
 from stitchbench.report.figures import heatmap
+from stitchbench.results import RunContext, pair_matrix
 from stitchbench.stitches import STITCH_KINDS
 from stitchbench.store import EmbeddingStore
 
@@ -42,7 +42,7 @@ class RetrievalRun:
     """What :func:`run_retrieval` produced.
 
     Attributes:
-        rows: Tidy result rows (see :class:`stitchbench.experiment.results.RunContext`).
+        rows: Tidy result rows (see :class:`stitchbench.results.RunContext`).
         results: ``{(query_model, index_model): RetrievalResult}`` for each ordered pair.
         native: ``{model: {metric: value}}`` native retrieval of each model.
         dataset: Corpus name.

@@ -14,43 +14,11 @@ from stitchbench import knn
 from stitchbench.errors import DataError
 from stitchbench.measures._validation import check_pair
 
-_QUERY_BLOCK = 2048  # queries per block when matching two top-K lists (K² bools each)
-
 
 def _overlap_counts(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """|A_i ∩ B_i| per row for index arrays A, B: (n, k) with distinct entries per row."""
     both = np.sort(np.concatenate((A, B), axis=1), axis=1)
     return (both[:, 1:] == both[:, :-1]).sum(axis=1)
-
-
-def _agreement_curves(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-query Jaccard and rank-similarity curves for prefixes k = 1..K.
-
-    Args:
-        A: (n_q, K) top-K document indices in space A, best first.
-        B: (n_q, K) the same in space B.
-
-    Returns:
-        ``(jaccard, rank)``, each (n_q, K); column k-1 is the value at cut-off k.
-    """
-    n_q, K = A.shape
-    hits = np.zeros((n_q, K))  # documents entering A[:k] ∩ B[:k] at k = index + 1
-    gains = np.zeros((n_q, K))  # their rank-similarity terms
-    for q0 in range(0, n_q, _QUERY_BLOCK):
-        a, b = A[q0 : q0 + _QUERY_BLOCK], B[q0 : q0 + _QUERY_BLOCK]
-        match = a[:, :, None] == b[:, None, :]  # (block, K, K): A position p == B position q
-        rows, p, q = np.nonzero(match)
-        enters = np.maximum(p, q)  # 0-based cut-off from which the document is shared
-        term = 2.0 / ((1.0 + np.abs(p - q)) * (p + q + 2.0))  # ranks p+1 and q+1
-        np.add.at(hits, (rows + q0, enters), 1.0)
-        np.add.at(gains, (rows + q0, enters), term)
-    shared = np.cumsum(hits, axis=1)
-    ks = np.arange(1, K + 1)
-    jaccard = shared / (2 * ks - shared)
-    harmonic = np.concatenate(([0.0], np.cumsum(1.0 / ks)))
-    norm = harmonic[shared.astype(np.int64)]
-    rank = np.divide(np.cumsum(gains, axis=1), norm, out=np.zeros_like(norm), where=norm > 0)
-    return jaccard, rank
 
 
 def _paired_topk(
@@ -101,7 +69,7 @@ def jaccard_curve(
         (K,) array; entry k-1 is the mean over queries of |A_k ∩ B_k| / |A_k ∪ B_k|.
     """
     A, B = _paired_topk(queries_x, docs_x, queries_y, docs_y, K, metric, block_size, device)
-    return _agreement_curves(A, B)[0].mean(axis=0)
+    return knn.agreement_curves(A, B)[0].mean(axis=0)
 
 
 def rank_curve(
@@ -122,7 +90,7 @@ def rank_curve(
         (K,) array; entry k-1 is the mean over queries of the rank similarity at k.
     """
     A, B = _paired_topk(queries_x, docs_x, queries_y, docs_y, K, metric, block_size, device)
-    return _agreement_curves(A, B)[1].mean(axis=0)
+    return knn.agreement_curves(A, B)[1].mean(axis=0)
 
 
 def jaccard_at_k(
@@ -187,12 +155,12 @@ def mutual_fraction(A: np.ndarray, B: np.ndarray) -> float:
 
 def mean_jaccard(A: np.ndarray, B: np.ndarray) -> float:
     """Mean over rows of the Jaccard index of the full lists A_i, B_i: (n, k)."""
-    return float(_agreement_curves(A, B)[0][:, -1].mean())
+    return float(knn.agreement_curves(A, B)[0][:, -1].mean())
 
 
 def mean_rank_similarity(A: np.ndarray, B: np.ndarray) -> float:
     """Mean over rows of the rank similarity of the ranked lists A_i, B_i: (n, k)."""
-    return float(_agreement_curves(A, B)[1][:, -1].mean())
+    return float(knn.agreement_curves(A, B)[1][:, -1].mean())
 
 
 def mutual_knn(

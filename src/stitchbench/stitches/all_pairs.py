@@ -25,7 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from stitchbench.errors import DataError, UnknownNameError
-from stitchbench.evaluate.regression import regression_scores
+from stitchbench.scores import regression_scores
 from stitchbench.stitches.base import STITCH_KINDS, Stitch, array_digest, combine_digests
 from stitchbench.stitches.closed_form import MomentStitch, SourceCache, cached, holdout_mask
 from stitchbench.stitches.mean import MeanStitch

@@ -1,0 +1,1 @@
+"""Experiments: config, plan of keyed tasks, executors and the runner."""
