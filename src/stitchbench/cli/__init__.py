@@ -33,5 +33,5 @@ def main() -> None:
 
 def _fail(message: str) -> None:
     # Escaped: brackets in a path or a list must print as they are, not as rich markup.
-    console.print(f"[red]error:[/] {escape(message)}", highlight=False)
+    console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(2)
