@@ -51,8 +51,10 @@ def retrieve(
         run_retrieval,
     )
     from stitchbench.results import results_frame, write_results
+    from stitchbench.settings import check_device
     from stitchbench.store import EmbeddingStore
 
+    check_device(device)  # before any embedding
     if all_pairs:
         names = [m.strip() for m in models.split(",") if m.strip()]
         pairs = None

@@ -244,6 +244,9 @@ def get_encoder(alias_or_id: str, **kwargs: object) -> BaseEncoder:
 
 
 def _build(alias_or_id: str, **kwargs: object) -> BaseEncoder:
+    from stitchbench.validation import check_model_name
+
+    alias_or_id = check_model_name(alias_or_id)  # empty names, folders that are not models
     if alias_or_id in MODELS:
         spec = MODELS[alias_or_id]
         _require(spec)
