@@ -10,6 +10,7 @@ from rich.table import Table
 
 from stitchbench.cli.app import app, console
 from stitchbench.cli.render import matrix_table
+from stitchbench.devices import resolve_device
 from stitchbench.experiment.demo import DEFAULT_MODELS
 
 
@@ -51,10 +52,9 @@ def retrieve(
         run_retrieval,
     )
     from stitchbench.results import results_frame, write_results
-    from stitchbench.settings import check_device
     from stitchbench.store import EmbeddingStore
 
-    check_device(device)  # before any embedding
+    device = resolve_device(device)  # no CUDA: one line before any encoding
     if all_pairs:
         names = [m.strip() for m in models.split(",") if m.strip()]
         pairs = None
