@@ -30,7 +30,15 @@ class Executor(Protocol):
         ...
 
 
-def _failed_dependency(outcomes: Sequence[Outcome]) -> str:
+# Tasks over a group of models run with the models whose inputs exist and record the
+# others as errors, so one model failing to load does not blank every pair; a retrieval
+# task runs when its own stitch exists even if the grid that made it lost another pair.
+PARTIAL_KINDS = frozenset({"stitch_grid", "measure", "retrieval"})
+
+
+def _failed_dependency(task: Task, outcomes: Sequence[Outcome]) -> str:
+    if task.kind in PARTIAL_KINDS and any(o.ok for o in outcomes):
+        return ""
     bad = [o for o in outcomes if not o.ok]
     return f"dependency failed: {bad[0].label} ({bad[0].error})" if bad else ""
 
@@ -44,14 +52,14 @@ class LocalExecutor:
         """Run ``tasks`` in order."""
         outcomes: dict[str, Outcome] = {}
         for task in tasks:
-            why = _failed_dependency([outcomes[d] for d in task.deps if d in outcomes])
+            why = _failed_dependency(task, [outcomes[d] for d in task.deps if d in outcomes])
             out = record_failure(task, env, why) if why else run_task(task, env)
             outcomes[task.key] = out
             done(out)
 
 
 def _remote_body(task: Task, env: TaskEnv, *deps: Outcome) -> Outcome:
-    why = _failed_dependency(deps)
+    why = _failed_dependency(task, deps)
     return record_failure(task, env, why) if why else run_task(task, env)
 
 
@@ -114,7 +122,7 @@ class RayExecutor:
             for ref in ready:
                 try:
                     out = ray.get(ref)
-                except Exception as exc:  # noqa: BLE001  (a worker died: record, go on)
+                except Exception as exc:
                     out = record_failure(
                         owner[ref], env, f"Ray worker failed: {exc}".splitlines()[0]
                     )

@@ -133,7 +133,7 @@ def num_layers(name: str) -> int | None:
         from stitchbench.encoders import get_encoder
 
         return get_encoder(name).num_layers
-    except Exception:  # noqa: BLE001  (the embed task reports the failure in the results)
+    except Exception:
         return None
 
 

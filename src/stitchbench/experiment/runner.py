@@ -67,7 +67,7 @@ def finished(parts_dir: Path, key: str) -> bool:
         return False
     try:
         errors = pd.read_parquet(path, columns=["error"])["error"]
-    except Exception:  # noqa: BLE001  (unreadable: not finished; the rerun overwrites it)
+    except Exception:
         return False
     return not errors.fillna("").astype(bool).any()
 

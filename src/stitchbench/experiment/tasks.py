@@ -159,23 +159,59 @@ class _Rows:
     parents: list[str]
     masks: SplitMasks
     fingerprints: dict[str, str]
+    missing: dict[str, str] = field(default_factory=dict)  # model -> why it was left out
 
 
-def _group_rows(task: Task, env: TaskEnv, store: EmbeddingStore, reps: Sequence[Rep]) -> _Rows:
+def _group_rows(
+    task: Task, env: TaskEnv, store: EmbeddingStore, reps: Sequence[Rep], partial: bool = False
+) -> _Rows:
+    """Load, join and split a group's documents.
+
+    With ``partial``, a model whose embeddings are missing (its embed task failed) is left
+    out and named in ``missing``, so the other models' pairs are still computed.
+    """
     spec = task.spec
     embs: dict[str, Embeddings] = {}
     fps: dict[str, str] = {}
     loaded: dict[str, dict[str, Embeddings]] = {}
+    missing: dict[str, str] = {}
     for model, layer in reps:
+        if model in missing:
+            continue
         if model not in loaded:
-            loaded[model], fps[model] = load_embeddings(env, store, spec["embeds"][model])
+            try:
+                loaded[model], fps[model] = load_embeddings(env, store, spec["embeds"][model])
+            except DataError as exc:
+                if not partial:
+                    raise
+                missing[model] = str(exc)
+                continue
         embs[_label((model, layer))] = loaded[model][layer]
+    if not embs:
+        raise DataError("no model of this task has embeddings: " + "; ".join(missing.values()))
     ids, arrays = align(embs)
     chunks = chunk_corpus(_corpus(spec), spec.get("max_words"))
     parent_of = dict(zip(chunks.ids, chunks.doc_ids, strict=True))
     parents = [parent_of[i] for i in ids.tolist()]
     masks = split_masks(parents, spec["seed"], spec["fractions"])
-    return _Rows(ids, arrays, parents, masks, fps)
+    return _Rows(ids, arrays, parents, masks, fps, missing)
+
+
+def _missing_rows(task: Task, data: _Rows, method: str) -> list[dict]:
+    """One error row per model left out of a group task (its embeddings failed)."""
+    ctx = _ctx(task)
+    return [
+        ctx.row(
+            split="",
+            source=m,
+            target=m,
+            method=method,
+            metric="error",
+            value=float("nan"),
+            error=f"left out: {why}",
+        )
+        for m, why in data.missing.items()
+    ]
 
 
 def _layer_arg(layer: str) -> int | None:
@@ -321,8 +357,12 @@ def _stitch_grid(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[
 
     spec = task.spec
     group = [tuple(r) for r in spec["group"]]
-    pairs = [((p[0], p[1]), (p[2], p[3])) for p in spec["pairs"]]
-    data = _group_rows(task, env, store, group)  # type: ignore[arg-type]
+    data = _group_rows(task, env, store, group, partial=True)  # type: ignore[arg-type]
+    pairs = [
+        ((p[0], p[1]), (p[2], p[3]))
+        for p in spec["pairs"]
+        if p[0] not in data.missing and p[2] not in data.missing
+    ]
     ctx = _ctx(task, data.fingerprints)
     fitted = fit_all_pairs(
         data.arrays,
@@ -352,7 +392,7 @@ def _stitch_grid(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[
                 test_scores.get((_label(a), _label(b), kind)),
             )
             _save_stitch(env, st, a, b, stitch_path(task.key, a, b, kind))
-    return rows, []
+    return rows + _missing_rows(task, data, ",".join(spec["kinds"])), []
 
 
 def _pair_stitch(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict], list[dict]]:
@@ -486,8 +526,8 @@ def measure_rows(
 
 def _measure(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict], list[dict]]:
     spec = task.spec
-    group = [tuple(r) for r in spec["group"]]
-    data = _group_rows(task, env, store, group)  # type: ignore[arg-type]
+    data = _group_rows(task, env, store, [tuple(r) for r in spec["group"]], partial=True)  # type: ignore[misc]
+    group = [tuple(r) for r in spec["group"] if r[0] not in data.missing]
     labels = [_label(r) for r in group]
     if spec.get("cross_models_only"):
         pairs = [(_label(x), _label(y)) for x in group for y in group if x[0] != y[0]]
@@ -504,7 +544,7 @@ def _measure(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict
         pairs=pairs,
         reps={_label(r): r for r in group},  # type: ignore[misc]
     )
-    return rows, []
+    return rows + _missing_rows(task, data, spec["measure"]), []
 
 
 # --- retrieval ---------------------------------------------------------------------------
@@ -710,7 +750,7 @@ def run_task(task: Task, env: TaskEnv) -> Outcome:
     store = EmbeddingStore(env.cache_dir)
     try:
         rows, perq = TASK_FUNCTIONS[task.kind](task, env, store)
-    except Exception as exc:  # noqa: BLE001  (isolation: the error goes into the results)
+    except Exception as exc:
         message = f"{type(exc).__name__}: {exc}".strip()
         if not str(exc):
             message += " at " + traceback.format_exc(limit=-1).strip().splitlines()[-1]
@@ -719,12 +759,13 @@ def run_task(task: Task, env: TaskEnv) -> Outcome:
         out.cache_hits, out.cache_misses = store.hits, store.misses
         return out
     write_part(Path(env.out) / "parts", task.key, rows, perq)
+    errors = [r["error"] for r in rows if r.get("error")]
     return Outcome(
         task.key,
         task.kind,
         task.label,
-        True,
-        "",
+        not errors,
+        errors[0] if errors else "",
         time.perf_counter() - t0,
         len(rows),
         store.hits,
