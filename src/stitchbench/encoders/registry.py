@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from stitchbench.devices import resolve_device
 from stitchbench.encoders.base import BaseEncoder
 from stitchbench.errors import NotInstalledError, OfflineError, UnknownNameError
 from stitchbench.settings import home_dir, hub_offline
@@ -244,13 +245,18 @@ def get_encoder(alias_or_id: str, **kwargs: object) -> BaseEncoder:
 
 
 def _build(alias_or_id: str, **kwargs: object) -> BaseEncoder:
+    from stitchbench.validation import check_model_name
+
+    alias_or_id = check_model_name(alias_or_id)  # empty names, folders that are not models
     if alias_or_id in MODELS:
         spec = MODELS[alias_or_id]
         _require(spec)
-        return spec.loader()
+        device = resolve_device(kwargs.get("device", "cpu"))  # before loading any weights
+        return spec.loader().to_device(device)
     if alias_or_id.startswith("openai:"):
         from stitchbench.encoders.openai_api import OpenAIEncoder
 
+        resolve_device(kwargs.pop("device", "cpu"))  # the server computes; checked all the same
         model, _, base_url = alias_or_id.removeprefix("openai:").partition("@")
         if not base_url:
             raise UnknownNameError("Write an OpenAI-compatible model as 'openai:MODEL@BASE_URL'.")

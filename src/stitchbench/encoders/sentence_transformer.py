@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from stitchbench.devices import resolve_device
 from stitchbench.encoders.base import (
     BaseEncoder,
     folder_digest,
@@ -48,7 +49,7 @@ class SentenceTransformerEncoder(BaseEncoder):
         model: Hub id (needs a network the first time) or path to a saved model folder.
         name: Short display name (defaults to ``model``).
         prefixes: ``{"query": ..., "passage": ...}`` overriding the model's own prompts.
-        device: torch device ("cpu", "cuda", ...).
+        device: torch device ("cpu", "cuda", "cuda:N", "auto"; checked before loading).
         max_seq_length: Override the model's maximum sequence length (tokens).
     """
 
@@ -67,9 +68,9 @@ class SentenceTransformerEncoder(BaseEncoder):
 
         self.model_ref = str(model)
         self.name = name or self.model_ref
-        self.device = device
+        self.device = resolve_device(device)
         try:
-            self.model = SentenceTransformer(self.model_ref, device=device)
+            self.model = SentenceTransformer(self.model_ref, device=self.device)
         except OSError as exc:
             if Path(self.model_ref).exists():
                 raise DataError(
@@ -102,6 +103,12 @@ class SentenceTransformerEncoder(BaseEncoder):
         n_layers = getattr(auto.config, "num_hidden_layers", None) if auto is not None else None
         self.num_layers = int(n_layers) if n_layers is not None else None
         self._weights_id = weights_id
+
+    def to_device(self, device: Any) -> SentenceTransformerEncoder:
+        """Move the weights to ``device`` (checked by ``resolve_device``); returns self."""
+        self.device = resolve_device(device)
+        self.model.to(self.device)
+        return self
 
     def _auto_model(self) -> Any:
         first = self.model[0]

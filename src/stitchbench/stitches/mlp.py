@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from stitchbench.devices import resolve_device
 from stitchbench.errors import DataError
 from stitchbench.stitches.base import Stitch, register_stitch
 from stitchbench.stitches.closed_form import holdout_mask
@@ -73,7 +74,8 @@ class MLPStitch(Stitch):
         patience: Epochs without validation improvement before stopping.
         validation_fraction: Share of training rows held out for early stopping.
         seed: Seed of initialisation, shuffling and the validation split.
-        device: "cpu" or "cuda" (or any torch device string).
+        device: "cpu", "cuda", "cuda:N" or "auto" (CUDA when available); checked by
+            ``stitchbench.devices.resolve_device`` when fitting.
 
     Attributes:
         best_epoch_: Epoch (1-based) whose weights were kept.
@@ -152,8 +154,8 @@ class MLPStitch(Stitch):
 
         self._check_params()
         n = X.shape[0]
+        dev = torch.device(resolve_device(self.device))  # no CUDA: one line, before work
         val = holdout_mask(n, self.validation_fraction, self.seed)
-        dev = torch.device(self.device)
         xt = torch.from_numpy(X[~val].astype(np.float32)).to(dev)
         yt = torch.from_numpy(Y[~val].astype(np.float32)).to(dev)
         xv = torch.from_numpy(X[val].astype(np.float32)).to(dev)
@@ -256,7 +258,8 @@ class MLPStitch(Stitch):
             {k: torch.from_numpy(np.array(v)) for k, v in self._saved_state.items()}
         )
         del self._saved_state
-        dev = torch.device(self.device)
-        if dev.type == "cuda" and not torch.cuda.is_available():
+        try:
+            dev = torch.device(resolve_device(self.device))
+        except DataError:
             dev = torch.device("cpu")  # a stitch trained on a GPU still loads on a laptop
         self.module_ = module.to(dev).eval()
