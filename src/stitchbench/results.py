@@ -68,30 +68,11 @@ PER_QUERY_COLUMNS: tuple[str, ...] = (
     "task",
 )
 
-# Flags a row can carry (";"-joined in the ``flags`` column).
-FEW_TRAIN_ROWS = "few_train_rows"
-FEW_EVAL_ROWS = "few_eval_rows"
-# A stitch is fitted on "few" rows below this many training rows per source dimension.
-TRAIN_ROWS_PER_DIM = 10
-# Held-out scores from fewer rows than this are flagged.
-MIN_EVAL_ROWS = 30
-
-
 def layer_name(layer: int | str | None) -> str:
     """The one spelling of a layer: ``"final"`` or its index in decimal."""
     if layer is None or layer == FINAL:
         return FINAL
     return str(int(layer))
-
-
-def row_flags(n_train: int | None, n_eval: int | None, d_source: int | None) -> str:
-    """``few_train_rows`` when n_train < 10 × d_source; ``few_eval_rows`` when n_eval < 30."""
-    flags = []
-    if n_train is not None and d_source and n_train < TRAIN_ROWS_PER_DIM * d_source:
-        flags.append(FEW_TRAIN_ROWS)
-    if n_eval is not None and n_eval < MIN_EVAL_ROWS:
-        flags.append(FEW_EVAL_ROWS)
-    return ";".join(flags)
 
 
 @dataclass

@@ -33,7 +33,7 @@ from typing import Any
 
 from stitchbench.errors import StitchbenchError
 
-MODES: tuple[str, ...] = ("query", "corpus")
+MODES: tuple[str, ...] = ("query", "corpus", "mixed")
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.7, 0.1, 0.2)
 
 

@@ -27,7 +27,7 @@ from stitchbench.embeddings import Embeddings, align
 from stitchbench.errors import DataError
 from stitchbench.experiment.plan import Rep, Task, corpus_for
 from stitchbench.experiment.rows import SplitMasks, scored_query_ids, split_masks
-from stitchbench.results import FINAL, RunContext, row_flags, write_part
+from stitchbench.results import FINAL, RunContext, write_part
 from stitchbench.store import EmbeddingStore
 
 NATIVE_METHOD = "native-retrieval"
@@ -299,6 +299,27 @@ def _embed(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict],
 # --- stitches ----------------------------------------------------------------------------
 
 
+def _flags(
+    n_train: int | None,
+    d_source: int | None,
+    n_eval: int | None,
+    interval: Any = None,
+    unit_scale: bool = True,
+) -> str:
+    """The small-sample rule of :func:`stitchbench.stats.sample_flags`, joined for the table."""
+    from stitchbench.stats import join_flags, sample_flags
+
+    return join_flags(
+        sample_flags(
+            n_train=n_train,
+            d_source=d_source,
+            n_eval=n_eval,
+            interval=interval,
+            max_width=0.2 if unit_scale else None,
+        )
+    )
+
+
 def _score_rows(
     ctx: RunContext,
     st: Any,
@@ -308,24 +329,55 @@ def _score_rows(
     X: np.ndarray,
     Y: np.ndarray,
     masks: SplitMasks,
-    test_scores: Mapping[str, float] | None = None,
-) -> list[dict]:
-    """Validation and test scores of one fitted stitch (R² against the train target mean)."""
-    from stitchbench.scores import regression_scores
+    ids: np.ndarray,
+) -> tuple[list[dict], list[dict]]:
+    """Validation and test scores of one fitted stitch, with bootstrap intervals on test.
+
+    R² is against the train mean of the target (so the mean stitch scores 0). Returns the
+    rows and the per-row test values (sse, sst, cosine) for paired tests.
+    """
+    from stitchbench.scores import per_row_scores, regression_scores
+    from stitchbench.stats import bootstrap_mean, bootstrap_r2
 
     mu = np.asarray(Y[masks.train], dtype=np.float64).mean(axis=0)
     n_train = int(masks.train.sum())
-    rows = []
+    rows: list[dict] = []
+    perq: list[dict] = []
     for split in ("validation", "test"):
         m = masks[split]
         if not m.any():
             continue
-        scores = (
-            dict(test_scores)
-            if split == "test" and test_scores is not None
-            else regression_scores(np.asarray(Y[m], np.float64), st.predict(X[m]), mu)
-        )
+        yt, yp = np.asarray(Y[m], np.float64), st.predict(X[m])
+        scores = regression_scores(yt, yp, mu)
+        intervals: dict[str, Any] = {}
+        if split == "test":
+            per = per_row_scores(yt, yp, mu)
+            per["mae"] = np.abs(yt - yp).mean(axis=1)
+            intervals = {
+                "r2": bootstrap_r2(per["sse"], per["sst"], seed=ctx.seed),
+                "mse": bootstrap_mean(per["mse"], seed=ctx.seed),
+                "mae": bootstrap_mean(per["mae"], seed=ctx.seed),
+                "cosine": bootstrap_mean(per["cosine"], seed=ctx.seed),
+            }
+            for metric in ("sse", "sst", "cosine"):
+                perq += [
+                    {
+                        "dataset": ctx.dataset,
+                        "source": source[0],
+                        "source_layer": source[1],
+                        "target": target[0],
+                        "target_layer": target[1],
+                        "method": kind,
+                        "mode": "",
+                        "metric": metric,
+                        "item_id": str(i),
+                        "value": float(v),
+                        "task": ctx.task,
+                    }
+                    for i, v in zip(ids[m].tolist(), per[metric], strict=True)
+                ]
         for metric, value in scores.items():
+            iv = intervals.get(metric)
             rows.append(
                 ctx.row(
                     split=split,
@@ -336,14 +388,18 @@ def _score_rows(
                     method=kind,
                     metric=metric,
                     value=value,
+                    ci_low=iv.low if iv else None,
+                    ci_high=iv.high if iv else None,
                     n_train=n_train,
                     n_eval=int(m.sum()),
                     alpha=getattr(st, "alpha_", None),
                     params=st.get_params(),
-                    flags=row_flags(n_train, int(m.sum()), int(X.shape[1])),
+                    flags=_flags(
+                        n_train, int(X.shape[1]), int(m.sum()), iv, metric in ("r2", "cosine")
+                    ),
                 )
             )
-    return rows
+    return rows, perq
 
 
 def _save_stitch(env: TaskEnv, st: Any, source: Rep, target: Rep, path: str) -> None:
@@ -364,23 +420,21 @@ def _stitch_grid(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[
         if p[0] not in data.missing and p[2] not in data.missing
     ]
     ctx = _ctx(task, data.fingerprints)
+    # Scored below (with intervals and per-row values), so fit_all_pairs only fits.
     fitted = fit_all_pairs(
         data.arrays,
         spec["kinds"],
         train=data.masks.train,
-        evaluate=data.masks.test if data.masks.test.any() else None,
         params=spec["params"],
         pairs=[(_label(a), _label(b)) for a, b in pairs],
         progress=False,
     )
-    test_scores = {(s["source"], s["target"], s["method"]): {} for s in fitted.scores}
-    for s in fitted.scores:
-        test_scores[(s["source"], s["target"], s["method"])][s["metric"]] = s["value"]
     rows: list[dict] = []
+    perq: list[dict] = []
     for a, b in pairs:
         for kind in spec["kinds"]:
             st = fitted.stitches[(_label(a), _label(b), kind)]
-            rows += _score_rows(
+            r, q = _score_rows(
                 ctx,
                 st,
                 a,
@@ -389,10 +443,12 @@ def _stitch_grid(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[
                 data.arrays[_label(a)],
                 data.arrays[_label(b)],
                 data.masks,
-                test_scores.get((_label(a), _label(b), kind)),
+                data.ids,
             )
+            rows += r
+            perq += q
             _save_stitch(env, st, a, b, stitch_path(task.key, a, b, kind))
-    return rows + _missing_rows(task, data, ",".join(spec["kinds"])), []
+    return rows + _missing_rows(task, data, ",".join(spec["kinds"])), perq
 
 
 def _pair_stitch(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict], list[dict]]:
@@ -405,9 +461,19 @@ def _pair_stitch(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[
     X, Y = data.arrays[_label(a)], data.arrays[_label(b)]
     st = make_stitch(spec["kind"], **spec["params"])
     st.fit(X[data.masks.train], Y[data.masks.train])
-    rows = _score_rows(_ctx(task, data.fingerprints), st, a, b, spec["kind"], X, Y, data.masks)  # type: ignore[arg-type]
+    rows, perq = _score_rows(
+        _ctx(task, data.fingerprints),
+        st,
+        a,
+        b,
+        spec["kind"],
+        X,
+        Y,
+        data.masks,
+        data.ids,  # type: ignore[arg-type]
+    )
     _save_stitch(env, st, a, b, stitch_path(task.key, a, b, spec["kind"]))  # type: ignore[arg-type]
-    return rows, []
+    return rows, perq
 
 
 # --- measures ----------------------------------------------------------------------------
@@ -518,7 +584,7 @@ def measure_rows(
                             "higher_is_more_similar": m.higher_is_more_similar,
                             "n_permutations": calibrate_n if calib is not None else 0,
                         },
-                        flags=row_flags(None, n, None),
+                        flags=_flags(None, None, n),
                     )
                 )
     return rows
@@ -551,13 +617,7 @@ def _measure(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict
 
 
 def _retrieval(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict], list[dict]]:
-    from stitchbench.evaluate import (
-        FIXED_CANDIDATES,
-        ir_scores_per_query,
-        list_overlap,
-        search_run,
-        translation_matching,
-    )
+    from stitchbench.evaluate import ir_scores_per_query, retrieval_through_stitch, search_run
     from stitchbench.stitches import load_stitch
 
     spec = task.spec
@@ -579,102 +639,92 @@ def _retrieval(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[di
     metrics = list(spec["metrics"])
     device = spec.get("device", "cpu")
     ctx = _ctx(task, fps)
-    DA, QA = docs[a].select(row_ids), queries[a].select(test_ids)
-
-    def scored(q: np.ndarray, d: np.ndarray) -> tuple[dict, dict[str, dict[str, float]]]:
-        run = search_run(q, d, test_ids, parents, k, device=device)
-        return run, ir_scores_per_query(run, qrels, metrics)
-
-    def mean(per: Mapping[str, Mapping[str, float]], m: str) -> float:
-        return float(np.mean([v[m] for v in per.values()]))
-
     common: dict[str, Any] = dict(split="test", n_eval=len(test_ids))
-    perq: list[dict] = []
-
-    def add_perq(
-        method: str,
-        mode: str,
-        source: str,
-        target: str,
-        per: Mapping[str, Mapping[str, float]],
-        prefix: str = "",
-    ) -> None:
-        for q, vals in per.items():
-            for m, v in vals.items():
-                perq.append(
-                    {
-                        "dataset": spec["dataset"],
-                        "source": source,
-                        "source_layer": FINAL,
-                        "target": target,
-                        "target_layer": FINAL,
-                        "method": method,
-                        "mode": mode,
-                        "metric": f"{prefix}{m}",
-                        "item_id": q,
-                        "value": v,
-                        "task": task.key,
-                    }
-                )
 
     if spec["stitch"] is None:  # a model natively: the diagonal of the retention matrix
-        _, per = scored(QA, DA)
-        add_perq(NATIVE_METHOD, "", a, a, per)
-        rows = [
-            ctx.row(
-                source=a,
-                target=a,
-                method=NATIVE_METHOD,
-                metric=m,
-                value=mean(per, m),
-                params={"k": k, "max_words": spec.get("max_words")},
-                **common,
-            )
+        from stitchbench.stats import bootstrap_mean
+
+        run = search_run(
+            queries[a].select(test_ids),
+            docs[a].select(row_ids),
+            test_ids,
+            parents,
+            k,
+            device=device,
+        )
+        per = ir_scores_per_query(run, qrels, metrics)
+        perq = [
+            {
+                "dataset": spec["dataset"],
+                "source": a,
+                "source_layer": FINAL,
+                "target": a,
+                "target_layer": FINAL,
+                "method": NATIVE_METHOD,
+                "mode": "",
+                "metric": m,
+                "item_id": q,
+                "value": vals[m],
+                "task": task.key,
+            }
+            for q, vals in per.items()
             for m in metrics
         ]
+        rows = []
+        for m in metrics:
+            iv = bootstrap_mean(np.array([per[q][m] for q in test_ids]), seed=spec["seed"])
+            rows.append(
+                ctx.row(
+                    source=a,
+                    target=a,
+                    method=NATIVE_METHOD,
+                    metric=m,
+                    value=iv.estimate,
+                    ci_low=iv.low,
+                    ci_high=iv.high,
+                    params={"k": k, "max_words": spec.get("max_words")},
+                    flags=_flags(None, None, len(test_ids), iv),
+                    **common,
+                )
+            )
         return rows, perq
 
     st = load_stitch(Path(env.out) / spec["stitch"])
-    DB, QB = docs[b].select(row_ids), queries[b].select(test_ids)
-    mode = spec["mode"]
-    run_t, native_t = scored(QB, DB)
-    _, native_s = scored(QA, DA)
-    if mode == "query":  # source queries translated into the target space, target's index
-        run_x, stitched = scored(st.predict(QA), DB)
-    else:  # "corpus": source documents translated into the target space, target's queries
-        run_x, stitched = scored(QB, st.predict(DA))
-    method = retrieval_method(spec["kind"])
-    add_perq(method, mode, a, b, stitched, "stitched_")
-    add_perq(method, mode, a, b, native_t, "native_target_")
-    values: dict[str, float] = {}
-    for m in metrics:
-        values[f"native_source_{m}"] = mean(native_s, m)
-        values[f"native_target_{m}"] = mean(native_t, m)
-        values[f"stitched_{m}"] = mean(stitched, m)
-        nt = values[f"native_target_{m}"]
-        values[f"retention_{m}"] = values[f"stitched_{m}"] / nt if nt > 0 else float("nan")
-    jac, rank = list_overlap(
-        [list(run_t.get(q, {}))[:10] for q in test_ids],
-        [list(run_x.get(q, {}))[:10] for q in test_ids],
-    )
-    values["jaccard@10"], values["rank@10"] = jac, rank
     train = split_masks(parents, spec["seed"], spec["fractions"]).train
-    held = ~train
-    if spec.get("translation") and held.sum() >= 2:
-        pred = st.predict(DA[held])
-        results = [translation_matching(pred, DB[held])]
-        if held.sum() >= FIXED_CANDIDATES:
-            results.append(
-                translation_matching(
-                    pred, DB[held], n_candidates=FIXED_CANDIDATES, seed=spec["seed"]
-                )
-            )
-        for t in results:
-            values[f"translation_top1@{t.label}"] = t.top1
-            values[f"translation_mean_rank@{t.label}"] = t.mean_rank
-            values[f"translation_chance_top1@{t.label}"] = t.chance_top1
-            values[f"translation_chance_mean_rank@{t.label}"] = t.chance_mean_rank
-            values[f"translation_n@{t.label}"] = float(t.n_candidates)
+    res = retrieval_through_stitch(
+        st,
+        queries[a],
+        queries[b],
+        docs[a],
+        docs[b],
+        qrels,
+        test_ids,
+        mode=spec["mode"],
+        # Translation matching once per pair (the first mode): it does not depend on mode.
+        held_out_doc_mask=~train if spec.get("translation") else None,
+        k=k,
+        chunk_doc_ids=parents,
+        metrics=metrics,
+        device=device,
+        seed=spec["seed"],
+    )
+    method = retrieval_method(spec["kind"])
+    mode = spec["mode"]
+    perq = [
+        {
+            "dataset": spec["dataset"],
+            "source": a,
+            "source_layer": FINAL,
+            "target": b,
+            "target_layer": FINAL,
+            "method": method,
+            "mode": mode,
+            "task": task.key,
+            **rec,
+        }
+        for rec in res.per_query_records()
+    ]
+    intervals = _retrieval_intervals(res, test_ids, metrics, spec["seed"])
     n_train = int(getattr(st, "n_fit_", 0)) or int(train.sum())
     params = {
         "k": k,
@@ -682,23 +732,45 @@ def _retrieval(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[di
         "stitch": spec["stitch"],
         **st.get_params(),
     }
-    rows = [
-        ctx.row(
-            source=a,
-            target=b,
-            method=method,
-            mode=mode,
-            metric=metric,
-            value=v,
-            n_train=n_train,
-            alpha=getattr(st, "alpha_", None),
-            params=params,
-            flags=row_flags(n_train, len(test_ids), int(st.d_source_)),
-            **common,
+    rows = []
+    for metric, v in res.metric_values().items():
+        iv = intervals.get(metric)
+        rows.append(
+            ctx.row(
+                source=a,
+                target=b,
+                method=method,
+                mode=mode,
+                metric=metric,
+                value=v,
+                ci_low=iv.low if iv else None,
+                ci_high=iv.high if iv else None,
+                n_train=n_train,
+                alpha=getattr(st, "alpha_", None),
+                params=params,
+                flags=_flags(n_train, int(st.d_source_), len(test_ids), iv),
+                **common,
+            )
         )
-        for metric, v in values.items()
-    ]
     return rows, perq
+
+
+def _retrieval_intervals(
+    res: Any, test_ids: Sequence[str], metrics: Sequence[str], seed: int
+) -> dict[str, Any]:
+    """Bootstrap intervals over the test queries: means of each run, paired retention."""
+    from stitchbench.stats import bootstrap_mean, bootstrap_retention
+
+    out: dict[str, Any] = {}
+    for m in metrics:
+        per = {run: np.array([res.per_query[run][q][m] for q in test_ids]) for run in res.per_query}
+        for run, values in per.items():
+            out[f"{run}_{m}"] = bootstrap_mean(values, seed=seed)
+        if "stitched" in per and "native_target" in per:
+            out[f"retention_{m}"] = bootstrap_retention(
+                per["stitched"], per["native_target"], seed=seed
+            )
+    return out
 
 
 TASK_FUNCTIONS: dict[
