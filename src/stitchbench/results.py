@@ -68,6 +68,14 @@ PER_QUERY_COLUMNS: tuple[str, ...] = (
     "task",
 )
 
+NATIVE_RETRIEVAL = "native-retrieval"
+
+
+def retrieval_method(kind: str) -> str:
+    """The ``method`` of retrieval through a stitch of ``kind`` (e.g. ``affine-retrieval``)."""
+    return f"{kind}-retrieval"
+
+
 def layer_name(layer: int | str | None) -> str:
     """The one spelling of a layer: ``"final"`` or its index in decimal."""
     if layer is None or layer == FINAL:

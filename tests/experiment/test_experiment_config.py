@@ -7,6 +7,7 @@ import sys
 import tomllib
 
 import pytest
+from tests.experiment.conftest import schema
 
 from stitchbench.experiment.config import (
     ConfigError,
@@ -16,8 +17,6 @@ from stitchbench.experiment.config import (
     read_saved_config,
     save_config,
 )
-
-from tests.experiment.conftest import schema
 
 
 def _raw(text: str) -> dict:
@@ -54,8 +53,16 @@ def test_sequence_parameter_flat_list_is_a_value_list_of_lists_a_sweep():
         (lambda r: r["data"].update(max_doc=3), "data.max_doc", "max_docs"),
         (lambda r: r.update(extra={}), "extra", "retrieval"),
         (lambda r: r["data"].update(max_docs="300"), "data.max_docs", "integer"),
-        (lambda r: r["stitches"]["params"]["mlp"].update(dept=2), "stitches.params.mlp.dept", "depth"),
-        (lambda r: r["stitches"]["params"]["mlp"].update(epochs=[5, "x"]), "stitches.params.mlp.epochs[1]", "integer"),
+        (
+            lambda r: r["stitches"]["params"]["mlp"].update(dept=2),
+            "stitches.params.mlp.dept",
+            "depth",
+        ),
+        (
+            lambda r: r["stitches"]["params"]["mlp"].update(epochs=[5, "x"]),
+            "stitches.params.mlp.epochs[1]",
+            "integer",
+        ),
         (lambda r: r["retrieval"].update(modes=["both"]), "retrieval.modes[0]", "corpus"),
         (lambda r: r["retrieval"].update(kinds=["procrustes"]), "retrieval.kinds[0]", "affine"),
         (lambda r: r["models"].update(layers="last"), "models.layers", "all"),
@@ -84,7 +91,15 @@ def test_cli_bad_config_exits_2_with_one_line_before_work(tmp_path):
     bad.write_text(schema().replace('"mean", "affine", "mlp"', '"mean", "afine"'))
     out = tmp_path / "out"
     res = subprocess.run(
-        [sys.executable, "-c", "from stitchbench.cli import main; main()", "run", str(bad), "--out", str(out)],
+        [
+            sys.executable,
+            "-c",
+            "from stitchbench.cli import main; main()",
+            "run",
+            str(bad),
+            "--out",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

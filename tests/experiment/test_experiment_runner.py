@@ -12,14 +12,24 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from tests.experiment.conftest import schema
 from typer.testing import CliRunner
 
 from stitchbench.cli.app import app
 from stitchbench.experiment.config import load_config
 from stitchbench.experiment.runner import run_experiment
-from tests.experiment.conftest import schema
 
-KEY = ["task", "split", "source", "source_layer", "target", "target_layer", "method", "mode", "metric"]
+KEY = [
+    "task",
+    "split",
+    "source",
+    "source_layer",
+    "target",
+    "target_layer",
+    "method",
+    "mode",
+    "metric",
+]
 
 
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:
@@ -80,12 +90,16 @@ def test_known_answer_equals_library_calls(reference, shared_cache):
     for depth in (1, 2):
         st = make_stitch("mlp", depth=depth, epochs=5).fit(X[train], Y[train])
         want = regression_scores(Y[test], st.predict(X[test]), Y[train].astype(np.float64).mean(0))
-        rows = df[
-            (df.method == "mlp")
-            & (df.split == "test")
-            & (df.source == "static-64")
-            & (df.params.str.contains(f'"depth": {depth}'))
-        ].set_index("metric").value
+        rows = (
+            df[
+                (df.method == "mlp")
+                & (df.split == "test")
+                & (df.source == "static-64")
+                & (df.params.str.contains(f'"depth": {depth}'))
+            ]
+            .set_index("metric")
+            .value
+        )
         for metric in ("r2", "mse"):
             assert rows[metric] == pytest.approx(want[metric], rel=1e-5, abs=1e-7)
     cka = df[(df.metric == "linear_cka") & (df.source == "static-64") & (df.target == "glove-50d")]
@@ -104,10 +118,20 @@ def test_config_saved_beside_results(reference):
     assert (reference.out / "per_query.parquet").is_file()
 
 
-def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, reference, shared_cache, small_config):
+def test_resume_after_sigkill_equals_uninterrupted_run(
+    tmp_path, reference, shared_cache, small_config
+):
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        _cli("run", str(small_config), "--out", str(out), "--cache-dir", str(shared_cache), "--no-progress"),
+        _cli(
+            "run",
+            str(small_config),
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(shared_cache),
+            "--no-progress",
+        ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -122,13 +146,23 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, reference, shar
     done = [p for p in (out / "parts").glob("*.parquet") if ".perq." not in p.name]
     assert 3 <= len(done) < reference.total
     res = subprocess.run(
-        _cli("run", str(small_config), "--out", str(out), "--cache-dir", str(shared_cache), "--no-progress"),
+        _cli(
+            "run",
+            str(small_config),
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(shared_cache),
+            "--no-progress",
+        ),
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert res.returncode == 0, res.stdout + res.stderr
-    m = re.search(r"tasks: (\d+) total, (\d+) skipped \(finished before\), (\d+) ran, 0 failed", res.stdout)
+    m = re.search(
+        r"tasks: (\d+) total, (\d+) skipped \(finished before\), (\d+) ran, 0 failed", res.stdout
+    )
     assert m, res.stdout
     total, skipped, ran = map(int, m.groups())
     assert total == reference.total and skipped == len(done) and ran == total - len(done)
@@ -157,7 +191,9 @@ def test_one_model_failing_to_load_is_isolated(tmp_path, shared_cache):
     errors = df[df.error != ""]
     assert len(errors) and errors.value.isna().all()
     assert "nobody/not-a-model" in set(errors.source) | set(errors.target)
-    good = df[(df.error == "") & (df.split == "test") & (df.method == "affine") & (df.metric == "r2")]
+    good = df[
+        (df.error == "") & (df.split == "test") & (df.method == "affine") & (df.metric == "r2")
+    ]
     assert set(zip(good.source, good.target, strict=True)) == {
         ("static-64", "glove-50d"),
         ("glove-50d", "static-64"),
@@ -173,7 +209,10 @@ def test_ray_executor_equals_local(tmp_path, reference, shared_cache, small_conf
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         summary = run_experiment(
-            load_config(small_config), tmp_path / "ray", executor=RayExecutor(), cache_dir=shared_cache,
+            load_config(small_config),
+            tmp_path / "ray",
+            executor=RayExecutor(),
+            cache_dir=shared_cache,
             progress=False,
         )
     finally:

@@ -210,7 +210,8 @@ def _check_keys(table: Mapping[str, Any], key: str, allowed: Sequence[str]) -> N
             where = f"{key}.{k}" if key else k
             raise _fail(
                 where,
-                f"unknown key; allowed in {f'[{key}]' if key else 'the file'}: {', '.join(allowed)}",
+                f"unknown key; allowed in {f'[{key}]' if key else 'the file'}: "
+                f"{', '.join(allowed)}",
             )
 
 
@@ -277,7 +278,8 @@ def _check_param_value(kind: str, param: str, value: Any, key: str) -> Any:
     if not ok:
         raise _fail(
             key,
-            f"expected {_type_name(default) if default is not None else 'a scalar'} like {default!r}, got {_type_name(value)} {value!r}",
+            f"expected {_type_name(default) if default is not None else 'a scalar'} like "
+            f"{default!r}, got {_type_name(value)} {value!r}",
         )
     return value
 
@@ -394,7 +396,8 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
     ):
         raise _fail(
             "data.fractions",
-            f"expected 3 non-negative numbers (train, validation, test) summing to 1, got {fractions!r}",
+            "expected 3 non-negative numbers (train, validation, test) summing to 1, "
+            f"got {fractions!r}",
         )
     max_docs = _int(d.get("max_docs", 0), "data.max_docs", 0)
     max_words = _int(d.get("max_words", 0), "data.max_words", 0)
@@ -434,7 +437,8 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
         if k not in kinds:
             raise _fail(
                 f"retrieval.kinds[{i}]",
-                f"{k!r} is never fitted; allowed: the stitches.kinds {list(kinds)} (retrieval reuses fitted stitches)",
+                f"{k!r} is never fitted; allowed: the stitches.kinds {list(kinds)} "
+                "(retrieval reuses fitted stitches)",
             )
     if rkinds and not modes:
         raise _fail(

@@ -27,16 +27,10 @@ from stitchbench.embeddings import Embeddings, align
 from stitchbench.errors import DataError
 from stitchbench.experiment.plan import Rep, Task, corpus_for
 from stitchbench.experiment.rows import SplitMasks, scored_query_ids, split_masks
-from stitchbench.results import FINAL, RunContext, write_part
+from stitchbench.results import FINAL, NATIVE_RETRIEVAL, RunContext, retrieval_method, write_part
 from stitchbench.store import EmbeddingStore
 
-NATIVE_METHOD = "native-retrieval"
 CALIBRATION_METRICS: tuple[str, ...] = ("p_value", "z", "null_mean", "null_std")
-
-
-def retrieval_method(kind: str) -> str:
-    """The results-table ``method`` of retrieval through a stitch of ``kind``."""
-    return f"{kind}-retrieval"
 
 
 @dataclass(frozen=True)
@@ -282,10 +276,11 @@ def _embed(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict],
         "fingerprint": enc.fingerprint,
         "text": spec["text"],
         "entries": {
-            layer: {k: v for k, v in e.meta.items() if k != "cache_key"} for layer, e in got.items()
+            layer: {k: v for k, v in emb.meta.items() if k != "cache_key"}
+            for layer, emb in got.items()
         },
     }
-    for layer, e in got.items():
+    for layer in got:
         if not manifest["entries"][layer]:
             raise DataError(f"store entry of {spec['model']} layer {layer} has no key fields")
     path = manifest_path(env.out, task.key)
@@ -660,7 +655,7 @@ def _retrieval(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[di
                 "source_layer": FINAL,
                 "target": a,
                 "target_layer": FINAL,
-                "method": NATIVE_METHOD,
+                "method": NATIVE_RETRIEVAL,
                 "mode": "",
                 "metric": m,
                 "item_id": q,
@@ -677,7 +672,7 @@ def _retrieval(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[di
                 ctx.row(
                     source=a,
                     target=a,
-                    method=NATIVE_METHOD,
+                    method=NATIVE_RETRIEVAL,
                     metric=m,
                     value=iv.estimate,
                     ci_low=iv.low,
