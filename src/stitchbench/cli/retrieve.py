@@ -74,13 +74,12 @@ def retrieve(
     n_q = int(ret["n_eval"].max()) if len(ret) else 0
     n_train = int(ret["n_train"].max()) if len(ret) else 0
     if all_pairs:
-        for metric in ("ndcg@10", "recall@10"):
+        for metric, label in (("ndcg@10", "nDCG@10"), ("recall@10", "Recall@10")):
             console.print(
                 matrix_table(
                     retention_matrix(df, names, kind, metric, mode=mode),
-                    f"{metric} retention of {kind} stitches, {mode} mode, on {dataset} ({n_q} "
-                    f"test queries, stitches fitted on {n_train} train docs); diagonal = native "
-                    f"{metric}",
+                    f"diagonal = native {label}; off-diagonal: {label} retention of {kind} "
+                    f"stitches ({mode} mode, {dataset}, {n_q} test queries, {n_train} train docs)",
                 )
             )
         if len(ret):
