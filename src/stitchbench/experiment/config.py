@@ -401,9 +401,8 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
         )
     max_docs = _int(d.get("max_docs", 0), "data.max_docs", 0)
     max_words = _int(d.get("max_words", 0), "data.max_words", 0)
-    data = DataSection(
-        datasets, max_docs or None, max_words or None, tuple(float(x) for x in fractions)
-    )  # type: ignore[arg-type]
+    f0, f1, f2 = (float(x) for x in fractions)
+    data = DataSection(datasets, max_docs or None, max_words or None, (f0, f1, f2))
 
     if "names" not in m:
         raise _fail(

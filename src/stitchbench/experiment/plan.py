@@ -117,9 +117,8 @@ def model_layers(cfg: Config, name: str) -> list[str]:
     n = num_layers(name)
     if n is None:
         return [FINAL]
-    wanted = (
-        range(n + 1) if cfg.models.layers == "all" else [i for i in cfg.models.layers if i <= n]
-    )
+    layers = cfg.models.layers
+    wanted = range(n + 1) if isinstance(layers, str) else [i for i in layers if i <= n]
     return [layer_name(i) for i in wanted] + [FINAL]
 
 
@@ -197,7 +196,7 @@ def _plan(cfg: Config) -> Iterator[Task]:
     models = list(cfg.models.names)
     for dataset in cfg.data.datasets:
         corpus = corpus_for(dataset, cfg.data.max_docs, seed)
-        base = {
+        base: dict[str, Any] = {
             "dataset": dataset,
             "max_docs": cfg.data.max_docs,
             "corpus": corpus.fingerprint,
@@ -314,7 +313,7 @@ def _plan(cfg: Config) -> Iterator[Task]:
 
         # -- retrieval ------------------------------------------------------------------
         if cfg.retrieval.modes and corpus.num_queries:
-            rbase = {
+            rbase: dict[str, Any] = {
                 **base,
                 "k": cfg.retrieval.k,
                 "metrics": list(cfg.retrieval.metrics),
@@ -339,11 +338,11 @@ def _plan(cfg: Config) -> Iterator[Task]:
                     f"native retrieval {m} ({dataset})",
                 )
             for kind in cfg.retrieval.kinds:
-                for a in models:
-                    for b in models:
-                        if a == b:
+                for src in models:
+                    for tgt in models:
+                        if src == tgt:
                             continue
-                        ra, rb = (a, FINAL), (b, FINAL)
+                        ra, rb = (src, FINAL), (tgt, FINAL)
                         if (ra, rb, kind) not in stitch_of:
                             continue
                         fit_key, path = stitch_of[(ra, rb, kind)]
@@ -356,19 +355,19 @@ def _plan(cfg: Config) -> Iterator[Task]:
                                 "mode": mode,
                                 "stitch": path,
                                 "translation": i == 0,
-                                "embeds": {a: embed_docs[a], b: embed_docs[b]},
-                                "queries": {a: embed_queries[a], b: embed_queries[b]},
+                                "embeds": {src: embed_docs[src], tgt: embed_docs[tgt]},
+                                "queries": {src: embed_queries[src], tgt: embed_queries[tgt]},
                             }
-                            deps = (
+                            rdeps = (
                                 fit_key,
-                                embed_docs[a],
-                                embed_docs[b],
-                                embed_queries[a],
-                                embed_queries[b],
+                                embed_docs[src],
+                                embed_docs[tgt],
+                                embed_queries[src],
+                                embed_queries[tgt],
                             )
                             yield _make(
                                 "retrieval",
                                 spec,
-                                deps,
-                                f"{kind} retrieval {a} → {b}, {mode} mode ({dataset})",
+                                rdeps,
+                                f"{kind} retrieval {src} → {tgt}, {mode} mode ({dataset})",
                             )

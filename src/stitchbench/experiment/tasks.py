@@ -372,7 +372,7 @@ def _score_rows(
                     for i, v in zip(ids[m].tolist(), per[metric], strict=True)
                 ]
         for metric, value in scores.items():
-            iv = intervals.get(metric)
+            iv: Any = intervals.get(metric)
             rows.append(
                 ctx.row(
                     split=split,
@@ -408,7 +408,7 @@ def _stitch_grid(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[
 
     spec = task.spec
     group = [tuple(r) for r in spec["group"]]
-    data = _group_rows(task, env, store, group, partial=True)  # type: ignore[arg-type]
+    data = _group_rows(task, env, store, group, partial=True)
     pairs = [
         ((p[0], p[1]), (p[2], p[3]))
         for p in spec["pairs"]
@@ -452,7 +452,7 @@ def _pair_stitch(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[
 
     spec = task.spec
     a, b = tuple(spec["source"]), tuple(spec["target"])
-    data = _group_rows(task, env, store, [a, b])  # type: ignore[list-item]
+    data = _group_rows(task, env, store, [a, b])
     X, Y = data.arrays[_label(a)], data.arrays[_label(b)]
     st = make_stitch(spec["kind"], **spec["params"])
     st.fit(X[data.masks.train], Y[data.masks.train])
@@ -465,9 +465,9 @@ def _pair_stitch(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[
         X,
         Y,
         data.masks,
-        data.ids,  # type: ignore[arg-type]
+        data.ids,
     )
-    _save_stitch(env, st, a, b, stitch_path(task.key, a, b, spec["kind"]))  # type: ignore[arg-type]
+    _save_stitch(env, st, a, b, stitch_path(task.key, a, b, spec["kind"]))
     return rows, perq
 
 
@@ -587,7 +587,7 @@ def measure_rows(
 
 def _measure(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict], list[dict]]:
     spec = task.spec
-    data = _group_rows(task, env, store, [tuple(r) for r in spec["group"]], partial=True)  # type: ignore[misc]
+    data = _group_rows(task, env, store, [tuple(r) for r in spec["group"]], partial=True)
     group = [tuple(r) for r in spec["group"] if r[0] not in data.missing]
     labels = [_label(r) for r in group]
     if spec.get("cross_models_only"):
@@ -603,7 +603,7 @@ def _measure(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict
         calibrate_n=spec["calibrate"],
         seed=spec["seed"],
         pairs=pairs,
-        reps={_label(r): r for r in group},  # type: ignore[misc]
+        reps={_label(r): r for r in group},
     )
     return rows + _missing_rows(task, data, spec["measure"]), []
 
@@ -667,7 +667,7 @@ def _retrieval(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[di
         ]
         rows = []
         for m in metrics:
-            iv = bootstrap_mean(np.array([per[q][m] for q in test_ids]), seed=spec["seed"])
+            iv: Any = bootstrap_mean(np.array([per[q][m] for q in test_ids]), seed=spec["seed"])
             rows.append(
                 ctx.row(
                     source=a,
