@@ -12,6 +12,7 @@ from stitchbench.cli import (  # noqa: F401  (importing registers the commands)
     demo,
     layers,
     retrieve,
+    run,
     stitch_cmds,
 )
 from stitchbench.cli.app import app, console
