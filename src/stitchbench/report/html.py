@@ -64,6 +64,7 @@ class Report:
     pngs: list[Path]
     views: list[View]
     league: pd.DataFrame
+    tables: v.RunTables
 
 
 # -- figures ---------------------------------------------------------------------------
@@ -654,4 +655,4 @@ def write_report(
     for view in views:
         fig = next(iter(view.panels.values()))
         pngs.append(figure_png(fig, folder / f"{view.id}.png"))
-    return Report(dest, pngs, views, league)
+    return Report(dest, pngs, views, league, tables)
