@@ -9,6 +9,7 @@ here is a typed-in number.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,7 @@ def _stitch_rows(
                     "item_id": str(i),
                     "value": float(val),
                     "task": "test",
+                    "params": json.dumps(params, sort_keys=True),
                 }
             )
     return rows, perq

@@ -810,6 +810,12 @@ def paired_tests(
     if per_query is None or per_query.empty:
         return pd.DataFrame(columns=cols)
     pq = per_query.assign(
+        mode=per_query["mode"].fillna("").astype(str) if "mode" in per_query else "",
+        params=per_query["params"].fillna("{}").astype(str) if "params" in per_query else "{}",
+    )
+    # Two settings of one kind (MLP depths) are two methods here; the mode is a key already.
+    pq["method"] = kind_labels(pq.assign(mode="")).to_numpy()
+    pq = pq.assign(
         layer=[
             layer_label(str(s), str(t))
             for s, t in zip(per_query["source_layer"], per_query["target_layer"], strict=True)
