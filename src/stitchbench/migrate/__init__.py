@@ -1,0 +1,1 @@
+"""Migrating a vector index from model A to model B through a stitch."""
