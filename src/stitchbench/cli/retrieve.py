@@ -10,6 +10,7 @@ from rich.table import Table
 
 from stitchbench.cli.app import app, console
 from stitchbench.cli.render import matrix_table
+from stitchbench.devices import resolve_device
 from stitchbench.experiment.demo import DEFAULT_MODELS
 
 
@@ -53,6 +54,7 @@ def retrieve(
     from stitchbench.results import results_frame, write_results
     from stitchbench.store import EmbeddingStore
 
+    device = resolve_device(device)  # no CUDA: one line before any encoding
     if all_pairs:
         names = [m.strip() for m in models.split(",") if m.strip()]
         pairs = None
