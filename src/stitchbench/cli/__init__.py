@@ -11,6 +11,7 @@ from stitchbench.cli import (  # noqa: F401  (importing registers the commands)
     compare,
     demo,
     layers,
+    migrate,
     report,
     retrieve,
     run,
