@@ -328,7 +328,9 @@ class OpenAIEncoder(BaseEncoder):
         concurrency: Requests in flight at once.
         max_attempts: Tries per batch before giving up (1 = no retries).
         backoff_base: First retry delay in seconds (doubles each try, with jitter).
-        backoff_max: Longest delay between tries (also caps ``Retry-After``).
+        backoff_max: Longest delay between tries of our own choosing.
+        retry_after_max: Longest ``Retry-After`` honoured (a server asking for more is
+            waited for this long).
         timeout: Seconds to wait for an answer; beyond it the server is reported as slow.
         spill_dir: Where answered batches are saved (default ``<embedding cache>/api-batches``).
         price_per_mtok: US$ per million tokens (default: OpenAI's list price for known
@@ -359,6 +361,7 @@ class OpenAIEncoder(BaseEncoder):
         max_attempts: int = 6,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
+        retry_after_max: float = 120.0,
         timeout: float = 60.0,
         spill_dir: str | os.PathLike[str] | None = None,
         price_per_mtok: float | None = None,
@@ -413,6 +416,7 @@ class OpenAIEncoder(BaseEncoder):
         self.concurrency = int(concurrency)
         self.max_attempts = int(max_attempts)
         self.backoff_base, self.backoff_max = float(backoff_base), float(backoff_max)
+        self.retry_after_max = float(retry_after_max)
         self.timeout = float(timeout)
         self.price_per_mtok = (
             price_per_mtok if price_per_mtok is not None else PRICES_PER_MTOK.get(model)
@@ -710,7 +714,7 @@ class OpenAIEncoder(BaseEncoder):
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.backoff_max)
+            return min(max(retry_after, 0.0), self.retry_after_max)
         exp = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
         return exp * (0.5 + 0.5 * random.random())  # jitter: spread retries of parallel batches
 
