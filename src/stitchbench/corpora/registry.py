@@ -110,13 +110,16 @@ def load_corpus(
         DataError: If a path is not a complete BEIR folder.
         OfflineError: If a BEIR dataset must be downloaded but the hub is unreachable.
     """
-    corpus = _load(name_or_path, split)
-    return corpus.subsample(max_docs, seed=seed)
+    corpus = _load(name_or_path, split, max_docs, seed)
+    return corpus.subsample(max_docs, seed=seed)  # BEIR folders arrive already sampled
 
 
-def _load(name_or_path: str | os.PathLike[str], split: str) -> Corpus:
+def _load(
+    name_or_path: str | os.PathLike[str], split: str, max_docs: int | None, seed: int
+) -> Corpus:
+    # BEIR folders are sampled while streaming: never the whole corpus in memory.
     if isinstance(name_or_path, os.PathLike):
-        return load_beir_folder(Path(name_or_path), split=split)
+        return load_beir_folder(Path(name_or_path), split=split, max_docs=max_docs, seed=seed)
     text = str(name_or_path).strip()
     key = text.lower()
     if key == "bible":
@@ -127,9 +130,9 @@ def _load(name_or_path: str | os.PathLike[str], split: str) -> Corpus:
         name = text.split(":", 1)[1].strip() if key.startswith("beir:") else key
         if not name:
             raise UnknownNameError("'beir:' needs a dataset name, e.g. 'beir:scifact'.")
-        return download_beir(name, beir_cache_dir(name), split=split)
+        return download_beir(name, beir_cache_dir(name), split=split, max_docs=max_docs, seed=seed)
     if Path(text).expanduser().is_dir():
-        return load_beir_folder(text, split=split)
+        return load_beir_folder(text, split=split, max_docs=max_docs, seed=seed)
     if _looks_like_path(text):
         raise DataError(
             f"Corpus folder {text!r} does not exist. A corpus folder needs the BEIR layout:\n"
