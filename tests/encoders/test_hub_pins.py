@@ -104,7 +104,7 @@ def test_bad_device_and_non_model_folder_are_one_line_errors(tmp_path: Path) -> 
     import torch
 
     if not torch.cuda.is_available():
-        with pytest.raises(DataError, match="no usable CUDA"):
+        with pytest.raises(DataError, match="CUDA is not available"):
             SentenceTransformerEncoder("any/model", device="cuda")
     (tmp_path / "notes.txt").write_text("not a model")
     with pytest.raises(DataError, match="not a saved model"):

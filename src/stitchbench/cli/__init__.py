@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from rich.markup import escape
+
 from stitchbench.cli import (  # noqa: F401  (importing registers the commands)
     basics,
     compare,
@@ -24,5 +26,15 @@ def main() -> None:
         sys.argv[1:] = scrub_argv(sys.argv[1:])
         app()
     except StitchbenchError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        sys.exit(2)
+        _fail(str(exc))
+    except OSError as exc:
+        # A file that cannot be read or written (permissions, a full disk, a folder where a
+        # file was expected): the user's environment, not a bug, so one line, not a traceback.
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        _fail(f"{exc.strerror or exc}{where}; check the path and its permissions or free space.")
+
+
+def _fail(message: str) -> None:
+    # Escaped: brackets in a path or a list must print as they are, not as rich markup.
+    console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(2)

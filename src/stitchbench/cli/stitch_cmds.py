@@ -119,9 +119,16 @@ def _read_matrix(path: Path, column: str | None) -> tuple[np.ndarray, object | N
         except (ValueError, OSError) as exc:
             raise DataError(f"Cannot read {path} as a .npy array: {exc}") from exc
     if suffix in (".parquet", ".pq"):
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(
+                f"Cannot read {path} as a Parquet file ({str(exc).splitlines()[0]}); pass a "
+                "Parquet file or a .npy array."
+            ) from exc
         if not column:
             raise DataError(
                 f"{path.name} is Parquet: say which column holds the vectors "
@@ -155,6 +162,9 @@ def translate(
         None, help="Output Parquet column (default: COLUMN_translated)."
     ),
     batch_rows: int = typer.Option(65536, help="Rows translated per batch."),
+    normalize: bool = typer.Option(
+        False, "--normalize", help="L2-normalize each translated vector (for cosine indexes)."
+    ),
 ) -> None:
     """Map stored embeddings into another model's space with a saved stitch (migration)."""
     from stitchbench.stitches import load_stitch
@@ -163,6 +173,8 @@ def translate(
         raise DataError(f"Input file {in_path} does not exist.")
     if out_path.exists() and out_path.resolve() == in_path.resolve():
         raise DataError(f"OUT is the same file as IN ({in_path}); write to a new file.")
+    if out_path.is_dir():
+        raise DataError(f"OUT {out_path} is a folder; give a file name ending in .npy or .parquet.")
     out_suffix = out_path.suffix.lower()
     if out_suffix not in (".npy", ".parquet", ".pq"):
         raise DataError(f"{out_path} must end in .npy or .parquet.")
@@ -184,27 +196,36 @@ def translate(
         if X.shape[0]
         else np.zeros((0, st.d_target_), np.float32)
     )
+    if normalize:
+        norms = np.linalg.norm(Y, axis=1, keepdims=True)
+        Y = Y / np.where(norms > 0, norms, 1.0)  # a zero vector stays zero
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    # Written beside OUT, then renamed: an interrupted run never leaves a half-written OUT.
+    # Written beside OUT, then renamed: an interrupted run never leaves a half-written OUT,
+    # and a failed one leaves no temporary file.
     tmp = out_path.with_name(f".{out_path.name}.tmp{out_path.suffix}")
-    if out_suffix == ".npy":
-        np.save(tmp, Y)
-    else:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        name = out_column or f"{column or 'vector'}_translated"
-        arr = pa.FixedSizeListArray.from_arrays(pa.array(Y.reshape(-1)), Y.shape[1])
-        if table is None:
-            table = pa.table({name: arr})
+    try:
+        if out_suffix == ".npy":
+            np.save(tmp, Y)
         else:
-            assert isinstance(table, pa.Table)
-            if name in table.column_names:
-                table = table.drop_columns([name])
-            table = table.append_column(name, arr)
-        pq.write_table(table, tmp)
-    tmp.replace(out_path)
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            name = out_column or f"{column or 'vector'}_translated"
+            arr = pa.FixedSizeListArray.from_arrays(pa.array(Y.reshape(-1)), Y.shape[1])
+            if table is None:
+                table = pa.table({name: arr})
+            else:
+                assert isinstance(table, pa.Table)
+                if name in table.column_names:
+                    table = table.drop_columns([name])
+                table = table.append_column(name, arr)
+            pq.write_table(table, tmp)
+        tmp.replace(out_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     console.print(
         f"translated {Y.shape[0]} vectors {st.d_source_}-d → {st.d_target_}-d "
-        f"({st.source or '?'} → {st.target or '?'}, {st.kind}); wrote {out_path}"
+        f"({st.source or '?'} → {st.target or '?'}, {st.kind}"
+        f"{', L2-normalized' if normalize else ''}); wrote {out_path}"
     )

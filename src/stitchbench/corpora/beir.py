@@ -58,25 +58,38 @@ def _open_text(path: Path) -> IO[str]:
     return open(path, encoding="utf-8")
 
 
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, line)``; DataError naming the line when it is not UTF-8."""
+    lineno = 0
+    try:
+        with _open_text(path) as f:
+            for lineno, line in enumerate(f, start=1):
+                yield lineno, line
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}:{lineno + 1}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+            "re-encode the file as UTF-8."
+        ) from exc
+
+
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, object)`` for each non-blank line; DataError on bad JSON."""
-    with _open_text(path) as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"{path}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno}); "
-                    "each line must be one JSON object."
-                ) from exc
-            if not isinstance(record, dict) or "_id" not in record:
-                raise DataError(
-                    f"{path}:{lineno}: expected a JSON object with an '_id' field, "
-                    f"got {str(record)[:80]!r}."
-                )
-            yield lineno, record
+    for lineno, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{path}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno}); "
+                "each line must be one JSON object."
+            ) from exc
+        if not isinstance(record, dict) or "_id" not in record:
+            raise DataError(
+                f"{path}:{lineno}: expected a JSON object with an '_id' field, "
+                f"got {str(record)[:80]!r}."
+            )
+        yield lineno, record
 
 
 def _field(record: dict[str, Any], key: str) -> str:
@@ -102,23 +115,25 @@ def document_text(title: str, text: str) -> str:
 def _read_qrels(path: Path) -> tuple[dict[str, dict[str, int]], list[str]]:
     """Read a qrels TSV into ``{query: {doc: score}}`` plus the query order of first mention."""
     qrels: dict[str, dict[str, int]] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            fields = line.rstrip("\n").split("\t")
-            if lineno == 1 and fields[:2] == ["query-id", "corpus-id"]:
-                continue
-            if len(fields) < 3:
-                raise DataError(
-                    f"{path}:{lineno}: expected 3 tab-separated fields "
-                    f"(query-id, corpus-id, score), got {len(fields)}."
-                )
-            try:
-                score = int(float(fields[2]))
-            except ValueError as exc:
-                raise DataError(f"{path}:{lineno}: score {fields[2]!r} is not a number.") from exc
-            qrels.setdefault(fields[0].strip(), {})[fields[1].strip()] = score
+    for lineno, line in _lines(path):
+        if not line.strip():
+            continue
+        fields = line.rstrip("\n").split("\t")
+        if lineno == 1 and fields[:2] == ["query-id", "corpus-id"]:
+            continue
+        if len(fields) < 3:
+            raise DataError(
+                f"{path}:{lineno}: expected 3 tab-separated fields "
+                f"(query-id, corpus-id, score), got {len(fields)}."
+            )
+        try:
+            score = int(float(fields[2]))
+        except (ValueError, OverflowError) as exc:  # OverflowError: inf
+            raise DataError(
+                f"{path}:{lineno}: score {fields[2]!r} is not a finite number; relevance "
+                "scores are integers such as 0, 1, 2."
+            ) from exc
+        qrels.setdefault(fields[0].strip(), {})[fields[1].strip()] = score
     return qrels, list(qrels)
 
 

