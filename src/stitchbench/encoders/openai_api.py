@@ -427,6 +427,7 @@ class OpenAIEncoder(BaseEncoder):
         self.show_progress = show_progress
         self.stats = ApiStats()
         self._stats_lock = threading.Lock()
+        self._stop = threading.Event()  # set when a run fails: in-flight batches stop retrying
         self._approved_tokens = 0
         self._spent_tokens = 0
         self._spills: dict[str, BatchSpill] = {}
@@ -631,6 +632,7 @@ class OpenAIEncoder(BaseEncoder):
 
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="api")
         futures: list[Future[int]] = []
+        self._stop.clear()
         try:
             futures = [pool.submit(run, b) for b in batches]
             pending = set(futures)
@@ -638,6 +640,9 @@ class OpenAIEncoder(BaseEncoder):
                 done, pending = wait(pending, return_when=FIRST_EXCEPTION)
                 for f in done:
                     bar.update(f.result())  # re-raises the batch's final error
+        except BaseException:
+            self._stop.set()
+            raise
         finally:
             # On error or Ctrl-C: send nothing new; batches already answered stay saved.
             pool.shutdown(wait=True, cancel_futures=True)
@@ -698,7 +703,7 @@ class OpenAIEncoder(BaseEncoder):
                 self.stats.causes[cause] += 1
                 if attempt < self.max_attempts:
                     self.stats.retries += 1
-            if attempt == self.max_attempts:
+            if attempt == self.max_attempts or self._stop.is_set():
                 raise ApiError(final) from None
             delay = self._backoff(attempt, delay_hint)
             log.info(
@@ -709,7 +714,8 @@ class OpenAIEncoder(BaseEncoder):
                 self.max_attempts - 1,
                 delay,
             )
-            time.sleep(delay)
+            if self._stop.wait(delay):  # another batch failed for good: stop here too
+                raise ApiError(final) from None
         raise AssertionError("unreachable")
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
