@@ -24,6 +24,9 @@ from stitchbench.errors import StitchbenchError
 def main() -> None:
     """Console entry point: library errors become one clear line and exit code 2."""
     try:
+        from stitchbench.encoders.openai_api import scrub_argv  # keys never reach a label
+
+        sys.argv[1:] = scrub_argv(sys.argv[1:])
         app()
     except StitchbenchError as exc:
         _fail(str(exc))
