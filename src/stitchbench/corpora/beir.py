@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from stitchbench.corpora.corpus import Corpus
 from stitchbench.errors import DataError, OfflineError, UnknownNameError
-from stitchbench.settings import hub_offline
+from stitchbench.settings import hub_offline, prepare_hub
 
 
 def beir_layout(split: str = "test") -> str:
@@ -314,6 +314,10 @@ def download_beir(name: str, dest_dir: str | Path, split: str = "test") -> Corpu
         return load_beir_folder(dest, split=split, name=name)
     if hub_offline():
         raise _offline_error(name, dest, split, "HF_HUB_OFFLINE=1 is set")
+    try:
+        prepare_hub()  # bounded timeouts; an unreachable hub fails in seconds
+    except OfflineError as exc:
+        raise _offline_error(name, dest, split, str(exc).split(";")[0]) from exc
 
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import RepositoryNotFoundError
