@@ -28,48 +28,6 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
 
 
-def check_device(device: str) -> str:
-    """Check a torch device name before any work; returns it.
-
-    ``"cpu"`` always works; ``"cuda"``/``"cuda:N"`` need a CUDA build of torch and that
-    GPU; ``"mps"`` needs Apple's Metal backend.
-
-    Raises:
-        DataError: Naming the device and the fix (``--device cpu``), for a device this
-            machine does not have or a name torch does not know.
-    """
-    from stitchbench.errors import DataError
-
-    text = str(device).strip().lower()
-    if text == "cpu":
-        return "cpu"
-    import torch
-
-    try:
-        dev = torch.device(text)
-    except (RuntimeError, ValueError) as exc:
-        raise DataError(
-            f"--device {device!r} is not a torch device name; use cpu, cuda, cuda:N or mps."
-        ) from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise DataError(
-                f"--device {device!r}: this machine has no usable CUDA GPU (torch "
-                f"{torch.__version__}, CUDA {torch.version.cuda or 'not built in'}); use --device cpu."
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise DataError(
-                f"--device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here; "
-                "use cuda:0 or --device cpu."
-            )
-    elif dev.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise DataError(f"--device {device!r}: MPS is not available here; use --device cpu.")
-    elif dev.type != "cpu":
-        raise DataError(f"--device {device!r} is not supported; use cpu, cuda, cuda:N or mps.")
-    return text
-
-
 # Hub calls: how long to wait before calling the hub unreachable or silent. huggingface_hub
 # makes some API calls with no timeout at all and retries refused connections for ~25 s per
 # file, so a dead or silent hub would otherwise hang a run (900 s and more) or stall ~90 s.

@@ -104,7 +104,8 @@ def test_run_retrieval_and_figure(store, tmp_path):
     run = run_retrieval("bible", models, "affine", max_docs=400, store=store, progress=False)
     assert set(run.results) == {("static-64", "glove-50d"), ("glove-50d", "static-64")}
     res = run.results[("static-64", "glove-50d")]
-    assert res.native_b == run.native["glove-50d"] and res.native_a == run.native["static-64"]
+    assert res.native_target == run.native["glove-50d"]
+    assert res.native_source == run.native["static-64"]
     assert res.n_queries == run.n_queries > 0
     # The stitch saw the train-split documents only, and only they (counted independently).
     corpus = load_corpus("bible", max_docs=400, seed=0)

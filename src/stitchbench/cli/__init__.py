@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from rich.markup import escape
+
 from stitchbench.cli import (  # noqa: F401  (importing registers the commands)
     basics,
     compare,
@@ -12,8 +14,6 @@ from stitchbench.cli import (  # noqa: F401  (importing registers the commands)
     retrieve,
     stitch_cmds,
 )
-from rich.markup import escape
-
 from stitchbench.cli.app import app, console
 from stitchbench.errors import StitchbenchError
 

@@ -82,7 +82,9 @@ def cache_ls(
         )
     console.print(table)
     stale = sum(t["stale"] for t in temps)
-    note = f"; {stale} stale temp file(s): `stitchbench cache rm --all` removes them" if stale else ""
+    note = (
+        f"; {stale} stale temp file(s): `stitchbench cache rm --all` removes them" if stale else ""
+    )
     console.print(f"{total / 1e6:.1f} MB in all{note}")
 
 

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from stitchbench.cli.app import app, console
 from stitchbench.cli.render import matrix_table
+from stitchbench.devices import resolve_device
 from stitchbench.experiment.demo import DEFAULT_MODELS
 
 
@@ -51,10 +52,9 @@ def retrieve(
         run_retrieval,
     )
     from stitchbench.results import results_frame, write_results
-    from stitchbench.settings import check_device
     from stitchbench.store import EmbeddingStore
 
-    check_device(device)  # before any embedding
+    device = resolve_device(device)  # no CUDA: one line before any encoding
     if all_pairs:
         names = [m.strip() for m in models.split(",") if m.strip()]
         pairs = None
@@ -106,11 +106,12 @@ def _pair_table(res: object) -> Table:
     from stitchbench.evaluate.retrieval import RetrievalResult
 
     assert isinstance(res, RetrievalResult)
-    a, b = res.query_model, res.index_model
+    a, b = res.source, res.target
     table = Table(
         title=(
             f"Retrieval through a {res.kind} stitch {a} → {b}: {res.n_queries} test queries, "
-            f"{res.n_docs} docs searched, stitch fitted on {res.n_train_docs} train docs"
+            f"{res.n_docs} docs searched, stitch fitted on "
+            f"{res.stitch.n_fit_ if res.stitch else '?'} train rows"
         ),
         title_justify="left",
     )
@@ -122,11 +123,11 @@ def _pair_table(res: object) -> Table:
         "retention / chance",
     ):
         table.add_column(col, justify="right")
-    for m in res.native_b:
+    for m in res.native_target:
         table.add_row(
             m,
-            f"{res.native_b[m]:.3f}",
-            f"{res.native_a[m]:.3f}",
+            f"{res.native_target[m]:.3f}",
+            f"{res.native_source[m]:.3f}",
             f"{res.stitched[m]:.3f}",
             "—" if pd.isna(res.retention[m]) else f"{res.retention[m]:.3f}",
         )

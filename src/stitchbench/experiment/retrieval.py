@@ -26,7 +26,7 @@ from stitchbench.evaluate.ir_metrics import DEFAULT_METRICS, ir_scores
 from stitchbench.evaluate.retrieval import RetrievalResult, retrieval_through_stitch, search_run
 from stitchbench.report.figures import heatmap
 from stitchbench.results import RunContext, pair_matrix
-from stitchbench.stitches import STITCH_KINDS
+from stitchbench.stitches import STITCH_KINDS, make_stitch
 from stitchbench.store import EmbeddingStore
 
 NATIVE_METHOD = "native-retrieval"
@@ -194,16 +194,20 @@ def run_retrieval(
 
     shown = metrics[0]
     for a, b in todo:
+        # Fit A → B on the train-split documents only, then score the fitted stitch.
+        stitch = make_stitch(kind, **dict(params or {}))
+        rows_a, rows_b = docs[a].select(list(chunks.ids)), docs[b].select(list(chunks.ids))
+        stitch.fit(rows_a[train_mask], rows_b[train_mask]).with_names(a, b)
         res = retrieval_through_stitch(
+            stitch,
             queries[a],
             queries[b],
             docs[a],
             docs[b],
             corpus.qrels,
-            train_mask,
             test_ids,
-            kind=kind,
-            params=params,
+            mode="query",
+            held_out_doc_mask=~train_mask,
             k=k_eff,
             chunk_doc_ids=parents,
             metrics=metrics,
@@ -212,7 +216,7 @@ def run_retrieval(
         )
         out.results[(a, b)] = res
         log(
-            f"{a} → {b}: {shown} native B {res.native_b[shown]:.3f}, stitched "
+            f"{a} → {b}: {shown} native B {res.native_target[shown]:.3f}, stitched "
             f"{res.stitched[shown]:.3f}, retention {res.retention[shown]:.3f}"
         )
         hyper = {
@@ -229,7 +233,7 @@ def run_retrieval(
                     method=retrieval_method(kind),
                     metric=metric,
                     value=value,
-                    n_train=res.n_train_docs,
+                    n_train=int(train_mask.sum()),
                     n_eval=res.n_queries,
                     alpha=getattr(res.stitch, "alpha_", None),
                     params=hyper,

@@ -78,7 +78,9 @@ def weights_digest(arrays: Mapping[str, np.ndarray]) -> str:
     Stored in ``stitch.json`` so that weights swapped in from another stitch of the same
     shape are refused on load.
     """
-    return combine_digests(*(f"{k}:{array_digest(np.atleast_2d(arrays[k]))}" for k in sorted(arrays)))
+    return combine_digests(
+        *(f"{k}:{array_digest(np.atleast_2d(arrays[k]))}" for k in sorted(arrays))
+    )
 
 
 def data_fingerprint(*arrays: np.ndarray) -> str:
@@ -358,7 +360,9 @@ def _check_weights(folder: Path, meta: Any, arrays: dict[str, np.ndarray]) -> No
 def _check_dims(folder: Path, stitch: Stitch) -> None:
     """Predict one zero row: the weights must map ``d_source`` inputs to ``d_target`` outputs."""
     d_source, d_target = stitch.d_source_, stitch.d_target_
-    bad = not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in (d_source, d_target))
+    bad = not all(
+        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in (d_source, d_target)
+    )
     out_shape: tuple[int, ...] = ()
     if not bad:
         try:
@@ -418,9 +422,12 @@ def _type_name(hint: Any) -> str:
     if hint is type(None):
         return "null"
     name = getattr(hint, "__name__", str(hint))
-    return {"float": "a number", "int": "an integer", "bool": "true or false", "str": "a string"}.get(
-        name, f"a {name}"
-    )
+    return {
+        "float": "a number",
+        "int": "an integer",
+        "bool": "true or false",
+        "str": "a string",
+    }.get(name, f"a {name}")
 
 
 def _jsonable(obj: Any) -> Any:
