@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stitchbench.devices import resolve_device
 from stitchbench.errors import StitchbenchError
 
 MODES: tuple[str, ...] = ("query", "corpus", "mixed")
@@ -380,6 +381,7 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
         seed=_int(r.get("seed", 0), "run.seed"),
         device=_str(r.get("device", "cpu"), "run.device"),
     )
+    resolve_device(run.device)  # no CUDA here: one line (exit 2) before any work
     datasets = _str_list(d.get("datasets", ["bible"]), "data.datasets")
     if not datasets:
         raise _fail("data.datasets", "name at least one dataset")
