@@ -15,7 +15,8 @@ from stitchbench.stitches.base import STITCH_KINDS
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 PRESETS = sorted(EXPERIMENTS.glob("*.toml"))
 SECTIONS = {"run", "data", "models", "stitches", "measures", "retrieval"}
-PAIRED_KINDS = {"mean", "identity", "linear", "affine", "lowrank", "procrustes", "mlp"}
+# Every kind that maps between spaces of any width (identity needs equal widths).
+PAIRED_KINDS = {"mean", "linear", "affine", "lowrank", "procrustes", "mlp"}
 
 LEAD_MODELS = [
     "WhereIsAI/UAE-Large-V1",
