@@ -124,3 +124,42 @@ def test_fit_command_saves_the_runner_stitch(tmp_path):
     st = load_stitch(out)
     assert st.kind == "lowrank" and st.rank == 8
     assert (st.source, st.target, st.d_source_, st.d_target_) == ("static-64", "glove-50d", 64, 50)
+
+
+def test_layers_command_every_layer_through_the_runner(tmp_path):
+    from tests.conftest import require_model
+
+    require_model("minilm-l6")
+    require_model("static-64")
+    from stitchbench.report.figures import layer_matrix
+
+    out = tmp_path / "layers"
+    res = CliRunner().invoke(
+        app,
+        [
+            "layers",
+            "--models",
+            "minilm-l6,static-64",
+            "--max-docs",
+            "120",
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--no-progress",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "minilm-l6 layers → static-64 layers" in " ".join(res.output.split())  # titles wrap
+    df = pd.read_parquet(out / "results.parquet")
+    fwd = df[(df["source"] == "minilm-l6") & (df["target"] == "static-64")]
+    r2 = layer_matrix(fwd[fwd["split"] == "test"], "affine", "r2")
+    # Rows: the 7 layers of minilm-l6 (0 = embeddings) and its final embedding; one column.
+    assert list(r2.index) == [*map(str, range(7)), "final"] and list(r2.columns) == ["final"]
+    cka = layer_matrix(fwd, "linear_cka", "linear_cka")
+    assert cka.shape == (8, 1) and np.isfinite(cka.to_numpy()).all()
+    back = df[
+        (df["source"] == "static-64") & (df["target"] == "minilm-l6") & (df["split"] == "test")
+    ]
+    assert set(back["target_layer"]) == {*map(str, range(7)), "final"}
+    assert (out / "layers_affine_r2_minilm-l6__to__static-64.png").is_file()
