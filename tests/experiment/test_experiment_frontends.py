@@ -3,11 +3,13 @@ queries it scores; the shipped demo.toml is the demo command's config; fit saves
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from stitchbench.cli.app import app
@@ -163,3 +165,47 @@ def test_layers_command_every_layer_through_the_runner(tmp_path):
     ]
     assert set(back["target_layer"]) == {*map(str, range(7)), "final"}
     assert (out / "layers_affine_r2_minilm-l6__to__static-64.png").is_file()
+
+
+def test_curve_points_run_as_runner_tasks(tmp_path, shared_cache):
+    """[curve] runs each (pair, kind, n_pairs, seed) point as a task (branch stitches' curve)."""
+    pytest.importorskip("stitchbench.experiment.curve")
+    from stitchbench.experiment.curve import curve_point, make_curve_data
+    from stitchbench.experiment.runner import run_experiment
+
+    cfg = parse_config(
+        {
+            "data": {"datasets": ["bible"], "max_docs": 200},
+            "models": {"names": ["static-64", "glove-50d"]},
+            "curve": {"pairs": [20, "all"], "seeds": 2, "kinds": ["affine"], "candidates": 50},
+        }
+    )
+    summary = run_experiment(cfg, tmp_path / "run", cache_dir=shared_cache, progress=False)
+    assert not summary.failed, [o.error for o in summary.failed]
+    df = summary.results
+    assert summary.total == 2 + 2 * 2 * 2  # two embeds; 2 pairs × 2 sizes × 2 seeds
+    r2 = df[(df["method"] == "curve:affine") & (df["metric"] == "r2")]
+    assert len(r2) == 8 and set(r2["n_train"]) == {20, 150}
+    # One point equals the per-point function called directly.
+    from stitchbench.experiment.tasks import TaskEnv, load_embeddings
+    from stitchbench.store import EmbeddingStore
+
+    store = EmbeddingStore(shared_cache)
+    env = TaskEnv(str(tmp_path / "run"), str(shared_cache))
+    spec = next(
+        t["spec"]
+        for t in json.loads((tmp_path / "run" / "plan.json").read_text())
+        if t["kind"] == "curve"
+        and t["spec"]["n_pairs"] == 20
+        and t["spec"]["curve_seed"] == 1
+        and t["spec"]["source"][0] == "static-64"
+    )
+    da, _ = load_embeddings(env, store, spec["embeds"]["static-64"])
+    db, _ = load_embeddings(env, store, spec["embeds"]["glove-50d"])
+    want = curve_point(
+        make_curve_data("bible", da["final"], db["final"], n_candidates=50), "affine", {}, 20, 1
+    )
+    got = r2[(r2["source"] == "static-64") & (r2["n_train"] == 20) & (r2["seed"] == 1)]
+    assert got["value"].item() == pytest.approx(
+        next(r["value"] for r in want if r["metric"] == "r2")
+    )

@@ -13,7 +13,7 @@ model/dataset/measure/stitch kind is one :class:`ConfigError` line that names th
     [stitches.params.mlp]  depth = [1, 2] (a list is a sweep axis), epochs = 5
     [measures]   names = ["linear_cka"] | "all", calibrate = 0 (permutations)
     [retrieval]  modes = ["query", "corpus"], kinds = ["affine"], k = 100, metrics = [...]
-    [curve]      pairs = [50, 100, "all"], seeds = 3, kinds = ["affine"]
+    [curve]      pairs = [50, 100, "all"], seeds = 3, kinds = ["affine"], candidates = 2048
 
 In ``[stitches.params.KIND]`` a list is a sweep axis, except for a parameter whose default
 is itself a sequence (affine's ``alphas``): there a flat list is the value and a list of
@@ -117,6 +117,7 @@ class CurveSection:
     pairs: tuple[int | str, ...] = ()
     seeds: int = 1
     kinds: tuple[str, ...] = ()
+    candidates: int = 2048
 
 
 @dataclass(frozen=True)
@@ -350,7 +351,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "stitches": ("kinds", "params"),
     "measures": ("names", "calibrate"),
     "retrieval": ("modes", "kinds", "k", "metrics"),
-    "curve": ("pairs", "seeds", "kinds"),
+    "curve": ("pairs", "seeds", "kinds", "candidates"),
 }
 
 
@@ -460,7 +461,21 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
     ckinds = _str_list(
         cu.get("kinds", list(kinds) if pairs else []), "curve.kinds", all_kinds, "stitch kind"
     )
-    curve = CurveSection(tuple(pairs), _int(cu.get("seeds", 1), "curve.seeds", 1), ckinds)
+    curve = CurveSection(
+        tuple(pairs),
+        _int(cu.get("seeds", 1), "curve.seeds", 1),
+        ckinds,
+        _int(cu.get("candidates", 2048), "curve.candidates", 2),
+    )
+    if pairs:
+        import importlib.util
+
+        if importlib.util.find_spec("stitchbench.experiment.curve") is None:
+            raise _fail(
+                "curve.pairs",
+                "the sample-efficiency sweep needs stitchbench.experiment.curve, not installed "
+                "in this version; remove [curve]",
+            )
     return Config(run, data, models, stitches, measures, retrieval, curve)
 
 

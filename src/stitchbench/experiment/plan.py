@@ -311,6 +311,34 @@ def _plan(cfg: Config) -> Iterator[Task]:
                     f"measure {name} ({dataset}, {len(group)} representations)",
                 )
 
+        # -- sample-efficiency curves (stitchbench.experiment.curve, one task per point) ---
+        for a in models:
+            for b in models:
+                if a == b:
+                    continue
+                for kind in cfg.curve.kinds if cfg.curve.pairs else ():
+                    params = cfg.stitches.points(kind)[0] if kind in kinds else {}
+                    for n_pairs in cfg.curve.pairs:
+                        for curve_seed in range(cfg.curve.seeds):
+                            spec = {
+                                **base,
+                                "source": [a, FINAL],
+                                "target": [b, FINAL],
+                                "kind": kind,
+                                "params": params,
+                                "n_pairs": None if n_pairs == "all" else n_pairs,
+                                "curve_seed": curve_seed,
+                                "candidates": cfg.curve.candidates,
+                                "max_words": cfg.data.max_words,
+                                "embeds": {a: embed_docs[a], b: embed_docs[b]},
+                            }
+                            yield _make(
+                                "curve",
+                                spec,
+                                sorted({embed_docs[a], embed_docs[b]}),
+                                f"curve {kind} {a} → {b} n={n_pairs} seed={curve_seed}",
+                            )
+
         # -- retrieval ------------------------------------------------------------------
         if cfg.retrieval.modes and corpus.num_queries:
             rbase: dict[str, Any] = {

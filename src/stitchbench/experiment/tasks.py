@@ -768,6 +768,35 @@ def _retrieval_intervals(
     return out
 
 
+def _curve(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict], list[dict]]:
+    """One point of a sample-efficiency curve: ``stitchbench.experiment.curve.curve_point``.
+
+    The curve holds out its own fixed candidates (``candidates``, at most half the
+    documents) and samples nested training pairs from the rest; rows are its own
+    (``method = "curve:<kind>"``). Retrieval retention is left to ``stitchbench curve``:
+    the runner embeds only the test queries of its split.
+    """
+    from stitchbench.experiment import curve  # type: ignore[attr-defined]
+
+    spec = task.spec
+    a, b = spec["source"][0], spec["target"][0]
+    da, fa = load_embeddings(env, store, spec["embeds"][a])
+    db, fb = load_embeddings(env, store, spec["embeds"][b])
+    ctx = _ctx(task, {a: fa, b: fb})
+    n_docs = len(da[FINAL])
+    data = curve.make_curve_data(
+        spec["dataset"],
+        da[FINAL],
+        db[FINAL],
+        n_candidates=min(int(spec["candidates"]), n_docs // 2),
+        ctx=ctx,
+    )
+    rows = curve.curve_point(
+        data, spec["kind"], spec["params"], spec["n_pairs"], spec["curve_seed"]
+    )
+    return list(rows), []
+
+
 TASK_FUNCTIONS: dict[
     str, Callable[[Task, TaskEnv, EmbeddingStore], tuple[list[dict], list[dict]]]
 ] = {
@@ -776,6 +805,7 @@ TASK_FUNCTIONS: dict[
     "pair_stitch": _pair_stitch,
     "measure": _measure,
     "retrieval": _retrieval,
+    "curve": _curve,
 }
 
 
