@@ -34,6 +34,9 @@ from typing import Any
 from stitchbench.errors import StitchbenchError
 
 MODES: tuple[str, ...] = ("query", "corpus", "mixed")
+# Which (model, layer) pairs are stitched and measured: every layer × every layer of every other
+# model, every layer → every other model's final embedding, or final → final only.
+LAYER_PAIRS: tuple[str, ...] = ("all", "to_final", "final")
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.7, 0.1, 0.2)
 
 
@@ -66,6 +69,7 @@ class ModelsSection:
 
     names: tuple[str, ...] = ()
     layers: str | tuple[int, ...] = "final"
+    layer_pairs: str = "all"
 
 
 @dataclass(frozen=True)
@@ -216,16 +220,30 @@ def _check_keys(table: Mapping[str, Any], key: str, allowed: Sequence[str]) -> N
             )
 
 
-def _check_model(name: str, key: str) -> None:
-    from stitchbench.encoders.registry import MODELS
+def check_device(device: str) -> None:
+    """The run's device is checked (CUDA present?) before any work; "auto" stays "auto"."""
+    from stitchbench.devices import resolve_device
 
-    if (
-        name in MODELS
-        or name.startswith("openai:")
-        or "/" in name
-        or Path(name).expanduser().exists()
-    ):
+    try:
+        resolve_device(device)
+    except StitchbenchError as exc:
+        raise _fail("run.device", str(exc)) from None
+
+
+def _check_model(name: str, key: str) -> None:
+    """By syntax only (no loading): an alias, openai:MODEL, a model folder or org/name."""
+    from stitchbench.encoders.registry import MODELS
+    from stitchbench.validation import check_model_name
+
+    path = Path(name).expanduser()
+    if name in MODELS or name.startswith("openai:") or (name.count("/") == 1 and not path.exists()):
         return
+    if path.exists():
+        try:
+            check_model_name(name)
+            return
+        except StitchbenchError as exc:
+            raise _fail(key, str(exc)) from None
     raise _fail(
         key,
         f"unknown model {name!r}; allowed: {', '.join(MODELS)}, a local sentence-transformers "
@@ -347,7 +365,7 @@ def _layers(v: Any) -> str | tuple[int, ...]:
 SECTIONS: dict[str, tuple[str, ...]] = {
     "run": ("name", "seed", "device"),
     "data": ("datasets", "max_docs", "max_words", "fractions"),
-    "models": ("names", "layers"),
+    "models": ("names", "layers", "layer_pairs"),
     "stitches": ("kinds", "params"),
     "measures": ("names", "calibrate"),
     "retrieval": ("modes", "kinds", "k", "metrics"),
@@ -381,6 +399,7 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
         seed=_int(r.get("seed", 0), "run.seed"),
         device=_str(r.get("device", "cpu"), "run.device"),
     )
+    check_device(run.device)
     datasets = _str_list(d.get("datasets", ["bible"]), "data.datasets")
     if not datasets:
         raise _fail("data.datasets", "name at least one dataset")
@@ -415,7 +434,13 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
         raise _fail("models.names", "name at least one model")
     for i, name in enumerate(names):
         _check_model(name, f"models.names[{i}]")
-    models = ModelsSection(names, _layers(m.get("layers", "final")))
+    layer_pairs = _str(m.get("layer_pairs", "all"), "models.layer_pairs")
+    if layer_pairs not in LAYER_PAIRS:
+        raise _fail(
+            "models.layer_pairs",
+            f"unknown value {layer_pairs!r}; allowed: {', '.join(LAYER_PAIRS)}",
+        )
+    models = ModelsSection(names, _layers(m.get("layers", "final")), layer_pairs)
 
     all_kinds = sorted(STITCH_KINDS)
     kinds = _str_list(s.get("kinds", []), "stitches.kinds", all_kinds, "stitch kind")
