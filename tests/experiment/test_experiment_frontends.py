@@ -209,3 +209,34 @@ def test_curve_points_run_as_runner_tasks(tmp_path, shared_cache):
     assert got["value"].item() == pytest.approx(
         next(r["value"] for r in want if r["metric"] == "r2")
     )
+
+
+def test_depth_figure_reads_only_the_results_table(tmp_path):
+    from stitchbench.report.figures import depth_figure
+    from stitchbench.results import RunContext, results_frame
+
+    ctx = RunContext("toy", "fp", 0)
+    rows = []
+    for s, t in (("a", "b"), ("b", "a")):
+        for method, depth, value in (("mean", None, 0.0), ("affine", None, 0.5)) + tuple(
+            ("mlp", d, 0.4 + 0.05 * d) for d in (1, 2, 3)
+        ):
+            rows.append(
+                ctx.row(
+                    split="test",
+                    source=s,
+                    target=t,
+                    method=method,
+                    metric="r2",
+                    value=value,
+                    ci_low=value - 0.1,
+                    ci_high=value + 0.1,
+                    n_eval=40,
+                    params={"depth": depth} if depth else {},
+                )
+            )
+    df = results_frame(rows)
+    path = depth_figure(df, tmp_path, "r2")
+    assert path is not None and path.stat().st_size > 10_000
+    one_depth = df[~df["params"].str.contains('"depth": [23]')]
+    assert depth_figure(one_depth, tmp_path, "r2") is None

@@ -60,4 +60,10 @@ def run(
         progress=progress,
         log=console.print,
     )
+    from stitchbench.report.figures import depth_figure
+
+    for metric in ("r2", "mse"):  # the study's depth figure, when the run swept MLP depth
+        path = depth_figure(summary.results, summary.out, metric)
+        if path is not None:
+            console.print(f"wrote {path}")
     report_summary(summary)
