@@ -169,9 +169,9 @@ def test_layers_command_every_layer_through_the_runner(tmp_path):
 
 def test_curve_points_run_as_runner_tasks(tmp_path, shared_cache):
     """[curve] runs each (pair, kind, n_pairs, seed) point as a task (branch stitches' curve)."""
-    pytest.importorskip("stitchbench.experiment.curve")
-    from stitchbench.experiment.curve import curve_point, make_curve_data
     from stitchbench.experiment.runner import run_experiment
+
+    curve = pytest.importorskip("stitchbench.experiment.curve")
 
     cfg = parse_config(
         {
@@ -202,8 +202,12 @@ def test_curve_points_run_as_runner_tasks(tmp_path, shared_cache):
     )
     da, _ = load_embeddings(env, store, spec["embeds"]["static-64"])
     db, _ = load_embeddings(env, store, spec["embeds"]["glove-50d"])
-    want = curve_point(
-        make_curve_data("bible", da["final"], db["final"], n_candidates=50), "affine", {}, 20, 1
+    want = curve.curve_point(
+        curve.make_curve_data("bible", da["final"], db["final"], n_candidates=50),
+        "affine",
+        {},
+        20,
+        1,
     )
     got = r2[(r2["source"] == "static-64") & (r2["n_train"] == 20) & (r2["seed"] == 1)]
     assert got["value"].item() == pytest.approx(
@@ -218,9 +222,9 @@ def test_depth_figure_reads_only_the_results_table(tmp_path):
     ctx = RunContext("toy", "fp", 0)
     rows = []
     for s, t in (("a", "b"), ("b", "a")):
-        for method, depth, value in (("mean", None, 0.0), ("affine", None, 0.5)) + tuple(
-            ("mlp", d, 0.4 + 0.05 * d) for d in (1, 2, 3)
-        ):
+        points = [("mean", None, 0.0), ("affine", None, 0.5)]
+        points += [("mlp", d, 0.4 + 0.05 * d) for d in (1, 2, 3)]
+        for method, depth, value in points:
             rows.append(
                 ctx.row(
                     split="test",
