@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stitchbench.devices import resolve_device
 from stitchbench.errors import StitchbenchError
 
 MODES: tuple[str, ...] = ("query", "corpus", "mixed")
