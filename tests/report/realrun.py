@@ -45,8 +45,12 @@ def _stitch_rows(
     source_layer: str = "final",
     target_layer: str = "final",
     method: str | None = None,
+    save_to: Path | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     stitch = make_stitch(kind, **params).fit(X[train], Y[train])
+    stitch.with_names(s, t, source_layer, target_layer)
+    if save_to is not None and kind != "mean":
+        stitch.save(save_to / f"{s}__to__{t}.{kind}{params.get('depth', '')}")
     pred = stitch.predict(X[test])
     pr = per_row_scores(Y[test], pred, Y[train].mean(axis=0))
     n_train, n_eval = int(train.sum()), int(test.sum())
@@ -121,7 +125,9 @@ def build_run(out: Path, *, max_docs: int = 400, seed: int = 0, layers: bool = T
                 ("affine", {}),
                 *(("mlp", {"depth": d, "epochs": 3}) for d in (1, 2)),
             ):
-                r, p = _stitch_rows(ctx, s, t, X, Y, train, test, kind, params)
+                r, p = _stitch_rows(
+                    ctx, s, t, X, Y, train, test, kind, params, save_to=out / "stitches"
+                )
                 rows += r
                 perq += p
             # Sample efficiency: the affine stitch on growing prefixes of the train rows.

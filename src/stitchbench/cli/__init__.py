@@ -9,6 +9,7 @@ from stitchbench.cli import (  # noqa: F401  (importing registers the commands)
     compare,
     demo,
     layers,
+    publish,
     report,
     retrieve,
     stitch_cmds,
