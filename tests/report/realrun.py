@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from stitchbench.experiment.retrieval import run_retrieval
 
 from stitchbench.corpora import assign_splits, load_corpus
 from stitchbench.embed import embed_corpus
 from stitchbench.embeddings import align
 from stitchbench.encoders import get_encoder
-from stitchbench.experiment.retrieval import run_retrieval
 from stitchbench.measures import calibrate
 from stitchbench.results import RunContext, write_results
 from stitchbench.scores import per_row_scores

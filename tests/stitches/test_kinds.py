@@ -105,8 +105,9 @@ def test_lowrank_recovers_rank_r_map_and_beats_affine_at_small_n() -> None:
 
 def test_lowrank_full_rank_equals_affine_ols() -> None:
     X, Y, *_ = _low_rank_problem(1, n=300)
-    lr = LowRankStitch(rank=40).fit(X, Y)
+    lr = LowRankStitch(rank=40, alpha=0.0).fit(X, Y)
     aff = AffineStitch(alphas=(0.0,)).fit(X, Y)
+    assert lr.rank_ == 40 and not lr.fell_back_to_mean_
     np.testing.assert_allclose(lr.coef_, aff.coef_, atol=1e-8)
     np.testing.assert_allclose(lr.intercept_, aff.intercept_, atol=1e-8)
 
@@ -119,7 +120,7 @@ def test_mlp_beats_affine_on_a_nonlinear_map() -> None:
     Y = np.tanh(X @ A) @ B + 0.05 * rng.normal(size=(n, d))
     tr, te = slice(0, 1200), slice(1200, None)
     mlp = MLPStitch(
-        depth=2, width_multiplier=6, epochs=40, batch_size=100, lr=1e-2, patience=8
+        mode="plain", depth=2, width_multiplier=6, epochs=40, batch_size=100, lr=1e-2, patience=8
     ).fit(X[tr], Y[tr])
     aff = AffineStitch().fit(X[tr], Y[tr])
     mu = Y[tr].mean(0)
@@ -133,10 +134,10 @@ def test_mlp_depth_one_is_affine_and_seeded_runs_agree() -> None:
     rng = np.random.default_rng(2)
     X = rng.normal(size=(400, 5))
     Y = X @ rng.normal(size=(5, 3)) + 2.0
-    a = MLPStitch(depth=1, epochs=60, lr=5e-2, batch_size=50, patience=60).fit(X, Y)
+    a = MLPStitch(mode="plain", depth=1, epochs=60, lr=5e-2, batch_size=50, patience=60).fit(X, Y)
     assert len(list(a.module_.parameters())) == 2  # one weight, one bias
     assert _r2(a, X, Y, Y.mean(0)) > 0.99
-    b = MLPStitch(depth=1, epochs=60, lr=5e-2, batch_size=50, patience=60).fit(X, Y)
+    b = MLPStitch(mode="plain", depth=1, epochs=60, lr=5e-2, batch_size=50, patience=60).fit(X, Y)
     np.testing.assert_array_equal(a.predict(X), b.predict(X))
 
 
@@ -146,7 +147,7 @@ def test_mlp_depth_one_is_affine_and_seeded_runs_agree() -> None:
 def test_mlp_variants_run(params: dict) -> None:
     rng = np.random.default_rng(3)
     X, Y = rng.normal(size=(200, 4)), rng.normal(size=(200, 3))
-    st = MLPStitch(epochs=2, batch_size=50, **params).fit(X, Y)
+    st = MLPStitch(mode="plain", epochs=2, batch_size=50, **params).fit(X, Y)
     assert st.predict(X).shape == (200, 3) and len(st.train_loss_) == 2
 
 
@@ -250,7 +251,7 @@ def test_diverging_mlp_and_foreign_saved_stitch_are_clear_errors(tmp_path: Path)
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(80, 4)), rng.normal(size=(80, 3))
     with pytest.raises(DataError, match="diverged"):
-        MLPStitch(lr=1e12, epochs=5, patience=2).fit(X * 1e6, Y)
+        MLPStitch(mode="plain", lr=1e12, epochs=5, patience=2).fit(X * 1e6, Y)
     saved = AffineStitch().fit(X, Y).save(tmp_path / "st")
     meta = json.loads((saved / "stitch.json").read_text())
     meta["format_version"] = 99

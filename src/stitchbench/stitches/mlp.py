@@ -1,4 +1,11 @@
-"""MLP stitch: a small torch network trained with AdamW and early stopping."""
+"""MLP stitch: a residual network on top of the closed-form ridge map (or the study's plain MLP).
+
+The default (``mode="residual_on_affine"``) starts where the linear stitch ends: it fits
+the ridge map first and trains a small network on the standardized inputs to predict what
+the ridge map leaves over. The network's last layer starts at zero, so training starts
+exactly at the affine solution; if the residual does not beat the affine map on held-out
+training rows it is dropped, and the stitch is then the affine stitch.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +13,26 @@ import copy
 import itertools
 import math
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from stitchbench.devices import resolve_device
 from stitchbench.errors import DataError
+from stitchbench.stitches.affine import AffineStitch
 from stitchbench.stitches.base import Stitch, register_stitch
 from stitchbench.stitches.closed_form import holdout_mask
+from stitchbench.stitches.ridge import DEFAULT_ALPHAS
 
 ACTIVATIONS = ("relu", "gelu")
 LOSSES = ("mse", "cosine")
+MODES = ("residual_on_affine", "plain")
+#: Weight decays tried (and chosen on held-out rows) when ``weight_decay`` is None.
+RESIDUAL_WEIGHT_DECAYS: tuple[float, ...] = (1e-2, 1.0)
+PLAIN_WEIGHT_DECAY = 1e-4
 _PREFIX = "module."
+_RESIDUAL_ARRAYS = ("coef_", "intercept_", "x_mean_", "x_scale_", "train_target_mean_")
 
 
 def _build_module(
@@ -46,49 +62,103 @@ def _build_module(
     return _MLP()
 
 
+def _zero_output(module: Any) -> None:
+    """Zero every map into the output, so the network starts by predicting 0."""
+    import torch
+
+    with torch.no_grad():
+        for lin in (module.layers[-1], module.skip):
+            if lin is not None:
+                lin.weight.zero_()
+                lin.bias.zero_()
+
+
 @register_stitch
 class MLPStitch(Stitch):
     """A multilayer perceptron from source to target space (torch; numpy at the boundary).
 
-    ``depth`` counts Linear layers: depth 1 is a single ``nn.Linear`` (an affine map);
-    depth ≥ 2 has ``depth − 1`` hidden layers of width
-    ``round(width_multiplier · max(d_source, d_target))``. With ``residual=True`` the hidden
-    layers after the first add their input (equal widths) and an affine skip maps the input
-    straight to the output. Trained with AdamW on mini-batches; a seeded
-    ``validation_fraction`` of the training rows drives early stopping (``patience``
-    epochs without improvement) and the best epoch's weights are restored. On CPU, a
-    given seed gives the same weights on every run (seeded init and shuffling, deterministic
-    kernels); a reloaded stitch predicts exactly what the trained one did.
+    ``mode="residual_on_affine"`` (default): ``ŷ = A(x) + s · f((x − μx) / σx)`` with
+    ``A`` the ridge map of ``AffineStitch`` and ``f`` the network. A seeded
+    ``validation_fraction`` of the training rows is held out first: on those rows the ridge
+    penalty is chosen (exactly as ``AffineStitch`` with the same ``alphas``,
+    ``validation_fraction`` and ``seed`` chooses it), the residual network is early-stopped
+    and its weight decay chosen. Inputs are standardized per feature; targets are divided by
+    one global scale ``s`` (the RMS of the centred targets), which keeps every target
+    dimension's weight in the loss as it is in R². The network's output layer starts at
+    zero, so epoch 0 is the affine map. The residual is kept only when it beats the affine
+    map on the held-out rows by more than ``min_gain_se`` standard errors of the per-row
+    difference (and at all); otherwise it is dropped (``residual_kept_ = False``,
+    ``note_`` says why, both saved with the stitch) and the stitch predicts exactly what
+    ``AffineStitch`` fitted on all training rows predicts. When kept, the affine part is the
+    one fitted on the rows outside the holdout, as the residual was trained against it.
+
+    ``mode="plain"``: the study's MLP on raw inputs, trained from a random initialisation
+    with early stopping on the held-out rows; no guard.
+
+    ``depth`` counts Linear layers: depth 1 is a single ``nn.Linear``; depth ≥ 2 has
+    ``depth − 1`` hidden layers of width ``round(width_multiplier · max(d_source,
+    d_target))``. With ``residual=True`` the hidden layers after the first add their input
+    and an affine skip maps the network's input straight to its output. Trained with AdamW
+    on mini-batches; on CPU, a given seed gives the same weights on every run; a reloaded
+    stitch predicts exactly what the trained one did.
 
     Args:
+        mode: "residual_on_affine" or "plain".
         depth: Number of Linear layers, 1..7.
         width_multiplier: Hidden width relative to max(d_source, d_target).
         activation: "relu" or "gelu".
-        residual: Residual connections between hidden layers, plus an affine input→output skip.
-        loss: "mse" (mean squared error per element) or "cosine" (1 − cosine per row).
-        epochs: Maximum passes over the training rows.
+        residual: Residual connections between hidden layers, plus an affine skip.
+        loss: "mse" (mean squared error per element) or "cosine" (1 − cosine per row);
+            the guard compares the same loss.
+        epochs: Maximum passes over the training rows (per weight decay tried).
         batch_size: Rows per step.
         lr: AdamW learning rate.
-        weight_decay: AdamW weight decay.
-        patience: Epochs without validation improvement before stopping.
-        validation_fraction: Share of training rows held out for early stopping.
-        seed: Seed of initialisation, shuffling and the validation split.
-        device: "cpu" or "cuda" (or any torch device string).
+        weight_decay: AdamW weight decay, or several to choose from on the held-out rows;
+            None: ``RESIDUAL_WEIGHT_DECAYS`` for the residual mode, 1e-4 for plain.
+        patience: Epochs without held-out improvement before stopping.
+        validation_fraction: Share of training rows held out (choice, early stop, guard).
+        alphas: Candidate ridge penalties of the affine part (residual mode).
+        min_gain_se: Standard errors by which the residual must beat the affine map.
+        seed: Seed of initialisation, shuffling and the held-out split.
+        device: "cpu", "cuda", "cuda:N" or "auto" (CUDA when available); checked by
+            ``stitchbench.devices.resolve_device`` when fitting.
 
     Attributes:
-        best_epoch_: Epoch (1-based) whose weights were kept.
-        train_loss_: Mean training loss per epoch.
-        val_loss_: Validation loss per epoch.
+        residual_kept_: Residual mode: whether the network is part of the map.
+        note_: One line saying what the guard decided and on how many rows.
+        affine_val_loss_: Residual mode: the affine map's loss on the held-out rows.
+        best_val_loss_: The kept network's best held-out loss (the affine one if dropped).
+        weight_decay_: The weight decay chosen.
+        alpha_: Residual mode: the ridge penalty of the affine part.
+        best_epoch_: Epoch whose weights were kept (0: the starting point, i.e. affine).
+        train_loss_: Mean training loss per epoch (of the chosen weight decay).
+        val_loss_: Held-out loss per epoch, starting with epoch 0 in residual mode.
         width_: Hidden width used.
+        coef_, intercept_: Residual mode: the affine part ``x W + b``.
+        x_mean_, x_scale_: Residual mode: input standardization.
+        y_scale_: Residual mode: global target scale ``s``.
         train_target_mean_: (d_target,) training mean of Y.
     """
 
     kind = "mlp"
     _array_attrs = ("train_target_mean_",)
-    _scalar_attrs = ("best_epoch_", "train_loss_", "val_loss_", "width_")
+    _scalar_attrs = (
+        "best_epoch_",
+        "train_loss_",
+        "val_loss_",
+        "width_",
+        "weight_decay_",
+        "residual_kept_",
+        "note_",
+        "affine_val_loss_",
+        "best_val_loss_",
+        "alpha_",
+        "y_scale_",
+    )
 
     def __init__(
         self,
+        mode: str = "residual_on_affine",
         depth: int = 2,
         width_multiplier: float = 1.0,
         activation: str = "gelu",
@@ -97,12 +167,15 @@ class MLPStitch(Stitch):
         epochs: int = 50,
         batch_size: int = 256,
         lr: float = 1e-3,
-        weight_decay: float = 1e-4,
+        weight_decay: float | Sequence[float] | None = None,
         patience: int = 5,
         validation_fraction: float = 0.1,
+        alphas: Sequence[float] = DEFAULT_ALPHAS,
+        min_gain_se: float = 2.0,
         seed: int = 0,
         device: str = "cpu",
     ) -> None:
+        self.mode = mode
         self.depth = depth
         self.width_multiplier = width_multiplier
         self.activation = activation
@@ -114,10 +187,15 @@ class MLPStitch(Stitch):
         self.weight_decay = weight_decay
         self.patience = patience
         self.validation_fraction = validation_fraction
+        self.alphas = alphas
+        self.min_gain_se = min_gain_se
         self.seed = seed
         self.device = device
 
+    # -- hyperparameters ------------------------------------------------------------------
     def _check_params(self) -> None:
+        if self.mode not in MODES:
+            raise DataError(f"mode must be one of {MODES}; got {self.mode!r}.")
         if not 1 <= int(self.depth) <= 7:
             raise DataError(f"depth must be in 1..7; got {self.depth}.")
         if self.activation not in ACTIVATIONS:
@@ -127,6 +205,19 @@ class MLPStitch(Stitch):
         for name in ("epochs", "batch_size", "patience"):
             if int(getattr(self, name)) < 1:
                 raise DataError(f"{name} must be >= 1; got {getattr(self, name)}.")
+        if not self._weight_decays() or any(w < 0 for w in self._weight_decays()):
+            raise DataError(f"weight_decay must be >= 0 (one or more); got {self.weight_decay}.")
+
+    def _weight_decays(self) -> list[float]:
+        wd = self.weight_decay
+        if wd is None:
+            return list(RESIDUAL_WEIGHT_DECAYS if self._is_residual() else [PLAIN_WEIGHT_DECAY])
+        if isinstance(wd, int | float):
+            return [float(wd)]
+        return [float(w) for w in wd]
+
+    def _is_residual(self) -> bool:
+        return self.mode == "residual_on_affine"
 
     def _new_module(self) -> Any:
         width = max(1, round(self.width_multiplier * max(self.d_source_, self.d_target_)))
@@ -140,24 +231,21 @@ class MLPStitch(Stitch):
             bool(self.residual),
         )
 
-    def _loss(self, pred: Any, y: Any) -> Any:
+    def _row_loss(self, pred: Any, y: Any) -> Any:
         import torch
 
         if self.loss == "mse":
-            return torch.mean((pred - y) ** 2)
-        return torch.mean(1.0 - torch.nn.functional.cosine_similarity(pred, y, dim=1))
+            return torch.mean((pred - y) ** 2, dim=1)
+        return 1.0 - torch.nn.functional.cosine_similarity(pred, y, dim=1)
 
+    # -- fitting --------------------------------------------------------------------------
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
         import torch
 
         self._check_params()
         n = X.shape[0]
+        dev = torch.device(resolve_device(self.device))  # no CUDA: one line, before work
         val = holdout_mask(n, self.validation_fraction, self.seed)
-        dev = torch.device(self.device)
-        xt = torch.from_numpy(X[~val].astype(np.float32)).to(dev)
-        yt = torch.from_numpy(Y[~val].astype(np.float32)).to(dev)
-        xv = torch.from_numpy(X[val].astype(np.float32)).to(dev)
-        yv = torch.from_numpy(Y[val].astype(np.float32)).to(dev)
         was_det = torch.are_deterministic_algorithms_enabled()
         env_key = "CUBLAS_WORKSPACE_CONFIG"
         had_env = env_key in os.environ
@@ -173,9 +261,10 @@ class MLPStitch(Stitch):
                 torch.set_num_threads(1)
             torch.use_deterministic_algorithms(True, warn_only=True)
             with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-                torch.manual_seed(int(self.seed))
-                module = self._new_module().to(dev)
-                self._train(module, xt, yt, xv, yv)
+                if self._is_residual():
+                    self._fit_residual(X, Y, val, dev)
+                else:
+                    self._fit_plain(X, Y, val, dev)
         finally:
             torch.set_num_threads(threads)
             torch.use_deterministic_algorithms(was_det)
@@ -183,14 +272,138 @@ class MLPStitch(Stitch):
                 os.environ.pop(env_key, None)
         self.train_target_mean_ = Y.mean(axis=0)
 
-    def _train(self, module: Any, xt: Any, yt: Any, xv: Any, yv: Any) -> None:
+    def _fit_plain(self, X: np.ndarray, Y: np.ndarray, val: np.ndarray, dev: Any) -> None:
+        t = _tensors(dev, X[~val], Y[~val], X[val], Y[val])
+        best = None
+        for wd in self._weight_decays():
+            run = self._train(t[0], t[1], t[2], t[3], wd, start_at_zero=False)
+            if best is None or run["best"] < best["best"]:
+                best = run
+        assert best is not None
+        if best["state"] is None:  # every held-out loss was NaN: training diverged
+            raise DataError(
+                f"MLPStitch training diverged (held-out loss {best['val'][-1:]}); "
+                f"lower lr (now {self.lr}) or check the inputs' scale."
+            )
+        self._keep(best)
+        self.residual_kept_ = True
+        self.note_ = "plain MLP (no affine base, no guard)"
+        self.affine_val_loss_ = self.alpha_ = self.y_scale_ = None
+
+    def _fit_residual(self, X: np.ndarray, Y: np.ndarray, val: np.ndarray, dev: Any) -> None:
         import torch
 
-        opt = torch.optim.AdamW(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        alphas = [float(a) for a in self.alphas]
+        # The affine stitch on all rows, alpha chosen on the same held-out rows: what this
+        # stitch is when the residual is dropped.
+        full = AffineStitch(alphas, self.validation_fraction, self.seed).fit(X, Y)
+        self.alpha_ = float(full.alpha_)
+        base = AffineStitch((self.alpha_,)).fit(X[~val], Y[~val])
+        fit_x = X[~val]
+        self.x_mean_ = fit_x.mean(axis=0)
+        sd = fit_x.std(axis=0)
+        self.x_scale_ = np.where(sd > 1e-12 * max(float(sd.max(initial=0.0)), 1e-300), sd, 1.0)
+        yc = Y[~val] - Y[~val].mean(axis=0)
+        self.y_scale_ = float(np.sqrt(np.mean(yc * yc))) or 1.0
+        xs = (X - self.x_mean_) / self.x_scale_
+        ys = Y / self.y_scale_
+        bs = base.predict(X).astype(np.float64) / self.y_scale_
+        xt, yt, xv, yv = _tensors(dev, xs[~val], ys[~val], xs[val], ys[val])
+        bt, bv = _tensors(dev, bs[~val], bs[val])
+        with torch.no_grad():
+            aff_rows = self._row_loss(bv, yv).double().cpu().numpy()
+        self.affine_val_loss_ = float(aff_rows.mean())
+        best = None
+        for wd in self._weight_decays():
+            run = self._train(xt, yt, xv, yv, wd, start_at_zero=True, base=(bt, bv))
+            if run["state"] is not None and (best is None or run["best"] < best["best"]):
+                best = run
+        n_val = int(val.sum())
+        keep = False
+        if best is not None and best["best_epoch"] > 0:
+            module = self._restore(best)
+            with torch.no_grad():
+                res_rows = self._row_loss(bv + module(xv), yv).double().cpu().numpy()
+            gain = aff_rows - res_rows
+            se = float(gain.std(ddof=1) / math.sqrt(n_val)) if n_val > 1 else math.inf
+            keep = bool(gain.mean() > 0 and gain.mean() > float(self.min_gain_se) * se)
+            verdict = (
+                f"held-out {self.loss} {res_rows.mean():.4g} vs affine "
+                f"{self.affine_val_loss_:.4g} (gain {gain.mean():.3g} ± {se:.2g} SE, "
+                f"{n_val} rows)"
+            )
+        else:
+            verdict = (
+                f"no epoch beat the affine map on {n_val} held-out rows "
+                f"({self.loss} {self.affine_val_loss_:.4g})"
+            )
+        self.residual_kept_ = keep
+        if keep:
+            assert best is not None
+            self._keep(best)
+            self.coef_, self.intercept_ = base.coef_, base.intercept_
+            self.note_ = f"residual kept: {verdict}"
+        else:
+            self.coef_, self.intercept_ = full.coef_, full.intercept_
+            self.module_ = None
+            self.best_epoch_ = 0
+            self.best_val_loss_ = self.affine_val_loss_
+            self.weight_decay_ = None
+            self.width_ = None
+            if best is not None:
+                self.train_loss_, self.val_loss_ = best["train"], best["val"]
+            else:
+                self.train_loss_, self.val_loss_ = [], []
+            self.note_ = f"residual dropped, stitch is the affine map: {verdict}"
+
+    def _keep(self, run: dict[str, Any]) -> None:
+        self.module_ = self._restore(run)
+        self.best_epoch_ = run["best_epoch"]
+        self.best_val_loss_ = run["best"]
+        self.weight_decay_ = run["wd"]
+        self.train_loss_, self.val_loss_ = run["train"], run["val"]
+
+    def _restore(self, run: dict[str, Any]) -> Any:
+        module = self._new_module().to(run["device"])
+        module.load_state_dict(run["state"])
+        return module.eval()
+
+    def _train(
+        self,
+        xt: Any,
+        yt: Any,
+        xv: Any,
+        yv: Any,
+        wd: float,
+        *,
+        start_at_zero: bool,
+        base: tuple[Any, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Train one network; the best held-out epoch's weights and the loss curves."""
+        import torch
+
+        torch.manual_seed(int(self.seed))
+        module = self._new_module().to(xt.device)
+        if start_at_zero:
+            _zero_output(module)
+        opt = torch.optim.AdamW(module.parameters(), lr=self.lr, weight_decay=wd)
         gen = torch.Generator().manual_seed(int(self.seed))
+        bt, bv = base if base is not None else (None, None)
         n_tr, bs = xt.shape[0], int(self.batch_size)
+
+        def held_out() -> float:
+            module.eval()
+            with torch.no_grad():
+                pred = module(xv) if bv is None else bv + module(xv)
+                return float(self._row_loss(pred, yv).mean())
+
         best, best_state, best_epoch, bad = math.inf, None, 0, 0
-        self.train_loss_, self.val_loss_ = [], []
+        train_curve: list[float] = []
+        val_curve: list[float] = []
+        if start_at_zero:  # epoch 0: the starting point (the affine map) is a candidate
+            best = held_out()
+            best_state = copy.deepcopy(module.state_dict())
+            val_curve.append(best)
         for epoch in range(1, int(self.epochs) + 1):
             module.train()
             order = torch.randperm(n_tr, generator=gen).to(xt.device)
@@ -198,15 +411,14 @@ class MLPStitch(Stitch):
             for start in range(0, n_tr, bs):
                 idx = order[start : start + bs]
                 opt.zero_grad(set_to_none=True)
-                loss = self._loss(module(xt[idx]), yt[idx])
+                pred = module(xt[idx]) if bt is None else bt[idx] + module(xt[idx])
+                loss = self._row_loss(pred, yt[idx]).mean()
                 loss.backward()
                 opt.step()
                 total += float(loss.detach()) * idx.shape[0]
-            module.eval()
-            with torch.no_grad():
-                v = float(self._loss(module(xv), yv))
-            self.train_loss_.append(total / n_tr)
-            self.val_loss_.append(v)
+            v = held_out()
+            train_curve.append(total / n_tr)
+            val_curve.append(v)
             if v < best:
                 best, best_epoch, bad = v, epoch, 0
                 best_state = copy.deepcopy(module.state_dict())
@@ -214,17 +426,26 @@ class MLPStitch(Stitch):
                 bad += 1
                 if bad >= int(self.patience):
                     break
-        if best_state is None:  # every validation loss was NaN: training diverged
-            raise DataError(
-                f"MLPStitch training diverged (validation loss {self.val_loss_[-1:]}); "
-                f"lower lr (now {self.lr}) or check the inputs' scale."
-            )
-        module.load_state_dict(best_state)
-        module.eval()
-        self.best_epoch_ = best_epoch
-        self.module_ = module
+        return {
+            "best": best,
+            "state": best_state,
+            "best_epoch": best_epoch,
+            "wd": wd,
+            "train": train_curve,
+            "val": val_curve,
+            "device": xt.device,
+        }
 
+    # -- prediction -----------------------------------------------------------------------
     def _predict(self, X: np.ndarray) -> np.ndarray:
+        if not self._is_residual():
+            return self._network(X)
+        out = X @ self.coef_ + self.intercept_
+        if self.residual_kept_:
+            out = out + self.y_scale_ * self._network((X - self.x_mean_) / self.x_scale_)
+        return out
+
+    def _network(self, X: np.ndarray) -> np.ndarray:
         import torch
 
         dev = next(self.module_.parameters()).device
@@ -238,12 +459,20 @@ class MLPStitch(Stitch):
     # -- persistence: the module's state_dict travels in the weights file ----------------
     def _learned_arrays(self) -> dict[str, np.ndarray]:
         arrays = super()._learned_arrays()
-        for k, v in self.module_.state_dict().items():
-            arrays[_PREFIX + k] = v.detach().cpu().numpy()
+        if self._is_residual():
+            arrays.update({a: np.asarray(getattr(self, a)) for a in _RESIDUAL_ARRAYS})
+        if self.module_ is not None:
+            for k, v in self.module_.state_dict().items():
+                arrays[_PREFIX + k] = v.detach().cpu().numpy()
         return arrays
 
     def _set_learned_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         super()._set_learned_arrays(arrays)
+        if self._is_residual():
+            for a in _RESIDUAL_ARRAYS:
+                if a not in arrays:
+                    raise DataError(f"Saved mlp stitch lacks array {a!r}; re-save it.")
+                setattr(self, a, arrays[a])
         self._saved_state = {
             k[len(_PREFIX) :]: v for k, v in arrays.items() if k.startswith(_PREFIX)
         }
@@ -251,12 +480,21 @@ class MLPStitch(Stitch):
     def _after_load(self) -> None:
         import torch
 
-        module = self._new_module()
-        module.load_state_dict(
-            {k: torch.from_numpy(np.array(v)) for k, v in self._saved_state.items()}
-        )
+        state = self._saved_state
         del self._saved_state
-        dev = torch.device(self.device)
-        if dev.type == "cuda" and not torch.cuda.is_available():
+        if self._is_residual() and not self.residual_kept_:
+            self.module_ = None
+            return
+        module = self._new_module()
+        module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
+        try:
+            dev = torch.device(resolve_device(self.device))
+        except DataError:
             dev = torch.device("cpu")  # a stitch trained on a GPU still loads on a laptop
         self.module_ = module.to(dev).eval()
+
+
+def _tensors(dev: Any, *arrays: np.ndarray) -> list[Any]:
+    import torch
+
+    return [torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(dev) for a in arrays]
