@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from realrun import MAX_DOCS
 
 from stitchbench.corpora import load_corpus
 from stitchbench.embed import embed_corpus
@@ -27,7 +28,7 @@ def published(real_run: Path, tmp_path_factory: pytest.TempPathFactory):  # type
 def test_embeddings_round_trip_through_datasets(published) -> None:  # type: ignore[no-untyped-def]
     from datasets import load_dataset
 
-    corpus = load_corpus("bible", max_docs=400, seed=0)
+    corpus = load_corpus("bible", max_docs=MAX_DOCS, seed=0)
     for model in ("static-64", "glove-50d"):
         want = embed_corpus(corpus, get_encoder(model), progress=False)
         files = sorted((published.dataset / "data" / model / "final").glob("passage-*.parquet"))
@@ -37,8 +38,8 @@ def test_embeddings_round_trip_through_datasets(published) -> None:  # type: ign
         got = np.asarray(ds["embedding"], dtype=np.float32)
         assert got.shape == want.vectors.shape
         assert np.array_equal(got, np.asarray(want.vectors))
-    # MiniLM-L6's hidden layers are shards of their own.
-    assert (published.dataset / "data" / "minilm-l6" / "4").is_dir()
+    # Test queries are published too, as their own text kind.
+    assert list((published.dataset / "data" / "static-64" / "final").glob("query-*.parquet"))
     card = (published.dataset / "README.md").read_text()
     assert "Public domain" in card and "configs:" in card
     assert "static-64__final__passage" in card and get_encoder("static-64").fingerprint in card
@@ -47,18 +48,18 @@ def test_embeddings_round_trip_through_datasets(published) -> None:  # type: ign
 def test_shards_split_at_shard_rows(real_run: Path, tmp_path: Path) -> None:
     from datasets import load_dataset
 
-    out = publish_run(real_run, tmp_path / "small", shard_rows=150, log=lambda _: None)
+    out = publish_run(real_run, tmp_path / "small", shard_rows=120, log=lambda _: None)
     files = sorted((out.dataset / "data" / "glove-50d" / "final").glob("passage-*.parquet"))
     assert len(files) == 3 and files[0].name == "passage-00000-of-00003.parquet"
     ds = load_dataset("parquet", data_files=[str(f) for f in files], split="train")
-    assert len(ds) == 400
+    assert len(ds) == MAX_DOCS
 
 
 def test_published_stitch_reloads_and_predicts_bit_identically(real_run: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
-    corpus = load_corpus("bible", max_docs=400, seed=0)
+    corpus = load_corpus("bible", max_docs=MAX_DOCS, seed=0)
     X = np.asarray(embed_corpus(corpus, get_encoder("glove-50d"), progress=False).vectors)
     Y = np.asarray(embed_corpus(corpus, get_encoder("static-64"), progress=False).vectors)
-    stitch = AffineStitch().fit(X[:300], Y[:300]).with_names("glove-50d", "static-64")
+    stitch = AffineStitch().fit(X[:200], Y[:200]).with_names("glove-50d", "static-64")
     run = tmp_path / "run"
     run.mkdir()
     shutil.copy(real_run / "results.parquet", run / "results.parquet")
@@ -66,7 +67,7 @@ def test_published_stitch_reloads_and_predicts_bit_identically(real_run: Path, t
     out = publish_run(run, tmp_path / "pub", log=lambda _: None)
     (folder,) = out.stitches
     again = load_stitch(folder)
-    assert np.array_equal(again.predict(X[300:]), stitch.predict(X[300:]))
+    assert np.array_equal(again.predict(X[200:]), stitch.predict(X[200:]))
     card = (folder / "README.md").read_text()
     assert "glove-50d (layer final) → static-64 (layer final)" in card
     assert "| test | r2 |" in card and "[" in card  # held-out R² with its interval
@@ -77,6 +78,10 @@ def test_hf_url_loads_from_the_local_hub_cache(published, tmp_path, monkeypatch)
     # The hub's own cache layout, filled as snapshot_download would; offline, it is served
     # from there by huggingface_hub itself.
     folder = next(p for p in published.stitches if p.name.endswith(".affine"))
+    # The runner's saved MLP depths are told apart; baselines are not published.
+    names = [p.name for p in published.stitches]
+    assert any(n.endswith("depth1") for n in names) and any(n.endswith("depth2") for n in names)
+    assert not any(n.endswith(".mean") for n in names)
     commit = "0123456789abcdef0123456789abcdef01234567"
     repo = tmp_path / "hub" / "models--my-lab--a-stitch"
     snap = repo / "snapshots" / commit

@@ -42,6 +42,8 @@ from stitchbench.store import EmbeddingStore
 DEFAULT_SHARD_ROWS = 100_000
 EMBEDDINGS_DIR = "embeddings"
 STITCHES_DIR = "stitches"
+# Baselines, not maps anyone would download.
+SKIPPED_KINDS = frozenset({"mean", "identity"})
 
 # What the text behind each bundled corpus may be used for (see OFFLINE.md).
 TEXT_LICENCES: dict[str, tuple[str, str]] = {
@@ -88,23 +90,37 @@ def _licence(dataset: str) -> tuple[str, str]:
     return TEXT_LICENCES.get(dataset, _UNKNOWN_LICENCE)
 
 
-def _run_embeddings(results: pd.DataFrame, store: EmbeddingStore) -> list[dict[str, Any]]:
-    """Store manifests of the run's embeddings: its encoders on its corpora."""
-    fps: dict[str, str] = {}
+def _run_embeddings(
+    run_dir: Path, results: pd.DataFrame, store: EmbeddingStore
+) -> list[dict[str, Any]]:
+    """Store key fields of the run's embeddings.
+
+    The runner records each embed task's exact store fields in ``RUN_DIR/embeddings/*.json``;
+    for older runs, the store is scanned for the run's encoder and corpus fingerprints.
+    """
+    records = sorted((run_dir / "embeddings").glob("*.json"))
+    if records:
+        found = []
+        for rec in records:
+            try:
+                entries = json.loads(rec.read_text()).get("entries", {})
+            except (ValueError, AttributeError) as exc:
+                raise DataError(f"cannot read {rec}: {exc}; rerun the run's embed task.") from exc
+            found += [dict(f) for f in entries.values()]
+        return found
+    fps = set()
     for side in ("source", "target"):
         col = f"{side}_fingerprint"
         if col in results:
-            for model, fp in zip(results[side], results[col], strict=True):
-                if isinstance(fp, str) and fp:
-                    fps[fp] = str(model)
+            fps |= {fp for fp in results[col] if isinstance(fp, str) and fp}
     corpora = set(results.get("corpus_fingerprint", pd.Series(dtype=str)).dropna().astype(str))
-    found = []
-    for man in store.entries():
-        f = man.get("fields", {})
-        if man.get("corrupt") or f.get("encoder") not in fps or f.get("corpus") not in corpora:
-            continue
-        found.append(man)
-    return found
+    return [
+        dict(man["fields"])
+        for man in store.entries()
+        if not man.get("corrupt")
+        and man.get("fields", {}).get("encoder") in fps
+        and man.get("fields", {}).get("corpus") in corpora
+    ]
 
 
 def _write_shards(
@@ -272,7 +288,7 @@ def publish_run(
     root = Path(to)
     store = store or EmbeddingStore()
     run_name = Path(run_dir).resolve().name
-    manifests = _run_embeddings(results, store)
+    manifests = _run_embeddings(Path(run_dir), results, store)
     stitch_dirs = _stitch_folders(Path(run_dir))
     if not manifests and not stitch_dirs:
         raise DataError(
@@ -285,10 +301,12 @@ def publish_run(
     if data_root.exists():
         shutil.rmtree(data_root)
     configs = []
-    for man in manifests:
-        f = man["fields"]
+    for f in manifests:
         emb = store.get(f)
         if emb is None:
+            log(
+                f"embeddings of {f.get('model')} ({f.get('kind')}) are not in {store.root}; skipped"
+            )
             continue
         model, layer, kind = (
             _safe(str(f["model"])),
@@ -319,9 +337,19 @@ def publish_run(
         configs.sort(key=lambda c: c["name"])
         (out.dataset / "README.md").write_text(_dataset_card(results, configs, run_name))
     dataset = str(results["dataset"].iloc[0]) if len(results) else ""
+    used: set[str] = set()
     for src in stitch_dirs:
         meta = json.loads((src / META_FILE).read_text())
-        dest = root / STITCHES_DIR / _safe(src.name)
+        if meta.get("kind") in SKIPPED_KINDS:
+            continue
+        name = _safe(src.name)
+        depth = (meta.get("params") or {}).get("depth")
+        if depth is not None:
+            name = f"{name}-depth{depth}"
+        if name in used:  # two settings saved under one name by different tasks
+            name = f"{name}-{_safe(src.parent.name)}"
+        used.add(name)
+        dest = root / STITCHES_DIR / name
         tmp = dest.with_name(f".{dest.name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
