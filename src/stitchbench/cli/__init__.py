@@ -13,6 +13,7 @@ from stitchbench.cli import (  # noqa: F401  (importing registers the commands)
     demo,
     layers,
     migrate,
+    publish,
     report,
     retrieve,
     run,
