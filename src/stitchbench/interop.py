@@ -82,7 +82,6 @@ class StitchModule(Module):
         stitch: A fitted stitch.
     """
 
-
     def __init__(self, stitch: Stitch) -> None:
         super().__init__()
         stitch._check_fitted()
