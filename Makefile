@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml requirements-models.txt
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/stitchbench demo --out demo-out
+	$(BIN)/stitchbench demo --config experiments/demo.toml --out demo-out
 
 test: install
 	$(BIN)/lint-imports
