@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from stitchbench.devices import resolve_device
 from stitchbench.errors import DataError
 from stitchbench.validation import as_matrix
 
@@ -60,7 +61,7 @@ def search(
         k: Neighbours per query; at most n_d (n_d - 1 with ``exclude_self``).
         metric: ``"cosine"`` (rows normalised once) or ``"dot"``.
         block_size: Rows per query block and per document block.
-        device: Torch device for the computation (``"cpu"``, ``"cuda"``, ...).
+        device: Torch device for the computation (``"cpu"``, ``"cuda"``, ``"auto"``, ...).
         exclude_self: Skip document i for query i (queries and documents are the same
             rows, e.g. k-NN within one space).
 
@@ -68,8 +69,10 @@ def search(
         ``(indices, scores)``: int64 (n_q, k) document indices and float32 (n_q, k) scores.
 
     Raises:
-        DataError: Bad shapes, NaN/Inf, zero rows under cosine, or k out of range.
+        DataError: Bad shapes, NaN/Inf, zero rows under cosine, k out of range, or a
+            device that is not here.
     """
+    device = resolve_device(device)
     q = as_matrix(query_vectors, "query_vectors", dtype=None)
     d = as_matrix(doc_vectors, "doc_vectors", dtype=None)
     if q.shape[1] != d.shape[1]:

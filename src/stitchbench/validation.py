@@ -1,8 +1,10 @@
-"""Input checks shared by stitches, measures and scores: shapes, finiteness, pairing."""
+"""Input checks shared by stitches, measures and scores (shapes, finiteness, pairing), and
+of model names before anything is encoded."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -94,3 +96,48 @@ def as_layer_list(layers: Mapping[int, np.ndarray] | Sequence[np.ndarray], name:
         if a.shape[0] != n:
             raise DataError(f"{name}[{i}] has {a.shape[0]} rows but {name}[0] has {n}.")
     return items
+
+
+# Files that make a folder loadable by sentence-transformers (modules.json) or, wrapped in
+# mean pooling, by transformers (config.json).
+_MODEL_FOLDER_FILES = ("modules.json", "config.json")
+
+
+def check_model_name(name: object) -> str:
+    """Check a model name before anything is encoded; returns it stripped.
+
+    Accepted: a packaged alias (``stitchbench models``), ``openai:MODEL...``, a folder
+    holding a sentence-transformers (``modules.json``) or transformers (``config.json``)
+    model, or a hub id ``org/name``.
+
+    Raises:
+        UnknownNameError: For an empty name or an unknown alias (the message lists the
+            aliases).
+        DataError: For a path that exists but is not a model folder.
+    """
+    from stitchbench.encoders.registry import MODELS
+    from stitchbench.errors import UnknownNameError
+
+    known = ", ".join(MODELS)
+    text = name.strip() if isinstance(name, str) else ""
+    if not text:
+        raise UnknownNameError(
+            f"The model name is empty ({name!r}); give a packaged alias ({known}), a model "
+            "folder or a hub id org/name."
+        )
+    if text in MODELS or text.startswith("openai:"):
+        return text
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir() or not any((path / f).is_file() for f in _MODEL_FOLDER_FILES):
+            raise DataError(
+                f"{text} is not a model folder: it holds no {' or '.join(_MODEL_FOLDER_FILES)} "
+                f"(save one with SentenceTransformer.save(path)), or use an alias ({known})."
+            )
+        return text
+    if "/" not in text:
+        raise UnknownNameError(
+            f"Unknown model {text!r}. Known aliases: {known}. A local sentence-transformers "
+            "folder or a hub id (org/name, needs a network) works too."
+        )
+    return text

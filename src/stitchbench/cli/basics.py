@@ -64,8 +64,28 @@ def cache_ls(
             f"{m.get('bytes', 0) / 1e6:.1f}",
             str(m.get("created", "")),
         )
+    temps = list(store.temp_files())
+    for t in temps:
+        total += t["bytes"]
+        state = "stale temp" if t["stale"] else "writing"
+        who = f" (pid {t['pid']})" if t["pid"] is not None else ""
+        table.add_row(
+            str(t["key"])[:12] or t["path"].name[:12],
+            f"[yellow]{state}{who}[/]",
+            "",
+            "",
+            "",
+            "",
+            "",
+            f"{t['bytes'] / 1e6:.1f}",
+            f"{t['age_s'] / 60:.0f} min ago",
+        )
     console.print(table)
-    console.print(f"{total / 1e6:.1f} MB in all")
+    stale = sum(t["stale"] for t in temps)
+    note = (
+        f"; {stale} stale temp file(s): `stitchbench cache rm --all` removes them" if stale else ""
+    )
+    console.print(f"{total / 1e6:.1f} MB in all{note}")
 
 
 @cache_app.command("rm")
@@ -80,5 +100,9 @@ def cache_rm(
 
     if not (model or key or all_):
         raise typer.BadParameter("Say what to remove: --model NAME, --key PREFIX or --all.")
-    n = EmbeddingStore(cache_dir).remove(model=model, key_prefix=key)
-    console.print(f"removed {n} entr{'y' if n == 1 else 'ies'}")
+    store = EmbeddingStore(cache_dir)
+    stale_before = sum(t["stale"] for t in store.temp_files())
+    n = store.remove(model=model, key_prefix=key)
+    temps = stale_before - sum(t["stale"] for t in store.temp_files())
+    extra = f" and {temps} stale temp file(s)" if temps else ""
+    console.print(f"removed {n} entr{'y' if n == 1 else 'ies'}{extra}")

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from stitchbench.corpora.chunking import Chunks, chunk_corpus
 from stitchbench.corpora.corpus import Corpus
-from stitchbench.corpora.registry import list_corpora, load_corpus
+from stitchbench.corpora.registry import check_corpus_name, list_corpora, load_corpus
 from stitchbench.corpora.splits import assign_splits, query_split, subsample_ids
 
 __all__ = [
     "Chunks",
     "Corpus",
     "assign_splits",
+    "check_corpus_name",
     "chunk_corpus",
     "list_corpora",
     "load_corpus",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import NoReturn
 
 from stitchbench.corpora.bbc import load_bbc_news
 from stitchbench.corpora.beir import beir_layout, download_beir, load_beir_folder
@@ -72,6 +74,73 @@ def list_corpora() -> dict[str, str]:
     return listing
 
 
+# A BEIR name becomes a hub repo id and a folder name: no path characters.
+_BEIR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def beir_name(name: str) -> str:
+    """Check a BEIR dataset name (``scifact``) and return it.
+
+    Raises:
+        UnknownNameError: If it is empty or holds anything but letters, digits, ``_.-``
+            (``../x`` or ``a/b`` would name a folder outside the BEIR cache, or another
+            hub repo).
+    """
+    if not _BEIR_NAME.fullmatch(name) or ".." in name:
+        raise UnknownNameError(
+            f"{name!r} is not a BEIR dataset name: use letters, digits, '-', '_' or '.' only "
+            "(e.g. 'beir:scifact'); pass a folder path (not 'beir:') for a local folder."
+        )
+    return name
+
+
+def check_corpus_name(name_or_path: str | os.PathLike[str]) -> None:
+    """Check a corpus name or folder before anything is loaded or encoded.
+
+    Cheap: nothing is read except whether a folder exists (a BEIR folder's files are
+    checked when it is loaded).
+
+    Raises:
+        UnknownNameError: For an unknown name or a malformed BEIR name.
+        DataError: For a path that does not exist.
+    """
+    if isinstance(name_or_path, os.PathLike):
+        if not Path(name_or_path).expanduser().is_dir():
+            raise DataError(f"Corpus folder {os.fspath(name_or_path)!r} does not exist.")
+        return
+    text = str(name_or_path).strip()
+    key = text.lower()
+    if key in ("bible", "bbc-news", "bbc") or key in BEIR_NAMES:
+        return
+    if key.startswith("beir:"):
+        name = text.split(":", 1)[1].strip()
+        if not name:
+            raise UnknownNameError("'beir:' needs a dataset name, e.g. 'beir:scifact'.")
+        beir_name(name)
+        return
+    if Path(text).expanduser().is_dir():
+        return
+    _unknown(text)
+
+
+def _unknown(text: str) -> NoReturn:
+    if not text:
+        raise UnknownNameError(
+            f"The corpus name is empty; known names: {', '.join(list_corpora())}, or a BEIR "
+            "folder path."
+        )
+    if _looks_like_path(text):
+        raise DataError(
+            f"Corpus folder {text!r} does not exist. A corpus folder needs the BEIR layout:\n"
+            f"{beir_layout('test')}"
+        )
+    raise UnknownNameError(
+        f"Unknown corpus {text!r}. Known names: {', '.join(list_corpora())}. "
+        "Use 'beir:<name>' for another BEIR dataset, or pass the path of a folder in "
+        "BEIR layout (corpus.jsonl, queries.jsonl, qrels/<split>.tsv)."
+    )
+
+
 def _looks_like_path(text: str) -> bool:
     return (
         os.sep in text
@@ -110,13 +179,21 @@ def load_corpus(
         DataError: If a path is not a complete BEIR folder.
         OfflineError: If a BEIR dataset must be downloaded but the hub is unreachable.
     """
-    corpus = _load(name_or_path, split)
-    return corpus.subsample(max_docs, seed=seed)
+    corpus = _load(name_or_path, split, max_docs, seed)
+    if corpus.num_docs == 0 and max_docs != 0:
+        raise DataError(
+            f"Corpus {os.fspath(name_or_path)!r} has no documents (every line of its corpus "
+            "file is missing or empty); give it documents with _id and text."
+        )
+    return corpus.subsample(max_docs, seed=seed)  # BEIR folders arrive already sampled
 
 
-def _load(name_or_path: str | os.PathLike[str], split: str) -> Corpus:
+def _load(
+    name_or_path: str | os.PathLike[str], split: str, max_docs: int | None, seed: int
+) -> Corpus:
+    # BEIR folders are sampled while streaming: never the whole corpus in memory.
     if isinstance(name_or_path, os.PathLike):
-        return load_beir_folder(Path(name_or_path), split=split)
+        return load_beir_folder(Path(name_or_path), split=split, max_docs=max_docs, seed=seed)
     text = str(name_or_path).strip()
     key = text.lower()
     if key == "bible":
@@ -127,16 +204,8 @@ def _load(name_or_path: str | os.PathLike[str], split: str) -> Corpus:
         name = text.split(":", 1)[1].strip() if key.startswith("beir:") else key
         if not name:
             raise UnknownNameError("'beir:' needs a dataset name, e.g. 'beir:scifact'.")
-        return download_beir(name, beir_cache_dir(name), split=split)
+        name = beir_name(name)
+        return download_beir(name, beir_cache_dir(name), split=split, max_docs=max_docs, seed=seed)
     if Path(text).expanduser().is_dir():
-        return load_beir_folder(text, split=split)
-    if _looks_like_path(text):
-        raise DataError(
-            f"Corpus folder {text!r} does not exist. A corpus folder needs the BEIR layout:\n"
-            f"{beir_layout(split)}"
-        )
-    raise UnknownNameError(
-        f"Unknown corpus {text!r}. Known names: {', '.join(list_corpora())}. "
-        "Use 'beir:<name>' for another BEIR dataset, or pass the path of a folder in "
-        "BEIR layout (corpus.jsonl, queries.jsonl, qrels/<split>.tsv)."
-    )
+        return load_beir_folder(text, split=split, max_docs=max_docs, seed=seed)
+    _unknown(text)

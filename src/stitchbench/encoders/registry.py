@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from stitchbench.devices import resolve_device
 from stitchbench.encoders.base import BaseEncoder
 from stitchbench.errors import NotInstalledError, OfflineError, UnknownNameError
 from stitchbench.settings import home_dir, hub_offline
@@ -229,8 +230,14 @@ def get_encoder(alias_or_id: str, **kwargs: object) -> BaseEncoder:
     Args:
         alias_or_id: A packaged alias (``stitchbench models`` lists them), a path to a saved
             sentence-transformers folder, a hub id like ``"BAAI/bge-small-en-v1.5"`` (needs a
-            network), or ``"openai:MODEL@BASE_URL"`` for an OpenAI-compatible server.
-        **kwargs: Passed to the backend (e.g. ``prefixes``, ``device``).
+            network), or ``"openai:MODEL[@BASE_URL]"`` for an OpenAI-compatible server
+            (without ``@BASE_URL``: ``$OPENAI_BASE_URL``, else OpenAI's API).
+        **kwargs: Passed to the backend. For sentence-transformers models (hub ids and
+            folders): ``revision`` (a hub branch, tag or commit; the resolved commit enters
+            the fingerprint), ``trust_remote_code``, ``truncate_dim``, ``device``,
+            ``prefixes``, ``max_seq_length``. For API models: see
+            :class:`~stitchbench.encoders.openai_api.OpenAIEncoder` (``dimensions``,
+            ``concurrency``, ``max_attempts``, ``timeout``, ``input_type``, ...).
 
     Returns:
         An encoder (loaded once per process and reused).
@@ -244,18 +251,21 @@ def get_encoder(alias_or_id: str, **kwargs: object) -> BaseEncoder:
 
 
 def _build(alias_or_id: str, **kwargs: object) -> BaseEncoder:
+    from stitchbench.validation import check_model_name
+
+    alias_or_id = check_model_name(alias_or_id)  # empty names, folders that are not models
     if alias_or_id in MODELS:
         spec = MODELS[alias_or_id]
         _require(spec)
-        return spec.loader()
+        device = resolve_device(kwargs.get("device", "cpu"))  # before loading any weights
+        return spec.loader().to_device(device)
     if alias_or_id.startswith("openai:"):
-        from stitchbench.encoders.openai_api import OpenAIEncoder
+        from stitchbench.encoders.openai_api import OpenAIEncoder, parse_model_spec
 
-        model, _, base_url = alias_or_id.removeprefix("openai:").partition("@")
-        if not base_url:
-            raise UnknownNameError("Write an OpenAI-compatible model as 'openai:MODEL@BASE_URL'.")
+        resolve_device(kwargs.pop("device", "cpu"))  # the server computes; checked all the same
+        model, base_url = parse_model_spec(alias_or_id)
         return OpenAIEncoder(model, base_url, **kwargs)  # type: ignore[arg-type]
-    from stitchbench.encoders.sentence_transformer import SentenceTransformerEncoder
+    from stitchbench.encoders.sentence_transformer import SentenceTransformerEncoder, hub_cached
 
     if Path(alias_or_id).exists():
         return SentenceTransformerEncoder(alias_or_id, **kwargs)  # type: ignore[arg-type]
@@ -265,11 +275,18 @@ def _build(alias_or_id: str, **kwargs: object) -> BaseEncoder:
             f"Unknown model {alias_or_id!r}. Known aliases: {known}. A local sentence-"
             "transformers folder or a hub id (org/name, needs a network) works too."
         )
-    if hub_offline():
+    if hub_offline() and not hub_cached(
+        alias_or_id,
+        revision=kwargs.get("revision"),  # type: ignore[arg-type]
+        cache_folder=kwargs.get("cache_folder"),  # type: ignore[arg-type]
+    ):
         raise OfflineError(
-            f"{alias_or_id!r} would be downloaded from the Hugging Face hub, but HF_HUB_OFFLINE=1. "
-            f"Use a packaged alias ({known}) or a local model folder."
+            f"{alias_or_id!r} is not in the local hub cache and HF_HUB_OFFLINE=1 forbids "
+            f"downloading it. Use a packaged alias ({known}) or a local model folder."
         )
+    from stitchbench.settings import prepare_hub
+
+    prepare_hub()  # bounded timeouts; an unreachable hub fails in seconds
     try:
         return SentenceTransformerEncoder(alias_or_id, **kwargs)  # type: ignore[arg-type]
     except OfflineError as exc:

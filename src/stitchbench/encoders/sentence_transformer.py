@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stitchbench.devices import resolve_device
 from stitchbench.encoders.base import (
     BaseEncoder,
     folder_digest,
@@ -48,8 +51,17 @@ class SentenceTransformerEncoder(BaseEncoder):
         model: Hub id (needs a network the first time) or path to a saved model folder.
         name: Short display name (defaults to ``model``).
         prefixes: ``{"query": ..., "passage": ...}`` overriding the model's own prompts.
-        device: torch device ("cpu", "cuda", ...).
+        device: torch device ("cpu", "cuda", "cuda:N", "auto"; checked before loading).
         max_seq_length: Override the model's maximum sequence length (tokens).
+        weights_id: What identifies the weights when the caller knows (a packaged model's
+            version); otherwise the fingerprint reads them (see ``_describe``).
+        revision: Hub branch, tag or commit to load (hub ids only); the commit it resolves
+            to is part of the fingerprint.
+        trust_remote_code: Allow the model repository's own Python code (hub models that
+            need it); off by default.
+        truncate_dim: Keep the first ``truncate_dim`` dimensions (Matryoshka models);
+            applied to the final embedding and to every pooled layer.
+        cache_folder: Hugging Face cache folder (default: the hub's own).
     """
 
     default_batch_size = 32
@@ -62,14 +74,42 @@ class SentenceTransformerEncoder(BaseEncoder):
         device: str = "cpu",
         max_seq_length: int | None = None,
         weights_id: str | None = None,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
+        truncate_dim: int | None = None,
+        cache_folder: str | None = None,
     ) -> None:
         from sentence_transformers import SentenceTransformer
 
         self.model_ref = str(model)
         self.name = name or self.model_ref
-        self.device = device
+        self.device = resolve_device(device)
+        if truncate_dim is not None and int(truncate_dim) < 1:
+            raise DataError(f"truncate_dim must be a positive integer; got {truncate_dim}.")
+        self.revision = revision
+        self.trust_remote_code = bool(trust_remote_code)
+        self.truncate_dim = int(truncate_dim) if truncate_dim is not None else None
+        self.cache_folder = cache_folder
+        is_local = Path(self.model_ref).exists()
+        if (
+            is_local
+            and not (Path(self.model_ref) / "modules.json").exists()
+            and not (Path(self.model_ref) / "config.json").exists()
+        ):
+            raise DataError(
+                f"{model} is a folder but not a saved model (no modules.json or config.json); "
+                "pass a folder written by SentenceTransformer.save, a hub id, or a packaged "
+                "alias (`stitchbench models`)."
+            )
         try:
-            self.model = SentenceTransformer(self.model_ref, device=device)
+            self.model = SentenceTransformer(
+                self.model_ref,
+                device=self.device,
+                revision=None if is_local else revision,
+                trust_remote_code=self.trust_remote_code,
+                truncate_dim=self.truncate_dim,
+                cache_folder=cache_folder,
+            )
         except OSError as exc:
             if Path(self.model_ref).exists():
                 raise DataError(
@@ -102,6 +142,13 @@ class SentenceTransformerEncoder(BaseEncoder):
         n_layers = getattr(auto.config, "num_hidden_layers", None) if auto is not None else None
         self.num_layers = int(n_layers) if n_layers is not None else None
         self._weights_id = weights_id
+        self.commit = None if is_local else _hub_commit(self.model_ref, revision, cache_folder)
+
+    def to_device(self, device: Any) -> SentenceTransformerEncoder:
+        """Move the weights to ``device`` (checked by ``resolve_device``); returns self."""
+        self.device = resolve_device(device)
+        self.model.to(self.device)
+        return self
 
     def _auto_model(self) -> Any:
         first = self.model[0]
@@ -117,13 +164,25 @@ class SentenceTransformerEncoder(BaseEncoder):
         )
 
     def _describe(self) -> dict[str, Any]:
+        # A hub id alone would let a re-uploaded model reuse stale vectors: the resolved
+        # commit (or, failing that, the loaded weights themselves) identifies them; a local
+        # folder is identified by the full contents of its files.
         ref = Path(self.model_ref)
-        weights = self._weights_id or (folder_digest(ref) if ref.is_dir() else self.model_ref)
+        if self._weights_id:
+            weights = self._weights_id
+        elif ref.is_dir():
+            weights = folder_digest(ref)
+        elif self.commit:
+            weights = f"{self.model_ref}@{self.commit}"
+        else:
+            weights = f"{self.model_ref}#{_state_digest(self.model)}"
         modules = [repr(m) for m in self.model]
         return {
             "weights": weights,
             "modules": modules,
             "max_seq_length": self.model.max_seq_length,
+            "truncate_dim": self.truncate_dim,
+            "trust_remote_code": self.trust_remote_code,
         }
 
     def _encode_final(self, texts: list[str], kind: str, batch_size: int) -> np.ndarray:
@@ -159,5 +218,43 @@ class SentenceTransformerEncoder(BaseEncoder):
         for li in layers or []:
             with torch.inference_mode():
                 pooled = pooling({**out, "token_embeddings": hidden[li]})["sentence_embedding"]
+            if self.truncate_dim is not None:
+                pooled = pooled[:, : self.truncate_dim]
             result[li] = pooled.float().cpu().numpy()
         return result
+
+
+def hub_cached(repo_id: str, revision: str | None = None, cache_folder: str | None = None) -> bool:
+    """True when a hub model (at ``revision``) is in the local hub cache: loadable offline."""
+    return _hub_commit(repo_id, revision, cache_folder, exact_only=False) is not None
+
+
+def _hub_commit(
+    repo_id: str, revision: str | None, cache_folder: str | None, exact_only: bool = True
+) -> str | None:
+    """The commit a hub id (at ``revision``) resolved to, read from the local hub cache."""
+    if exact_only and revision and re.fullmatch(r"[0-9a-f]{40}", revision):
+        return revision
+    from huggingface_hub import try_to_load_from_cache
+
+    for filename in ("modules.json", "config.json", "config_sentence_transformers.json"):
+        try:
+            path = try_to_load_from_cache(
+                repo_id, filename, cache_dir=cache_folder, revision=revision
+            )
+        except (ValueError, OSError):
+            return None
+        if isinstance(path, str):
+            parts = Path(path).parts
+            if "snapshots" in parts:
+                return parts[parts.index("snapshots") + 1]
+    return None
+
+
+def _state_digest(model: Any) -> str:
+    """Digest of every parameter and buffer (when no commit identifies the weights)."""
+    h = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        h.update(key.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]

@@ -10,6 +10,8 @@ from stitchbench.evaluate.ir_metrics import (
     truncate_run,
 )
 from stitchbench.evaluate.retrieval import (
+    RETRIEVAL_MODES,
+    MixedShare,
     RetrievalResult,
     chance_ndcg_at_k,
     list_overlap,
@@ -29,6 +31,8 @@ from stitchbench.scores import regression_scores
 __all__ = [
     "DEFAULT_METRICS",
     "FIXED_CANDIDATES",
+    "RETRIEVAL_MODES",
+    "MixedShare",
     "RetrievalResult",
     "StitchedEncoder",
     "TranslationResult",

@@ -1,17 +1,23 @@
-"""Retrieval through a stitch: search B's index with A's queries translated into B.
+"""Retrieval through an already fitted stitch (source → target); never fits.
 
-For an ordered pair (A = query model, B = index model) a stitch A → B is fitted on the
-*document* embeddings of the train split only (never on queries). On the test queries we
-then score three runs against the corpus qrels:
+A stitch maps source → target. Given it, both models' query and document embeddings and
+the qrels, one call scores the test queries in one of three modes; every search runs in
+the *target* space:
 
-* ``native_b``: queries and documents both embedded by B (the ceiling);
-* ``native_a``: queries and documents both embedded by A;
-* ``stitched``: queries embedded by A, translated into B, searched among B's documents.
+* ``"query"``: source queries translated into the target space, searched among the
+  target's own document vectors (migration framing: new model B's queries searching an
+  old A index use a stitch B → A);
+* ``"corpus"``: source documents translated into the target space, searched by the
+  target's own queries ("migrate the index without re-embedding": stitch A → B);
+* ``"mixed"``: a seeded share of the documents re-embedded natively by the target, the rest
+  translated from the source, searched by the target's own queries; the result says which
+  share of the top-10 slots each kind took.
 
-Retention = stitched / native B, per metric. Search always covers every document of the
-corpus (train ones included: a deployed index holds everything). We also report how much
-the stitched result lists agree with native B's (Jaccard@10, rank similarity@10), and
-translation matching on the held-out (non-train) documents.
+Beside the stitched run, both natives (source queries on source docs, target queries on
+target docs). Retention = stitched ÷ native target (the space the search runs in). The
+stitched lists are compared with native target's (Jaccard@10, rank similarity@10), and
+translation matching runs on the held-out documents (``held_out_doc_mask``). Per-query
+scores of every run are kept for paired bootstrap intervals and tests.
 """
 
 from __future__ import annotations
@@ -25,7 +31,12 @@ import numpy as np
 from stitchbench import knn
 from stitchbench.embeddings import Embeddings
 from stitchbench.errors import DataError
-from stitchbench.evaluate.ir_metrics import DEFAULT_METRICS, Qrels, ir_scores, run_from_topk
+from stitchbench.evaluate.ir_metrics import (
+    DEFAULT_METRICS,
+    Qrels,
+    ir_scores_per_query,
+    run_from_topk,
+)
 from stitchbench.evaluate.translation import (
     FIXED_CANDIDATES,
     TranslationResult,
@@ -39,64 +50,102 @@ MAX_CHUNK_DEPTH = 10  # with chunks, search up to k × this many rows before poo
 
 __all__ = [
     "OVERLAP_K",
+    "RETRIEVAL_MODES",
+    "RUN_NAMES",
+    "MixedShare",
     "RetrievalResult",
     "chance_ndcg_at_k",
     "list_overlap",
+    "mixed_native_docs",
     "retrieval_through_stitch",
     "search",
     "search_run",
 ]
 
 
+RETRIEVAL_MODES: tuple[str, ...] = ("query", "corpus", "mixed")
+RUN_NAMES: tuple[str, ...] = ("native_source", "native_target", "stitched")
+
+
 @dataclass
-class RetrievalResult:
-    """Retrieval scores of one ordered pair (A queries → B index) through one stitch.
+class MixedShare:
+    """Who fills the top-10 of a mixed index (native target rows vs translated rows).
 
     Attributes:
-        query_model: A (the queries' model; the stitch's source).
-        index_model: B (the documents' model; the stitch's target).
-        kind: Stitch kind.
-        native_b: ``{metric: value}``, queries and documents in B.
-        native_a: ``{metric: value}``, queries and documents in A.
-        stitched: ``{metric: value}``, A queries translated into B, B documents.
-        retention: ``{metric: stitched / native_b}`` (NaN where native B scores 0).
-        jaccard_at_10: Mean Jaccard of the native-B and stitched top-10 document sets.
-        rank_at_10: Mean rank similarity of the same two top-10 lists.
-        n_queries: Test queries scored (every mean above is over these).
-        n_train_docs: Documents (rows) the stitch was fitted on.
-        n_docs: Documents searched.
-        translation: Translation matching on held-out documents: among all of them and
-            among a fixed N = 1,024 (when there are that many).
-        stitch: The fitted stitch.
+        native_doc_share: Share of documents re-embedded natively (the rest translated).
+        native_top10_share: Share of all top-10 slots (over test queries) taken by native
+            documents.
+        translated_top10_share: Share taken by translated documents (1 − the above).
+        n_native_docs: Documents re-embedded natively.
+        n_translated_docs: Documents translated from the source.
     """
 
-    query_model: str
-    index_model: str
+    native_doc_share: float
+    native_top10_share: float
+    translated_top10_share: float
+    n_native_docs: int
+    n_translated_docs: int
+
+
+@dataclass
+class RetrievalResult:
+    """Retrieval scores of one ordered pair (source → target) through one fitted stitch.
+
+    Attributes:
+        source: The stitch's source model.
+        target: The stitch's target model (every stitched search runs in its space).
+        kind: Stitch kind.
+        mode: ``"query"``, ``"corpus"`` or ``"mixed"`` (see the module docstring).
+        native_source: ``{metric: value}``, source queries on source documents.
+        native_target: ``{metric: value}``, target queries on target documents.
+        stitched: ``{metric: value}``, the run through the stitch in ``mode``.
+        retention: ``{metric: stitched / native_target}`` (NaN where native target is 0).
+        jaccard_at_10: Mean Jaccard of the native-target and stitched top-10 document sets.
+        rank_at_10: Mean rank similarity of the same two top-10 lists.
+        n_queries: Test queries scored (every mean above is over these).
+        n_docs: Documents searched.
+        n_held_out_docs: Rows of ``held_out_doc_mask`` (0 when none was given).
+        translation: Translation matching on the held-out rows: among all of them and
+            among a fixed N = 1,024 (when there are that many); empty without a mask.
+        per_query: ``{run: {query_id: {metric: value}}}`` for ``run`` in
+            ``native_source``, ``native_target``, ``stitched`` (same queries, same order),
+            for paired bootstrap intervals and tests.
+        mixed: Who fills the top-10 in ``"mixed"`` mode; None otherwise.
+        stitch: The stitch that was used (never refitted).
+    """
+
+    source: str
+    target: str
     kind: str
-    native_b: dict[str, float]
-    native_a: dict[str, float]
+    mode: str
+    native_source: dict[str, float]
+    native_target: dict[str, float]
     stitched: dict[str, float]
     retention: dict[str, float]
     jaccard_at_10: float
     rank_at_10: float
     n_queries: int
-    n_train_docs: int
     n_docs: int
+    n_held_out_docs: int = 0
     translation: list[TranslationResult] = field(default_factory=list)
+    per_query: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    mixed: MixedShare | None = None
     stitch: Stitch | None = None
 
     def metric_values(self) -> dict[str, float]:
         """Every number as one flat ``{metric: value}`` dict (the tidy-row metric names).
 
-        Names: ``native_b_<m>``, ``native_a_<m>``, ``stitched_<m>``, ``retention_<m>``,
-        ``jaccard@10``, ``rank@10``, and per translation subset L (``all`` or ``1024``):
-        ``translation_top1@L``, ``translation_mean_rank@L``, ``translation_chance_top1@L``,
-        ``translation_chance_mean_rank@L``, ``translation_n@L``.
+        Names: ``native_source_<m>``, ``native_target_<m>``, ``stitched_<m>``,
+        ``retention_<m>``, ``jaccard@10``, ``rank@10``; per translation subset L (``all``
+        or ``1024``): ``translation_top1@L``, ``translation_mean_rank@L``,
+        ``translation_chance_top1@L``, ``translation_chance_mean_rank@L``,
+        ``translation_n@L``; in mixed mode ``mixed_native_doc_share``,
+        ``mixed_native_top10_share``, ``mixed_translated_top10_share``.
         """
         out: dict[str, float] = {}
         for prefix, scores in (
-            ("native_b", self.native_b),
-            ("native_a", self.native_a),
+            ("native_source", self.native_source),
+            ("native_target", self.native_target),
             ("stitched", self.stitched),
             ("retention", self.retention),
         ):
@@ -109,7 +158,31 @@ class RetrievalResult:
             out[f"translation_chance_top1@{t.label}"] = t.chance_top1
             out[f"translation_chance_mean_rank@{t.label}"] = t.chance_mean_rank
             out[f"translation_n@{t.label}"] = float(t.n_candidates)
+        if self.mixed is not None:
+            out["mixed_native_doc_share"] = self.mixed.native_doc_share
+            out["mixed_native_top10_share"] = self.mixed.native_top10_share
+            out["mixed_translated_top10_share"] = self.mixed.translated_top10_share
         return out
+
+    def per_query_records(self) -> list[dict[str, Any]]:
+        """Per-query values as tidy records ``{metric, item_id, value}``.
+
+        ``metric`` is ``<run>_<m>`` (``native_source_ndcg@10``, ``stitched_ndcg@10``, ...),
+        the names of :meth:`metric_values`; ``item_id`` is the query id. The caller adds
+        dataset/source/target/method/mode columns for ``per_query.parquet``.
+        """
+        return [
+            {"metric": f"{run}_{m}", "item_id": q, "value": v}
+            for run, by_query in self.per_query.items()
+            for q, scores in by_query.items()
+            for m, v in scores.items()
+        ]
+
+    def per_query_array(self, run: str, metric: str) -> np.ndarray:
+        """(n_queries,) values of ``metric`` for ``run``, in test-query order (for pairing)."""
+        if run not in self.per_query:
+            raise DataError(f"Unknown run {run!r}; known: {list(self.per_query)}.")
+        return np.array([s[metric] for s in self.per_query[run].values()], dtype=np.float64)
 
 
 def chance_ndcg_at_k(n_docs: int, n_relevant: int = 1, k: int = 10) -> float:
@@ -211,64 +284,99 @@ def search_run(
     return run_from_topk(idx, val, query_ids, row_doc_ids, k=k)
 
 
+def _check_mask(mask: np.ndarray | None, n_rows: int, name: str) -> np.ndarray | None:
+    if mask is None:
+        return None
+    m = np.asarray(mask)
+    if m.dtype != bool or m.shape != (n_rows,):
+        raise DataError(
+            f"{name} must be a boolean array of shape ({n_rows},) aligned with "
+            f"docs_source.ids; got dtype {m.dtype}, shape {m.shape}."
+        )
+    return m
+
+
+def mixed_native_docs(doc_ids: Sequence[str], share: float, seed: int = 0) -> set[str]:
+    """The documents a mixed index re-embeds natively: a seeded ``share`` of the unique ids.
+
+    Args:
+        doc_ids: Document ids (repeats, e.g. chunk parents, count once).
+        share: Fraction in [0, 1] to re-embed natively; rounded to whole documents.
+        seed: Seed of the draw.
+
+    Returns:
+        The set of natively re-embedded document ids.
+    """
+    if not 0.0 <= share <= 1.0:
+        raise DataError(f"mixed_share must be in [0, 1]; got {share}.")
+    unique = sorted(set(doc_ids))
+    n_native = round(share * len(unique))
+    order = np.random.default_rng(seed).permutation(len(unique))
+    return {unique[i] for i in order[:n_native]}
+
+
 def retrieval_through_stitch(
-    query_a: Embeddings,
-    query_b: Embeddings,
-    docs_a: Embeddings,
-    docs_b: Embeddings,
+    stitch: Stitch,
+    queries_source: Embeddings,
+    queries_target: Embeddings,
+    docs_source: Embeddings,
+    docs_target: Embeddings,
     qrels: Qrels,
-    train_doc_mask: np.ndarray,
     test_query_ids: Sequence[str],
-    kind: str = "affine",
-    params: Mapping[str, Any] | None = None,
+    *,
+    mode: str = "query",
+    held_out_doc_mask: np.ndarray | None = None,
+    mixed_share: float = 0.5,
     k: int = 100,
     chunk_doc_ids: Sequence[str] | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
-    stitch: Stitch | None = None,
     search_metric: str = "cosine",
     device: str = "cpu",
     seed: int = 0,
 ) -> RetrievalResult:
-    """Fit a stitch A → B on train documents and score retrieval of A queries in B's index.
+    """Score retrieval through an already fitted stitch source → target (never fits).
 
     Args:
-        query_a: Queries embedded by A (ids + (n_q, d_A) vectors).
-        query_b: The same queries embedded by B (ids + (n_q, d_B)); joined by id.
-        docs_a: Documents (or chunks) embedded by A: ids + (n_rows, d_A).
-        docs_b: The same rows embedded by B; joined to ``docs_a`` by id.
+        stitch: A fitted stitch mapping source vectors (d_source) to target space
+            (d_target).
+        queries_source: Queries embedded by the source model: ids + (n_q, d_source).
+        queries_target: The same queries embedded by the target: ids + (n_q, d_target);
+            joined by id.
+        docs_source: Documents (or chunks) embedded by the source: ids + (n_rows,
+            d_source).
+        docs_target: The same rows embedded by the target; joined to ``docs_source`` by id.
         qrels: ``{query_id: {doc_id: relevance}}`` at document level.
-        train_doc_mask: (n_rows,) bool, aligned with ``docs_a.ids``: rows the stitch is
-            fitted on (train-split documents). The others are held out for translation
-            matching.
-        test_query_ids: Queries to score (those whose relevant documents are in the test
-            split).
-        kind: Stitch kind (``STITCH_KINDS``), used when ``stitch`` is None.
-        params: Hyperparameters of that kind.
+        test_query_ids: Queries to score (none of them may have had its answers among
+            the stitch's training rows; the caller's split guarantees that).
+        mode: ``"query"`` (source queries → target space, target documents),
+            ``"corpus"`` (source documents → target space, target queries) or ``"mixed"``
+            (``mixed_share`` of the documents native target, the rest translated, target
+            queries).
+        held_out_doc_mask: (n_rows,) bool aligned with ``docs_source.ids``: rows the
+            stitch was *not* fitted on; translation matching runs on them. None skips
+            translation matching (no row is known to be held out).
+        mixed_share: Share of documents re-embedded natively in ``"mixed"`` mode.
         k: Documents retrieved per query (cut down to the corpus size).
         chunk_doc_ids: (n_rows,) parent document of each row when documents are chunked
             (a document scores as its best chunk); None when rows are documents.
         metrics: IR metric names (see :func:`stitchbench.evaluate.ir_metrics.ir_scores`).
-        stitch: An unfitted stitch to use instead of ``make_stitch(kind, **params)``.
         search_metric: ``"cosine"`` or ``"dot"``.
         device: Torch device for the searches.
-        seed: Seed of the fixed-N translation subset.
+        seed: Seed of the fixed-N translation subset and of the mixed draw.
 
     Returns:
         A :class:`RetrievalResult`.
 
     Raises:
-        DataError: Ids that do not join, an empty train or test set, or a bad mask.
+        DataError: An unfitted stitch or one of the wrong dims, an unknown mode, ids that
+            do not join, an empty test set, or a bad mask.
     """
-    row_ids = [str(i) for i in docs_a.ids.tolist()]
+    if mode not in RETRIEVAL_MODES:
+        raise DataError(f"Unknown retrieval mode {mode!r}; use one of {list(RETRIEVAL_MODES)}.")
+    stitch._check_fitted()
+    row_ids = [str(i) for i in docs_source.ids.tolist()]
     n_rows = len(row_ids)
-    mask = np.asarray(train_doc_mask)
-    if mask.dtype != bool or mask.shape != (n_rows,):
-        raise DataError(
-            f"train_doc_mask must be a boolean array of shape ({n_rows},) aligned with "
-            f"docs_a.ids; got dtype {mask.dtype}, shape {mask.shape}."
-        )
-    if not mask.any():
-        raise DataError("train_doc_mask selects no document: nothing to fit the stitch on.")
+    held = _check_mask(held_out_doc_mask, n_rows, "held_out_doc_mask")
     parents = list(chunk_doc_ids) if chunk_doc_ids is not None else row_ids
     if len(parents) != n_rows:
         raise DataError(f"chunk_doc_ids has {len(parents)} entries but there are {n_rows} rows.")
@@ -285,62 +393,103 @@ def retrieval_through_stitch(
             f"documents (e.g. {unjudged[0]!r}); check that qrels use the corpus's document ids."
         )
     qrels_test = {q: dict(qrels[q]) for q in test_ids}
-
-    DA = _rows_of(docs_a, row_ids, "docs_a")
-    DB = _rows_of(docs_b, row_ids, "docs_b")
-    QA = _rows_of(query_a, test_ids, "query_a")
-    QB = _rows_of(query_b, test_ids, "query_b")
-    for q_emb, d_emb, side in ((query_a, docs_a, "A"), (query_b, docs_b, "B")):
+    for q_emb, d_emb, side in (
+        (queries_source, docs_source, "source"),
+        (queries_target, docs_target, "target"),
+    ):
         if q_emb.model != d_emb.model:
             raise DataError(
-                f"Model {side}'s queries were embedded by {q_emb.model!r} but its documents by "
-                f"{d_emb.model!r}; embed both with the same model."
+                f"The {side} model's queries were embedded by {q_emb.model!r} but its documents "
+                f"by {d_emb.model!r}; embed both with the same model."
             )
 
-    n_docs = len(set(parents))
+    DS = _rows_of(docs_source, row_ids, "docs_source")
+    DT = _rows_of(docs_target, row_ids, "docs_target")
+    QS = _rows_of(queries_source, test_ids, "queries_source")
+    QT = _rows_of(queries_target, test_ids, "queries_target")
+    for what, arr, want in (
+        ("source vectors", DS, stitch.d_source_),
+        ("target vectors", DT, stitch.d_target_),
+    ):
+        if arr.shape[1] != want:
+            raise DataError(
+                f"The {stitch.kind} stitch expects {want}-d {what} but got {arr.shape[1]}-d; "
+                "pass a stitch fitted source → target for these models."
+            )
 
-    # Imported here: stitchbench.stitches imports stitchbench.evaluate (regression scores).
-    from stitchbench.stitches import make_stitch
-
-    st = stitch if stitch is not None else make_stitch(kind, **dict(params or {}))
-    st.fit(DA[mask], DB[mask]).with_names(query_a.model, docs_b.model)
-    QA_in_b = st.predict(QA)
+    mixed: MixedShare | None = None
+    native_rows: np.ndarray | None = None
+    if mode == "query":
+        q_stitched, d_stitched = stitch.predict(QS), DT
+    elif mode == "corpus":
+        q_stitched, d_stitched = QT, stitch.predict(DS)
+    else:
+        native_docs = mixed_native_docs(parents, mixed_share, seed)
+        native_rows = np.array([p in native_docs for p in parents], dtype=bool)
+        d_stitched = DT.copy()
+        if (~native_rows).any():
+            d_stitched[~native_rows] = stitch.predict(DS[~native_rows])
+        q_stitched = QT
 
     runs = {
         name: search_run(q, d, test_ids, parents, k, search_metric, device)
-        for name, q, d in (("native_b", QB, DB), ("native_a", QA, DA), ("stitched", QA_in_b, DB))
+        for name, q, d in (
+            ("native_source", QS, DS),
+            ("native_target", QT, DT),
+            ("stitched", q_stitched, d_stitched),
+        )
     }
-    scores = {name: ir_scores(run, qrels_test, metrics) for name, run in runs.items()}
+    per_query = {name: ir_scores_per_query(run, qrels_test, metrics) for name, run in runs.items()}
+    scores = {
+        name: {m: float(np.mean([row[m] for row in pq.values()])) for m in metrics}
+        for name, pq in per_query.items()
+    }
     retention = {
         m: scores["stitched"][m] / v if v > 0 else float("nan")
-        for m, v in scores["native_b"].items()
+        for m, v in scores["native_target"].items()
     }
-    jac, rank = list_overlap(
-        _doc_lists(runs["native_b"], test_ids), _doc_lists(runs["stitched"], test_ids)
-    )
+    stitched_lists = _doc_lists(runs["stitched"], test_ids)
+    jac, rank = list_overlap(_doc_lists(runs["native_target"], test_ids), stitched_lists)
 
-    held = ~mask
+    if native_rows is not None:
+        native_set = {p for p, n in zip(parents, native_rows, strict=True) if n}
+        slots = [d for lst in stitched_lists for d in lst]
+        native_slots = sum(d in native_set for d in slots)
+        top = native_slots / len(slots) if slots else float("nan")
+        n_unique = len(indexed)
+        mixed = MixedShare(
+            native_doc_share=len(native_set) / n_unique,
+            native_top10_share=top,
+            translated_top10_share=1.0 - top if slots else float("nan"),
+            n_native_docs=len(native_set),
+            n_translated_docs=n_unique - len(native_set),
+        )
+
     translation: list[TranslationResult] = []
-    if held.sum() >= 2:
-        pred = st.predict(DA[held])
-        translation.append(translation_matching(pred, DB[held]))
-        if held.sum() >= FIXED_CANDIDATES:
+    n_held = int(held.sum()) if held is not None else 0
+    if held is not None and n_held >= 2:
+        pred = stitch.predict(DS[held])
+        translation.append(translation_matching(pred, DT[held]))
+        if n_held >= FIXED_CANDIDATES:
             translation.append(
-                translation_matching(pred, DB[held], n_candidates=FIXED_CANDIDATES, seed=seed)
+                translation_matching(pred, DT[held], n_candidates=FIXED_CANDIDATES, seed=seed)
             )
     return RetrievalResult(
-        query_model=query_a.model,
-        index_model=docs_b.model,
-        kind=st.kind,
-        native_b=scores["native_b"],
-        native_a=scores["native_a"],
+        source=queries_source.model,
+        target=docs_target.model,
+        kind=stitch.kind,
+        mode=mode,
+        native_source=scores["native_source"],
+        native_target=scores["native_target"],
         stitched=scores["stitched"],
         retention=retention,
         jaccard_at_10=jac,
         rank_at_10=rank,
         n_queries=len(test_ids),
-        n_train_docs=int(mask.sum()),
-        n_docs=n_docs,
+        n_docs=len(indexed),
+        n_held_out_docs=n_held,
         translation=translation,
-        stitch=st,
+        per_query=per_query,
+        mixed=mixed,
+        stitch=stitch,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 from stitchbench.measures.calibrate import Calibration, calibrate
 from stitchbench.measures.cca import pwcca, svcca
 from stitchbench.measures.cka import debiased_cka, linear_cka, linear_cka_pairwise, rbf_cka
+from stitchbench.measures.layers import layer_matrix
 from stitchbench.measures.neighbours import (
     jaccard_at_k,
     jaccard_curve,
@@ -21,6 +22,7 @@ from stitchbench.measures.registry import (
     INVARIANCES,
     MEASURES,
     Measure,
+    MeasureLike,
     get_measure,
     list_measures,
 )
@@ -31,11 +33,13 @@ __all__ = [
     "MEASURES",
     "Calibration",
     "Measure",
+    "MeasureLike",
     "calibrate",
     "debiased_cka",
     "get_measure",
     "jaccard_at_k",
     "jaccard_curve",
+    "layer_matrix",
     "linear_cka",
     "linear_cka_pairwise",
     "linear_predictivity",

@@ -20,7 +20,7 @@ from stitchbench.measures.neighbours import (
     self_jaccard_at_k,
     self_rank_at_k,
 )
-from stitchbench.measures.registry import Measure, get_measure
+from stitchbench.measures.registry import MeasureLike, get_measure
 from stitchbench.measures.rsa import RSA_MAX_ROWS, _cosine_distances_upper, rsa
 
 _GRAM_MAX_ROWS = 4096  # up to here (and n < d_x·d_y) linear-CKA nulls use n×n Grams
@@ -70,7 +70,8 @@ def _linear_cka_null(X: np.ndarray, Y: np.ndarray, perms: list[np.ndarray]) -> n
 # seeded row subsample, and permute within it.
 
 
-NullFn = Callable[[np.ndarray, np.ndarray, list[np.ndarray], int], np.ndarray]
+# A fast null returns None when it cannot be exact for these inputs (then recomputed).
+NullFn = Callable[[np.ndarray, np.ndarray, list[np.ndarray], int], np.ndarray | None]
 
 
 def _permuted_inner(K: np.ndarray, L: np.ndarray, perms: list[np.ndarray]) -> np.ndarray:
@@ -117,8 +118,20 @@ def _rbf_null(X: np.ndarray, Y: np.ndarray, perms: list[np.ndarray], seed: int) 
     return _permuted_inner(K, L, _within(perms, Xs.shape[0], n, seed)) / denom
 
 
+def _has_duplicate_rows(Y: np.ndarray) -> bool:
+    """True when two rows of Y point the same way (equal after L2 normalization)."""
+    norms = np.linalg.norm(Y, axis=1, keepdims=True)
+    unit = Y / np.where(norms > 0, norms, 1.0)
+    return bool(np.unique(unit, axis=0).shape[0] < unit.shape[0])
+
+
 def _neighbour_null(statistic: Callable[[np.ndarray, np.ndarray], float]) -> NullFn:
-    def null(X: np.ndarray, Y: np.ndarray, perms: list[np.ndarray], seed: int) -> np.ndarray:
+    def null(X: np.ndarray, Y: np.ndarray, perms: list[np.ndarray], seed: int) -> np.ndarray | None:
+        # Relabelling B is exact only without ties: a search breaks equal scores by the
+        # lower row index, and a permutation changes which index is lower. Rows of Y that
+        # point the same way tie exactly, so then every null is recomputed (None).
+        if _has_duplicate_rows(Y):
+            return None
         A, B = _self_neighbours(X, Y, 10, 4096, "cpu")
         out = []
         for p in perms:
@@ -142,7 +155,7 @@ _FAST_NULLS: dict[Callable[..., float], NullFn] = {
 def calibrate(
     X: np.ndarray,
     Y: np.ndarray,
-    measure: str | Measure,
+    measure: MeasureLike,
     n_permutations: int = 100,
     seed: int = 0,
 ) -> Calibration:
@@ -151,25 +164,27 @@ def calibrate(
     Args:
         X: (n, d_x).
         Y: (n, d_y), rows paired with X.
-        measure: A registry name or a Measure (called with its default parameters).
+        measure: A registry name, a Measure or a measure function such as ``linear_cka``
+            (called with its default parameters).
         n_permutations: Number of shuffles.
         seed: Seed of the shuffles.
 
     Returns:
         A Calibration; for distances the p-value counts nulls at most the score.
     """
-    m = get_measure(measure) if isinstance(measure, str) else measure
+    m = get_measure(measure)
     X, Y = check_pair(X, Y)
     if n_permutations < 1:
         raise DataError(f"n_permutations must be >= 1; got {n_permutations}")
     rng = np.random.default_rng(seed)
     perms = [rng.permutation(X.shape[0]) for _ in range(n_permutations)]
     score = float(m.fn(X, Y))
+    null: np.ndarray | None = None
     if m.fn is linear_cka:
         null = _linear_cka_null(X, Y, perms)
     elif m.fn in _FAST_NULLS:
         null = _FAST_NULLS[m.fn](X, Y, perms, seed)
-    else:
+    if null is None:
         null = np.array([float(m.fn(X, Y[p])) for p in perms])
     as_extreme = null >= score if m.higher_is_more_similar else null <= score
     null_mean = float(null.mean())

@@ -9,7 +9,7 @@ import numpy as np
 from stitchbench.errors import DataError
 from stitchbench.measures._validation import check_stack
 from stitchbench.measures.cka import linear_cka, linear_cka_cross
-from stitchbench.measures.registry import Measure, get_measure
+from stitchbench.measures.registry import MeasureLike, get_measure
 
 LayerStack = Mapping[int, np.ndarray] | Sequence[np.ndarray]
 
@@ -17,7 +17,7 @@ LayerStack = Mapping[int, np.ndarray] | Sequence[np.ndarray]
 def layer_matrix(
     layers_x: LayerStack,
     layers_y: LayerStack,
-    measure: str | Measure = "linear_cka",
+    measure: MeasureLike = "linear_cka",
     **params: object,
 ) -> np.ndarray:
     """Compare every layer of X with every layer of Y (rows paired across all layers).
@@ -29,7 +29,7 @@ def layer_matrix(
         layers_x: L_x arrays (n, d_x) — a list in layer order or ``{layer: array}``
             (sorted by layer index).
         layers_y: L_y arrays (n, d_y), likewise.
-        measure: Registry name or ``Measure``.
+        measure: Registry name, ``Measure`` or a measure function (``linear_cka``).
         **params: Passed to the measure.
 
     Returns:
@@ -42,7 +42,7 @@ def layer_matrix(
             f"layers_x have {xs[0].shape[0]} rows but layers_y have {ys[0].shape[0]}; rows must "
             "be the same texts in the same order."
         )
-    m = get_measure(measure) if isinstance(measure, str) else measure
+    m = get_measure(measure)
     if m.fn is linear_cka and not params:
         return linear_cka_cross(xs, ys)
     out = np.empty((len(xs), len(ys)))

@@ -103,14 +103,46 @@ _ENTRIES = (
 MEASURES: dict[str, Measure] = {m.name: m for m in _ENTRIES}
 
 
-def get_measure(name: str) -> Measure:
-    """The registered Measure called ``name``; UnknownNameError lists the known ones."""
-    try:
-        return MEASURES[name]
-    except KeyError:
+MeasureLike = str | Measure | Callable[..., float]
+
+
+def get_measure(measure: MeasureLike) -> Measure:
+    """The Measure for a registry name, a ``Measure``, or a registered measure function.
+
+    Every function that takes a ``measure`` resolves it here, so ``"linear_cka"``,
+    ``MEASURES["linear_cka"]`` and ``linear_cka`` itself are interchangeable.
+
+    Args:
+        measure: A name (``list_measures()``), a ``Measure`` (returned as is), or the
+            function of a registered measure (e.g. ``stitchbench.measures.linear_cka``).
+
+    Returns:
+        The Measure.
+
+    Raises:
+        UnknownNameError: For an unknown name or an unregistered function (the message
+            lists the known names and says how to wrap a function of one's own).
+    """
+    if isinstance(measure, Measure):
+        return measure
+    known = ", ".join(sorted(MEASURES))
+    if isinstance(measure, str):
+        if measure in MEASURES:
+            return MEASURES[measure]
+        raise UnknownNameError(f"unknown measure {measure!r}; known measures: {known}")
+    if callable(measure):
+        for m in _ENTRIES:
+            if m.fn is measure:
+                return m
         raise UnknownNameError(
-            f"unknown measure {name!r}; known measures: {', '.join(sorted(MEASURES))}"
-        ) from None
+            f"{getattr(measure, '__name__', measure)!r} is not a registered measure function; "
+            "wrap it in stitchbench.measures.Measure(...) (stating whether higher means more "
+            f"similar) or pass one of: {known}"
+        )
+    raise UnknownNameError(
+        f"measure must be a name, a Measure or a measure function; got {measure!r}. "
+        f"Known measures: {known}"
+    )
 
 
 def list_measures() -> list[str]:

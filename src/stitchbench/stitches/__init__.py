@@ -12,6 +12,7 @@ from stitchbench.stitches.affine import AffineStitch, LinearStitch
 from stitchbench.stitches.all_pairs import AllPairsResult, fit_all_pairs, make_stitch
 from stitchbench.stitches.base import STITCH_KINDS, Stitch, load_stitch, register_stitch
 from stitchbench.stitches.identity import IdentityStitch
+from stitchbench.stitches.layers import layer_stitch_matrix
 from stitchbench.stitches.lowrank import LowRankStitch
 from stitchbench.stitches.mean import MeanStitch
 from stitchbench.stitches.mlp import MLPStitch
@@ -31,6 +32,7 @@ __all__ = [
     "Stitch",
     "UnpairedStitch",
     "fit_all_pairs",
+    "layer_stitch_matrix",
     "load_stitch",
     "make_stitch",
     "register_stitch",

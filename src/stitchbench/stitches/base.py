@@ -4,8 +4,9 @@ Stitches follow the scikit-learn estimator contract: hyperparameters in ``__init
 learned state in attributes ending in ``_``, ``fit(X, Y) -> self``, ``predict(X)``.
 ``save(path)`` writes a folder with ``weights.safetensors`` (every learned array) and
 ``stitch.json`` (kind, hyperparameters, source/target names, dims, layer, fit-data
-fingerprint, learned scalars); ``load_stitch(path)`` restores a stitch that predicts
-bit-identically.
+fingerprint, learned scalars, a digest of the weights); ``load_stitch(path)`` restores a
+stitch that predicts bit-identically, and refuses (DataError) weights that do not match
+the digest, contain NaN/Inf, or disagree with the dimensions in ``stitch.json``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import json
 import os
 import shutil
 import tempfile
+import types
+import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -66,6 +70,17 @@ def combine_digests(*digests: str) -> str:
     for d in digests:
         h.update(d.encode())
     return h.hexdigest()
+
+
+def weights_digest(arrays: Mapping[str, np.ndarray]) -> str:
+    """A digest of named arrays (names, shapes, dtypes and bytes), independent of their order.
+
+    Stored in ``stitch.json`` so that weights swapped in from another stitch of the same
+    shape are refused on load.
+    """
+    return combine_digests(
+        *(f"{k}:{array_digest(np.atleast_2d(arrays[k]))}" for k in sorted(arrays))
+    )
 
 
 def data_fingerprint(*arrays: np.ndarray) -> str:
@@ -151,12 +166,25 @@ class Stitch:
         return {p: getattr(self, p) for p in sig.parameters if p != "self"}
 
     def set_params(self, **params: Any) -> Self:
-        """Set hyperparameters (scikit-learn contract)."""
+        """Set hyperparameters (scikit-learn contract).
+
+        Raises:
+            UnknownNameError: For a parameter this kind does not have.
+            DataError: For a value whose type does not match the parameter's annotation
+                (e.g. ``rank="8"``), naming the parameter and the expected type.
+        """
         valid = self.get_params()
+        hints = _init_hints(type(self))
         for k, v in params.items():
             if k not in valid:
                 raise UnknownNameError(
                     f"{type(self).__name__} has no parameter {k!r}; has {list(valid)}."
+                )
+            hint = hints.get(k)
+            if hint is not None and not _matches(v, hint):
+                raise DataError(
+                    f"{self.kind} stitch parameter {k!r} must be {_type_name(hint)}; got "
+                    f"{v!r} ({type(v).__name__}). Fix it in --params / the stitch parameters."
                 )
             setattr(self, k, v)
         return self
@@ -174,6 +202,7 @@ class Stitch:
         return {
             "format_version": FORMAT_VERSION,
             "kind": self.kind,
+            "weights_digest": weights_digest(self._learned_arrays()),
             "params": _jsonable(self.get_params()),
             "source": self.source,
             "target": self.target,
@@ -289,6 +318,7 @@ def load_stitch(path: str | os.PathLike[str]) -> Stitch:
         arrays = load_file(str(weights_path))
     except Exception as exc:  # corrupt JSON or safetensors
         raise DataError(f"Cannot read stitch at {folder}: {exc}") from exc
+    _check_weights(folder, meta, arrays)
     if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
         version = meta.get("format_version") if isinstance(meta, dict) else None
         raise DataError(
@@ -302,9 +332,102 @@ def load_stitch(path: str | os.PathLike[str]) -> Stitch:
             f"{sorted(STITCH_KINDS)}."
         )
     try:
-        return STITCH_KINDS[kind]._from_saved(meta, arrays)
-    except (KeyError, TypeError) as exc:  # a field missing or a parameter this version lacks
+        stitch = STITCH_KINDS[kind]._from_saved(meta, arrays)
+    except (KeyError, TypeError, ValueError) as exc:  # a field missing or of the wrong type
         raise DataError(f"Stitch at {folder} has malformed metadata ({exc!r}).") from exc
+    _check_dims(folder, stitch)
+    return stitch
+
+
+def _check_weights(folder: Path, meta: Any, arrays: dict[str, np.ndarray]) -> None:
+    """Refuse weights that are not finite or not the ones ``stitch.json`` was written with."""
+    for name, a in arrays.items():
+        if np.issubdtype(a.dtype, np.number) and not np.isfinite(a).all():
+            raise DataError(
+                f"Stitch at {folder}: weights {name!r} contain NaN or Inf; the file is damaged or "
+                "the fit diverged. Refit the stitch."
+            )
+    expected = meta.get("weights_digest") if isinstance(meta, dict) else None
+    # Stitches saved before the digest existed carry none; they are still checked for
+    # finiteness and dimensions.
+    if expected is not None and expected != weights_digest(arrays):
+        raise DataError(
+            f"Stitch at {folder}: {WEIGHTS_FILE} is not the file this {META_FILE} was saved with "
+            "(weights digest differs); copy the stitch folder whole, or refit it."
+        )
+
+
+def _check_dims(folder: Path, stitch: Stitch) -> None:
+    """Predict one zero row: the weights must map ``d_source`` inputs to ``d_target`` outputs."""
+    d_source, d_target = stitch.d_source_, stitch.d_target_
+    bad = not all(
+        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in (d_source, d_target)
+    )
+    out_shape: tuple[int, ...] = ()
+    if not bad:
+        try:
+            out_shape = stitch._predict(np.zeros((1, d_source))).shape
+        except (ValueError, RuntimeError, IndexError):  # numpy / torch shape mismatch
+            bad = True
+    if bad or out_shape != (1, d_target):
+        raise DataError(
+            f"Stitch at {folder}: {META_FILE} says {d_source!r}-d → {d_target!r}-d but its weights "
+            f"do not map that (the metadata was edited or the files come from different stitches). "
+            "Refit the stitch or restore its folder."
+        )
+
+
+def _init_hints(cls: type) -> dict[str, Any]:
+    """Annotations of ``cls.__init__`` (evaluated), or {} when they cannot be resolved."""
+    try:
+        return typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation naming something not importable here: no check
+        return {}
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether ``value`` fits a simple annotation (unknown annotations accept anything)."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, h) for h in typing.get_args(hint))
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    if hint is type(None) or hint is None:
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool | np.bool_)
+    if hint is int:
+        return isinstance(value, int | np.integer) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+            value, bool
+        )
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (tuple, list, Sequence) or hint in (tuple, list):
+        if not isinstance(value, list | tuple):
+            return False
+        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        return len(args) != 1 or all(_matches(v, args[0]) for v in value)
+    return True
+
+
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(h) for h in typing.get_args(hint))
+    if typing.get_origin(hint) is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
+    if hint is type(None):
+        return "null"
+    name = getattr(hint, "__name__", str(hint))
+    return {
+        "float": "a number",
+        "int": "an integer",
+        "bool": "true or false",
+        "str": "a string",
+    }.get(name, f"a {name}")
 
 
 def _jsonable(obj: Any) -> Any:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from stitchbench.devices import resolve_device
 from stitchbench.errors import DataError
 from stitchbench.stitches.affine import AffineStitch
 from stitchbench.stitches.base import Stitch, register_stitch
@@ -119,7 +120,8 @@ class MLPStitch(Stitch):
         alphas: Candidate ridge penalties of the affine part (residual mode).
         min_gain_se: Standard errors by which the residual must beat the affine map.
         seed: Seed of initialisation, shuffling and the held-out split.
-        device: "cpu" or "cuda" (or any torch device string).
+        device: "cpu", "cuda", "cuda:N" or "auto" (CUDA when available); checked by
+            ``stitchbench.devices.resolve_device`` when fitting.
 
     Attributes:
         residual_kept_: Residual mode: whether the network is part of the map.
@@ -242,8 +244,8 @@ class MLPStitch(Stitch):
 
         self._check_params()
         n = X.shape[0]
+        dev = torch.device(resolve_device(self.device))  # no CUDA: one line, before work
         val = holdout_mask(n, self.validation_fraction, self.seed)
-        dev = torch.device(self.device)
         was_det = torch.are_deterministic_algorithms_enabled()
         env_key = "CUBLAS_WORKSPACE_CONFIG"
         had_env = env_key in os.environ
@@ -485,8 +487,9 @@ class MLPStitch(Stitch):
             return
         module = self._new_module()
         module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
-        dev = torch.device(self.device)
-        if dev.type == "cuda" and not torch.cuda.is_available():
+        try:
+            dev = torch.device(resolve_device(self.device))
+        except DataError:
             dev = torch.device("cpu")  # a stitch trained on a GPU still loads on a laptop
         self.module_ = module.to(dev).eval()
 
