@@ -1,7 +1,8 @@
 """Stitches: fitted maps from a source embedding space to a target space (source → target).
 
 Kinds (``STITCH_KINDS``): ``mean``, ``identity``, ``linear``, ``affine``, ``lowrank``,
-``procrustes``, ``mlp``, ``unpaired`` (fitted from unpaired rows). Every stitch has ``fit(X, Y)``, ``predict(X)``, ``save(path)``;
+``procrustes``, ``mlp``, ``unpaired`` (fitted from unpaired rows). Every stitch has
+``fit(X, Y)``, ``predict(X)``, ``save(path)``;
 ``load_stitch(path)`` restores any of them. ``fit_all_pairs`` fits every ordered pair of
 models, sharing moments and factorizations across pairs.
 """
