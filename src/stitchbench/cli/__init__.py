@@ -10,6 +10,7 @@ from rich.markup import escape
 from stitchbench.cli import (  # noqa: F401  (importing registers the commands)
     basics,
     compare,
+    curve,
     demo,
     layers,
     migrate,
