@@ -173,7 +173,7 @@ def test_fewer_vectors_than_inputs_is_refused(proxy: FaultProxy, tmp_path: Path)
 def test_slow_server_is_reported_as_slow_not_unreachable(proxy: FaultProxy, tmp_path: Path) -> None:
     enc = _enc(proxy.url, tmp_path, timeout=1.5, max_attempts=2)
     proxy.plan = lambda n, inputs: "slow"
-    proxy.slow_seconds = 3.5
+    proxy.slow_seconds = 3.5  # > 1.5 s, and > 3 s: the retry waits twice as long
     with pytest.raises(ApiError) as err:
         enc.encode(TEXTS[:4])
     msg = str(err.value)

@@ -332,6 +332,7 @@ class OpenAIEncoder(BaseEncoder):
         retry_after_max: Longest ``Retry-After`` honoured (a server asking for more is
             waited for this long).
         timeout: Seconds to wait for an answer; beyond it the server is reported as slow.
+            Each retry after a timeout waits twice as long (up to 4 × ``timeout``).
         spill_dir: Where answered batches are saved (default ``<embedding cache>/api-batches``).
         price_per_mtok: US$ per million tokens (default: OpenAI's list price for known
             models, else unknown).
@@ -665,11 +666,12 @@ class OpenAIEncoder(BaseEncoder):
         if body:
             kwargs["extra_body"] = body
         started = time.monotonic()
+        wait_for = self.timeout
         for attempt in range(1, self.max_attempts + 1):
             with self._stats_lock:
                 self.stats.requests += 1
             try:
-                resp = self.client.embeddings.create(**kwargs)
+                resp = self.client.embeddings.create(**kwargs, timeout=wait_for)
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 if status in (401, 403):
@@ -687,7 +689,10 @@ class OpenAIEncoder(BaseEncoder):
                 final = self._final_message(cause, attempt, started, _error_text(exc))
             except openai.APITimeoutError:
                 cause, delay_hint = "timeout", None
-                final = self._final_message(cause, attempt, started, "")
+                final = self._final_message(cause, attempt, started, "", wait_for)
+                # A busy server still works on the abandoned request: asking again with the
+                # same short patience only queues more work, so each retry waits twice as long.
+                wait_for = min(wait_for * 2, self.timeout * 4)
             except openai.APIConnectionError as exc:
                 cause = _connection_cause(exc)
                 delay_hint = None
@@ -765,11 +770,15 @@ class OpenAIEncoder(BaseEncoder):
             "(or pick another variable with --api-key-env)."
         )
 
-    def _final_message(self, cause: str, attempts: int, started: float, detail: str) -> str:
+    def _final_message(
+        self, cause: str, attempts: int, started: float, detail: str, waited: float = 0.0
+    ) -> str:
         took = time.monotonic() - started
         if cause == "timeout":
+            longest = f" ({waited:g} s on the last try)" if waited > self.timeout else ""
             what = (
-                f"is reachable but slow: no answer within {self.timeout:g} s per request; "
+                f"is reachable but slow: no answer within {self.timeout:g} s per request"
+                f"{longest}; "
                 "raise the timeout (timeout=...) or lower the batch size"
             )
         elif cause == "cannot connect":
