@@ -170,15 +170,34 @@ def scrub_argv(argv: Sequence[str]) -> list[str]:
                 val = args[i + 1]
                 i += 1
             if opt == "--base-url":
-                os.environ[BASE_URL_ENV] = remember_url_credentials(val)
+                apply_api_options(base_url=val)
             else:
-                os.environ["STITCHBENCH_API_KEY_ENV"] = val
+                apply_api_options(api_key_env=val)
         elif opt == "--yes":
-            os.environ[YES_ENV] = "1"
+            apply_api_options(yes=True)
         else:
             break
         i += 1
     return [scrub_argv_single(a) for a in args[i:]]
+
+
+def apply_api_options(
+    base_url: str | None = None, api_key_env: str | None = None, yes: bool = False
+) -> None:
+    """Set the process-wide API defaults the CLI's global options stand for.
+
+    Args:
+        base_url: Default server of ``openai:MODEL`` (``OPENAI_BASE_URL``); credentials in it
+            move to the environment (see :func:`remember_url_credentials`).
+        api_key_env: Name of the variable holding the key.
+        yes: Confirm paid runs (``STITCHBENCH_YES=1``).
+    """
+    if base_url:
+        os.environ[BASE_URL_ENV] = remember_url_credentials(base_url)
+    if api_key_env:
+        os.environ["STITCHBENCH_API_KEY_ENV"] = api_key_env
+    if yes:
+        os.environ[YES_ENV] = "1"
 
 
 def scrub_argv_single(arg: str) -> str:
