@@ -212,6 +212,19 @@ def test_batches_respect_the_token_budget_and_the_concurrency_limit(
     assert proxy.max_inflight == 2
 
 
+def test_batches_are_saved_next_to_the_store_in_use(server: int, tmp_path: Path) -> None:
+    from stitchbench.embed import embed_texts
+    from stitchbench.store import EmbeddingStore
+
+    enc = OpenAIEncoder("e5", f"http://127.0.0.1:{server}/v1", **FAST)  # no spill_dir
+    store = EmbeddingStore(tmp_path / "cache")
+    source = {"corpus": "c", "chunking": "none", "split": "all"}
+    ids = [str(i) for i in range(8)]
+    embed_texts(enc, ids, TEXTS[:8], kind="query", store=store, source=source, progress=False)
+    saved = list((tmp_path / "cache" / "api-batches" / enc.fingerprint / "query").glob("*.npz"))
+    assert len(saved) == 2  # 8 texts in batches of 4
+
+
 def test_dimensions_the_server_ignores_are_refused(server: int, tmp_path: Path) -> None:
     with pytest.raises(ApiError, match="ignored dimensions=128"):
         _enc(f"http://127.0.0.1:{server}/v1", tmp_path, dimensions=128)
@@ -309,6 +322,7 @@ def test_client_killed_mid_run_resumes_without_paying_twice(
     proxy.reset()
     subprocess.run([sys.executable, "-c", script, *args], env=env, check=True, timeout=120)
     np.testing.assert_array_equal(np.load(tmp_path / "v.npy"), clean)
+    assert not list((tmp_path / "cache").glob("api-batches/*/*/*.npz"))  # spill_dir was given
     # (the request held while the client was killed may be logged late: it never reached
     # the server)
     sent = [t for s in proxy.seen if s.outcome != "held" for t in s.inputs if not _probe(t)]

@@ -452,6 +452,7 @@ class OpenAIEncoder(BaseEncoder):
         self._spent_tokens = 0
         self._spills: dict[str, BatchSpill] = {}
         self._spill_root = Path(spill_dir) if spill_dir else embedding_cache_dir() / "api-batches"
+        self._spill_explicit = spill_dir is not None
         default_name = f"openai:{model}" + (
             "" if _is_openai(self.base_url) else f"@{self.base_url}"
         )
@@ -516,7 +517,7 @@ class OpenAIEncoder(BaseEncoder):
                     "owned_by": getattr(m, "owned_by", None),
                     "created": getattr(m, "created", None),
                 }
-        return {"ids": sorted(str(m.id) for m in listed)[:20]}
+        return None  # not listed: other models coming and going must not change our identity
 
     def _describe(self) -> dict[str, Any]:
         # The URL is left out on purpose: the same model served elsewhere with the same
@@ -550,11 +551,22 @@ class OpenAIEncoder(BaseEncoder):
             return est.usd > self.confirm_above_usd
         return not _is_loopback(self.base_url) and est.tokens > self.confirm_above_tokens
 
-    def confirm_cost(self, texts: Sequence[str], kind: str = "passage") -> CostEstimate:
+    def confirm_cost(
+        self,
+        texts: Sequence[str],
+        kind: str = "passage",
+        cache_root: str | os.PathLike[str] | None = None,
+    ) -> CostEstimate:
         """Estimate what embedding ``texts`` will send; ask before a large run.
 
         Texts already answered (saved batches) cost nothing. Once a run is approved, later
         calls within the approved token budget do not ask again.
+
+        Args:
+            texts: The texts of the run.
+            kind: "query" or "passage".
+            cache_root: The embedding store's folder: answered batches are saved in its
+                ``api-batches`` subfolder (unless ``spill_dir`` was given).
 
         Returns:
             The estimate of what is still to be sent.
@@ -563,6 +575,10 @@ class OpenAIEncoder(BaseEncoder):
             CostConfirmationError: The run is above the threshold, nothing confirmed it
                 (``assume_yes``, ``--yes``, ``STITCHBENCH_YES=1``) and no terminal can ask.
         """
+        if cache_root is not None and not self._spill_explicit:
+            root = Path(cache_root) / "api-batches"
+            if root != self._spill_root:
+                self._spill_root, self._spills = root, {}
         spill = self._spill(kind)
         prefix = self.prefixes.get(kind, "")
         todo = list({prefix + t for t in texts if _text_key(prefix + t) not in spill})
