@@ -69,6 +69,7 @@ class FaultProxy:
     slow_seconds: float = 1.0
     hold_after: int | None = None
     on_answered: Callable[[int], None] | None = None
+    reject_input_type: bool = False  # answer 400 to requests carrying input_type (strict servers)
     seen: list[Seen] = field(default_factory=list)
     port: int = 0
 
@@ -247,6 +248,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
             return
         n, fault = owner._next(inputs, auth)
+        if owner.reject_input_type and b'"input_type"' in raw:
+            owner._record(n, inputs, "400", auth)
+            self._error(400, "Unrecognized request argument supplied: input_type")
+            return
         if fault == "429":
             owner._record(n, inputs, fault, auth)
             self._error(429, "rate limited (injected)", {"Retry-After": f"{owner.retry_after:g}"})

@@ -225,6 +225,19 @@ def test_batches_are_saved_next_to_the_store_in_use(server: int, tmp_path: Path)
     assert len(saved) == 2  # 8 texts in batches of 4
 
 
+def test_a_server_refusing_input_type_gets_client_side_prefixes(
+    proxy: FaultProxy, tmp_path: Path
+) -> None:
+    proxy.reject_input_type = True
+    enc = _enc(proxy.url, tmp_path)
+    assert enc.resolved_input_type == "prefix"
+    enc.encode(TEXTS[:2], kind="query")
+    assert proxy.seen[0].outcome == "400"
+    assert all(t.startswith("query: ") for t in proxy.seen[-1].inputs)
+    with pytest.raises(ApiError, match="HTTP 400"):
+        _enc(proxy.url, tmp_path, input_type="field")  # asked for explicitly: no fallback
+
+
 def test_dimensions_the_server_ignores_are_refused(server: int, tmp_path: Path) -> None:
     with pytest.raises(ApiError, match="ignored dimensions=128"):
         _enc(f"http://127.0.0.1:{server}/v1", tmp_path, dimensions=128)

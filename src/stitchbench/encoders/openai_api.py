@@ -69,6 +69,10 @@ class ApiError(StitchbenchError):
     """The embeddings server refused, failed or answered something unusable."""
 
 
+class _FieldRejected(ApiError):
+    """The server refused the ``input_type`` field (answered 400/422 naming it)."""
+
+
 class CostConfirmationError(StitchbenchError):
     """A large (paid) run needs an explicit confirmation (``--yes``)."""
 
@@ -481,8 +485,16 @@ class OpenAIEncoder(BaseEncoder):
                 mode = "field"
         self.mode = mode
         self.prefixes = dict(known) if mode == "prefix" else {}
-        passage, served = self._probe("passage")
-        if input_type == "auto" and mode == "field":
+        try:
+            passage, served = self._probe("passage")
+        except _FieldRejected:
+            if input_type != "auto":
+                raise
+            # A strict server refuses the extra field: tell kinds apart client-side.
+            self.mode = "prefix" if known else "none"
+            self.prefixes = dict(known) if known else {}
+            passage, served = self._probe("passage")
+        if input_type == "auto" and self.mode == "field":
             query, _ = self._probe("query")
             if np.allclose(query, passage, atol=1e-6) and known:
                 # The server ignored input_type, but the model needs its prefixes: add them.
@@ -713,6 +725,18 @@ class OpenAIEncoder(BaseEncoder):
                     raise ApiError(self._auth_message(status)) from None
                 retryable = status in _RETRY_STATUS or status >= 500
                 cause = f"HTTP {status}"
+                if (
+                    status in (400, 422)
+                    and "input_type" in body
+                    and "input_type" in str(_error_text(exc))
+                ):
+                    raise _FieldRejected(
+                        self._clean(
+                            f"{self.name} refused the request with HTTP {status}: "
+                            f"{_error_text(exc)}; this server does not take input_type: "
+                            "use input_type='prefix' (the model's prefixes) or 'none'."
+                        )
+                    ) from None
                 if not retryable:
                     raise ApiError(
                         self._clean(
