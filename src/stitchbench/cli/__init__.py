@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import typer
 from rich.markup import escape
 
 from stitchbench.cli import (  # noqa: F401  (importing registers the commands)
@@ -11,7 +12,10 @@ from stitchbench.cli import (  # noqa: F401  (importing registers the commands)
     compare,
     demo,
     layers,
+    migrate,
+    report,
     retrieve,
+    run,
     stitch_cmds,
 )
 from stitchbench.cli.app import app, console
@@ -19,12 +23,35 @@ from stitchbench.errors import StitchbenchError
 
 
 def main() -> None:
-    """Console entry point: library errors become one clear line and exit code 2."""
+    """Console entry point: bad input becomes one clear line and exit code 2.
+
+    Library errors (``StitchbenchError``), file-system errors and usage errors (a bad
+    option value, a missing option) each print one ``error:`` line instead of a traceback
+    or a boxed usage message.
+    """
+    try:  # typer >= 0.20 ships its own copy of click
+        from typer._click import exceptions as click_errors
+    except ImportError:
+        from click import exceptions as click_errors
+
     try:
         from stitchbench.encoders.openai_api import scrub_argv  # keys never reach a label
 
         sys.argv[1:] = scrub_argv(sys.argv[1:])
-        app()
+        code = app(standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:
+        console.print(exc.ctx.get_help() if exc.ctx else exc.format_message())
+        sys.exit(exc.exit_code)
+    except click_errors.UsageError as exc:
+        where = f"`{exc.ctx.command_path} --help`" if exc.ctx else "`stitchbench --help`"
+        message = exc.format_message().rstrip(".")
+        _fail(f"{message}. See {where}.", exc.exit_code)
+    except click_errors.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        console.print("Aborted.")
+        sys.exit(1)
     except StitchbenchError as exc:
         _fail(str(exc))
     except OSError as exc:
@@ -32,9 +59,10 @@ def main() -> None:
         # file was expected): the user's environment, not a bug, so one line, not a traceback.
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         _fail(f"{exc.strerror or exc}{where}; check the path and its permissions or free space.")
+    sys.exit(code if isinstance(code, int) else 0)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 2) -> None:
     # Escaped: brackets in a path or a list must print as they are, not as rich markup.
     console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    sys.exit(2)
+    sys.exit(code)

@@ -24,7 +24,7 @@ from typing import IO, Any
 from stitchbench.corpora.corpus import Corpus
 from stitchbench.corpora.splits import unit_hash
 from stitchbench.errors import DataError, OfflineError, UnknownNameError
-from stitchbench.settings import hub_offline
+from stitchbench.settings import hub_offline, prepare_hub
 
 
 def beir_layout(split: str = "test") -> str:
@@ -415,6 +415,10 @@ def download_beir(
         return load_beir_folder(dest, split=split, name=name, max_docs=max_docs, seed=seed)
     if hub_offline():
         raise _offline_error(name, dest, split, "HF_HUB_OFFLINE=1 is set")
+    try:
+        prepare_hub()  # bounded timeouts; an unreachable hub fails in seconds
+    except OfflineError as exc:
+        raise _offline_error(name, dest, split, str(exc).split(";")[0]) from exc
 
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError

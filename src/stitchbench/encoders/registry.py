@@ -284,6 +284,9 @@ def _build(alias_or_id: str, **kwargs: object) -> BaseEncoder:
             f"{alias_or_id!r} is not in the local hub cache and HF_HUB_OFFLINE=1 forbids "
             f"downloading it. Use a packaged alias ({known}) or a local model folder."
         )
+    from stitchbench.settings import prepare_hub
+
+    prepare_hub()  # bounded timeouts; an unreachable hub fails in seconds
     try:
         return SentenceTransformerEncoder(alias_or_id, **kwargs)  # type: ignore[arg-type]
     except OfflineError as exc:
