@@ -42,6 +42,7 @@ import numpy as np
 from stitchbench.encoders.base import BaseEncoder, known_prefixes
 from stitchbench.errors import NotInstalledError, StitchbenchError
 from stitchbench.settings import embedding_cache_dir
+from stitchbench.store import API_BATCHES_DIR
 
 log = logging.getLogger("stitchbench.api")
 
@@ -455,7 +456,7 @@ class OpenAIEncoder(BaseEncoder):
         self._approved_tokens = 0
         self._spent_tokens = 0
         self._spills: dict[str, BatchSpill] = {}
-        self._spill_root = Path(spill_dir) if spill_dir else embedding_cache_dir() / "api-batches"
+        self._spill_root = Path(spill_dir) if spill_dir else embedding_cache_dir() / API_BATCHES_DIR
         self._spill_explicit = spill_dir is not None
         default_name = f"openai:{model}" + (
             "" if _is_openai(self.base_url) else f"@{self.base_url}"
@@ -588,7 +589,7 @@ class OpenAIEncoder(BaseEncoder):
                 (``assume_yes``, ``--yes``, ``STITCHBENCH_YES=1``) and no terminal can ask.
         """
         if cache_root is not None and not self._spill_explicit:
-            root = Path(cache_root) / "api-batches"
+            root = Path(cache_root) / API_BATCHES_DIR
             if root != self._spill_root:
                 self._spill_root, self._spills = root, {}
         spill = self._spill(kind)
