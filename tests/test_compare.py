@@ -9,12 +9,9 @@ from tests.conftest import require_model
 from typer.testing import CliRunner
 
 from stitchbench.cli.app import app
-from stitchbench.experiment.compare import (
-    cka_r2_spearman,
-    cka_vs_r2_figure,
-    measure_rows,
-)
+from stitchbench.experiment.tasks import measure_rows
 from stitchbench.measures import MEASURES, pwcca
+from stitchbench.report.figures import cka_r2_spearman, cka_vs_r2_figure
 from stitchbench.results import RunContext
 
 runner = CliRunner()
@@ -35,7 +32,7 @@ def test_measures_lists_every_registry_name():
 def test_compare_static_models_writes_raw_and_calibrated_rows(tmp_path):
     require_model("static-64")
     require_model("glove-50d")
-    out = tmp_path / "x.parquet"
+    out = tmp_path / "run"
     args = [
         "compare",
         "--models",
@@ -55,7 +52,7 @@ def test_compare_static_models_writes_raw_and_calibrated_rows(tmp_path):
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "linear_cka" in res.output and "p-value" in res.output
-    df = pd.read_parquet(out)
+    df = pd.read_parquet(out / "results.parquet")
     for name in ("linear_cka", "mutual_knn"):
         for metric in (name, f"{name}:p_value", f"{name}:z"):
             sub = df[(df.method == name) & (df.metric == metric) & (df.source != df.target)]
@@ -137,7 +134,7 @@ def _synthetic_results(models: list[str]) -> pd.DataFrame:
             )
             rows.append(
                 ctx.row(
-                    split="validation",
+                    split="test",
                     source=s,
                     target=t,
                     method="affine",

@@ -84,8 +84,8 @@ def test_mlp_device_reaches_the_weights_and_auto_equals_cpu():
     from stitchbench.stitches import MLPStitch
 
     X, Y = _xy()
-    cpu = MLPStitch(depth=2, epochs=3, device="cpu").fit(X, Y)
-    auto = MLPStitch(depth=2, epochs=3, device="auto").fit(X, Y)
+    cpu = MLPStitch(depth=2, epochs=3, mode="plain", device="cpu").fit(X, Y)
+    auto = MLPStitch(depth=2, epochs=3, mode="plain", device="auto").fit(X, Y)
     expected = resolve_device("auto")
     assert {p.device.type for p in auto.module_.parameters()} == {expected.split(":")[0]}
     assert {p.device.type for p in cpu.module_.parameters()} == {"cpu"}
@@ -97,7 +97,7 @@ def test_saved_mlp_with_a_cuda_device_still_loads_here(tmp_path):
     from stitchbench.stitches import MLPStitch, load_stitch
 
     X, Y = _xy()
-    stitch = MLPStitch(depth=2, epochs=2).fit(X, Y)
+    stitch = MLPStitch(depth=2, epochs=2, mode="plain").fit(X, Y)
     stitch.device = "cuda"  # as if trained on a GPU machine and copied here
     stitch.save(tmp_path / "s")
     back = load_stitch(tmp_path / "s")

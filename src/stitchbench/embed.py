@@ -75,6 +75,9 @@ def embed_texts(
         if hit is not None:
             found[k] = hit
     todo = [k for k in keys if k not in found]
+    confirm_cost = getattr(encoder, "confirm_cost", None)  # paid APIs: ask once per run
+    if todo and confirm_cost is not None:
+        confirm_cost(texts, kind=kind)
     if todo:
         found.update(
             _encode_to_store(

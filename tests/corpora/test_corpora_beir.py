@@ -154,8 +154,10 @@ def test_download_writes_a_beir_folder_from_hub_files(
         "corpus.jsonl",
         "qrels",
         "queries.jsonl",
+        "stitchbench-source.json",  # the hub commits it was built from
         "test.tsv",
     ]
+    assert set(corpus.meta["revision"]) == {"BeIR/toy", "BeIR/toy-qrels"}
 
 
 def test_an_interrupted_download_is_not_taken_for_a_dataset(

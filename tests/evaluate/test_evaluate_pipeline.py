@@ -16,14 +16,11 @@ from stitchbench.embeddings import Embeddings
 from stitchbench.encoders import get_encoder
 from stitchbench.errors import DataError
 from stitchbench.evaluate import StitchedEncoder
-from stitchbench.experiment.retrieval import (
-    NATIVE_METHOD,
-    retention_matrix,
-    retrieval_figures,
-    run_retrieval,
-    split_test_queries,
-)
-from stitchbench.results import results_frame
+from stitchbench.experiment.config import parse_config
+from stitchbench.experiment.rows import scored_query_ids
+from stitchbench.experiment.runner import run_experiment
+from stitchbench.report.figures import retention_matrix, retrieval_figure
+from stitchbench.results import NATIVE_RETRIEVAL
 from stitchbench.stitches import make_stitch
 
 TEXTS = [
@@ -97,35 +94,45 @@ def test_stitched_encoder_in_the_embedding_pipeline(store):
     assert isinstance(emb, Embeddings) and emb.vectors.shape == (200, 50)
 
 
-def test_run_retrieval_and_figure(store, tmp_path):
+def test_retrieval_through_the_runner_and_figure(store, tmp_path):
     require_model("static-64")
     require_model("glove-50d")
     models = ["static-64", "glove-50d"]
-    run = run_retrieval("bible", models, "affine", max_docs=400, store=store, progress=False)
-    assert set(run.results) == {("static-64", "glove-50d"), ("glove-50d", "static-64")}
-    res = run.results[("static-64", "glove-50d")]
-    assert res.native_target == run.native["glove-50d"]
-    assert res.native_source == run.native["static-64"]
-    assert res.n_queries == run.n_queries > 0
+    cfg = parse_config(
+        {
+            "data": {"datasets": ["bible"], "max_docs": 400},
+            "models": {"names": models},
+            "stitches": {"kinds": ["affine"]},
+            "retrieval": {"modes": ["query"], "kinds": ["affine"]},
+        }
+    )
+    summary = run_experiment(cfg, tmp_path / "run", cache_dir=store.root, progress=False)
+    assert not summary.failed
+    df = summary.results
+    ret = df[df["method"] == "affine-retrieval"]
+    assert set(zip(ret["source"], ret["target"], strict=True)) == {
+        ("static-64", "glove-50d"),
+        ("glove-50d", "static-64"),
+    }
+    native = df[df["method"] == NATIVE_RETRIEVAL].set_index(["source", "metric"])["value"]
+    pair = ret[ret["source"] == "static-64"].set_index("metric")["value"]
+    assert pair["native_target_ndcg@10"] == pytest.approx(native[("glove-50d", "ndcg@10")])
+    assert pair["native_source_ndcg@10"] == pytest.approx(native[("static-64", "ndcg@10")])
     # The stitch saw the train-split documents only, and only they (counted independently).
     corpus = load_corpus("bible", max_docs=400, seed=0)
     splits = assign_splits(corpus.doc_ids, seed=0)
     n_train = sum(s == "train" for s in splits.values())
-    assert res.stitch.n_fit_ == run.n_train_docs == n_train
+    assert (ret["n_train"] == n_train).all()
     # Every test query's answer is a test-split document (none among the fitted ones).
-    test_ids, _ = split_test_queries(corpus)
-    assert len(test_ids) == run.n_queries
+    test_ids = scored_query_ids(corpus, seed=0)
+    assert (df.loc[df["method"].str.endswith("retrieval"), "n_eval"] == len(test_ids)).all()
     for q in test_ids:
         assert all(splits[d] == "test" for d in corpus.qrels[q])
-    df = results_frame(run.rows)
-    assert set(df["split"]) == {"test"}
-    assert (df["n_eval"] == run.n_queries).all()
-    native = df[df["method"] == NATIVE_METHOD]
-    assert set(native["source"]) == set(models) and (native["source"] == native["target"]).all()
+    assert set(ret["split"]) == {"test"}
     mat = retention_matrix(df, models)
-    assert mat.loc["glove-50d", "glove-50d"] == pytest.approx(run.native["glove-50d"]["ndcg@10"])
-    assert mat.loc["static-64", "glove-50d"] == pytest.approx(res.retention["ndcg@10"])
-    (png,) = retrieval_figures(df, models, tmp_path, "bible")
+    assert mat.loc["glove-50d", "glove-50d"] == pytest.approx(native[("glove-50d", "ndcg@10")])
+    assert mat.loc["static-64", "glove-50d"] == pytest.approx(pair["retention_ndcg@10"])
+    png = retrieval_figure(df, models, tmp_path, "bible")
     assert png.stat().st_size > 10_000
 
 
@@ -142,7 +149,7 @@ def test_cli_retrieve_one_pair_and_all_pairs(tmp_path):
     assert one.exit_code == 0, one.output
     for text in ("ndcg@10", "retention", "jaccard@10", "test queries", "chance"):
         assert text in one.output
-    df = pd.read_parquet(tmp_path / "retrieval.parquet")
+    df = pd.read_parquet(tmp_path / "results.parquet")
     assert "retention_ndcg@10" in set(df["metric"])
 
     out = tmp_path / "all"
@@ -151,7 +158,7 @@ def test_cli_retrieve_one_pair_and_all_pairs(tmp_path):
     )
     assert both.exit_code == 0, both.output
     assert "diagonal = native nDCG@10" in both.output
-    assert (out / "retrieval.parquet").exists()
+    assert (out / "results.parquet").exists()
     assert (out / "retrieval_retention_ndcg10.png").exists()
 
     bad = runner.invoke(app, [*base, "--query-model", "static-64"])

@@ -189,7 +189,7 @@ def test_retention_divides_by_the_index_model_not_the_query_model(world):
 
 def test_split_test_queries_drops_queries_with_answers_in_train():
     from stitchbench.corpora import Corpus, assign_splits
-    from stitchbench.experiment.retrieval import split_test_queries
+    from stitchbench.experiment.rows import scored_query_ids
 
     ids = tuple(f"d{i}" for i in range(60))
     splits = assign_splits(ids, seed=0)
@@ -203,7 +203,7 @@ def test_split_test_queries_drops_queries_with_answers_in_train():
         query_texts=("a", "b"),
         qrels={"clean": {test_doc: 1}, "leaky": {test_doc: 1, train_doc: 1}},
     )
-    assert split_test_queries(corpus, seed=0)[0] == ["clean"]
+    assert scored_query_ids(corpus, seed=0) == ["clean"]
 
 
 def test_the_scorer_never_fits_the_stitch(world):

@@ -52,7 +52,9 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
             import traceback
 
             out = capsys.readouterr()
-            return Outcome(1, out.out + out.err + "Traceback\n" + traceback.format_exc() + repr(exc))
+            return Outcome(
+                1, out.out + out.err + "Traceback\n" + traceback.format_exc() + repr(exc)
+            )
         out = capsys.readouterr()
         return Outcome(code, out.out + out.err)
 

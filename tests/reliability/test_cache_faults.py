@@ -295,8 +295,9 @@ def test_concurrent_writers_to_one_key(tmp_path):
 def test_temp_of_a_dead_writer_is_stale_within_the_hour(tmp_path):
     root = tmp_path / "cache"
     store, key = _entry(root)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     pid = int(dead.stdout)
     tmp = root / f".{key}.{pid}.abc123.tmp"
     tmp.write_bytes(b"x" * 100)

@@ -41,7 +41,9 @@ def _serve(answer_probe: bool) -> Iterator[int]:
                 except OSError:
                     continue
                 if request.startswith(b"HEAD "):
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
                     conn.close()
 
     thread = threading.Thread(target=loop, daemon=True)
@@ -84,7 +86,9 @@ def online(monkeypatch: pytest.MonkeyPatch, tmp_path):
 
         monkeypatch.setattr(constants, "ENDPOINT", url)
         monkeypatch.setattr(
-            constants, "HUGGINGFACE_CO_URL_TEMPLATE", url + "/{repo_id}/resolve/{revision}/{filename}"
+            constants,
+            "HUGGINGFACE_CO_URL_TEMPLATE",
+            url + "/{repo_id}/resolve/{revision}/{filename}",
         )
 
     return point_at
@@ -94,7 +98,7 @@ def _timed(fn) -> tuple[BaseException | None, float]:
     start = time.monotonic()
     try:
         fn()
-    except BaseException as exc:  # noqa: BLE001 - the test inspects it
+    except BaseException as exc:
         return exc, time.monotonic() - start
     return None, time.monotonic() - start
 

@@ -72,7 +72,9 @@ def test_help_wall_time_under_a_second_when_idle():
     took = time.perf_counter() - start
     assert done.returncode == 0 and "translate" in done.stdout
     if took > 1.0:
-        pytest.skip(f"--help took {took:.2f} s here (a loaded machine); the import check above holds")
+        pytest.skip(
+            f"--help took {took:.2f} s here (a loaded machine); the import check above holds"
+        )
 
 
 @pytest.mark.parametrize("how", ["name", "measure", "function"])

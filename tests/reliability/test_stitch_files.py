@@ -58,9 +58,7 @@ def test_weights_of_another_stitch_of_the_same_shape_are_refused(saved_stitch, t
     rng = np.random.default_rng(9)
     X = rng.normal(size=(200, 6))
     other = AffineStitch().fit(X, X @ rng.normal(size=(6, 4))).save(tmp_path / "other")
-    (saved_stitch / "weights.safetensors").write_bytes(
-        (other / "weights.safetensors").read_bytes()
-    )
+    (saved_stitch / "weights.safetensors").write_bytes((other / "weights.safetensors").read_bytes())
     with pytest.raises(DataError, match="digest"):
         load_stitch(saved_stitch)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import typer
-
 from rich.markup import escape
 
 from stitchbench.cli import (  # noqa: F401  (importing registers the commands)
@@ -13,7 +12,10 @@ from stitchbench.cli import (  # noqa: F401  (importing registers the commands)
     compare,
     demo,
     layers,
+    migrate,
+    report,
     retrieve,
+    run,
     stitch_cmds,
 )
 from stitchbench.cli.app import app, console
@@ -33,6 +35,9 @@ def main() -> None:
         from click import exceptions as click_errors
 
     try:
+        from stitchbench.encoders.openai_api import scrub_argv  # keys never reach a label
+
+        sys.argv[1:] = scrub_argv(sys.argv[1:])
         code = app(standalone_mode=False)
     except click_errors.NoArgsIsHelpError as exc:
         console.print(exc.ctx.get_help() if exc.ctx else exc.format_message())

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import typer
 from rich.table import Table
 
 from stitchbench.cli.app import app, console
 from stitchbench.cli.render import matrix_table
-
-SPLITS: tuple[str, ...] = ("all", "train", "validation", "test")
 
 
 @app.command()
@@ -69,53 +64,33 @@ def compare(
         0, help="Permutations per pair for p-values and z-scores (0 = none)."
     ),
     max_docs: int = typer.Option(2000, help="Documents to subsample; 0 = all."),
-    seed: int = typer.Option(0, help="Seed of the subsample, splits and permutations."),
-    split: str = typer.Option("all", help="Rows to compare on: all, train, validation or test."),
-    out: Path = typer.Option(Path("compare-out/compare.parquet"), help="Parquet file to write."),
+    seed: int = typer.Option(0, help="Seed of the subsample and permutations."),
+    out: Path = typer.Option(Path("compare-out"), help="Run folder (results.parquet in it)."),
     cache_dir: Path | None = typer.Option(None, help="Embedding cache folder."),
-    progress: bool = typer.Option(True, help="Show progress bars."),
+    progress: bool = typer.Option(True, help="Show progress."),
 ) -> None:
-    """Every measure between every pair of models, one matrix per measure, tidy Parquet."""
-    from stitchbench.corpora import assign_splits
-    from stitchbench.embeddings import align
-    from stitchbench.experiment.compare import measure_rows
-    from stitchbench.experiment.demo import prepare
+    """Every measure between every pair of models (on all rows), one matrix per measure."""
+    from stitchbench.cli.run import report_summary
+    from stitchbench.experiment.config import parse_config
+    from stitchbench.experiment.runner import run_experiment
     from stitchbench.measures import get_measure
-    from stitchbench.results import pair_matrix, write_results
-    from stitchbench.store import EmbeddingStore
+    from stitchbench.results import pair_matrix
 
     names = [m.strip() for m in models.split(",") if m.strip()]
     if not names:
         raise typer.BadParameter("give at least one model", param_hint="--models")
-    if split not in SPLITS:
-        raise typer.BadParameter(f"must be one of {', '.join(SPLITS)}", param_hint="--split")
-    if calibrate < 0:
-        raise typer.BadParameter("must be >= 0", param_hint="--calibrate")
     wanted = _measure_names(measures)
-
-    t0 = time.perf_counter()
-    _, embs, ctx = prepare(
-        dataset,
-        names,
-        max_docs=max_docs or None,
-        seed=seed,
-        store=EmbeddingStore(cache_dir),
-        progress=progress,
-        log=console.print,
+    cfg = parse_config(
+        {
+            "run": {"name": "compare", "seed": seed},
+            "data": {"datasets": [dataset], "max_docs": max_docs},
+            "models": {"names": names},
+            "measures": {"names": wanted, "calibrate": calibrate},
+        }
     )
-    ids, arrays = align(embs)
-    if split != "all":
-        splits = assign_splits(list(ids), seed=seed)
-        keep = np.array([splits[i] == split for i in ids])
-        arrays = {m: a[keep] for m, a in arrays.items()}
-    n = next(iter(arrays.values())).shape[0]
-    console.print(f"comparing on {n} {split} rows with {len(wanted)} measure(s)")
-    t1 = time.perf_counter()
-    rows = measure_rows(
-        arrays, names, wanted, ctx, split=split, calibrate_n=calibrate, seed=seed, progress=progress
-    )
-    t2 = time.perf_counter()
-    df = pd.DataFrame(rows)
+    summary = run_experiment(cfg, out, cache_dir=cache_dir, progress=progress, log=console.print)
+    df = summary.results[summary.results["error"] == ""]
+    n = int(df["n_eval"].max()) if len(df) else 0
     for name in wanted:
         m = get_measure(name)
         shape = "symmetric" if m.symmetric else "rows = source (X), columns = target (Y)"
@@ -123,7 +98,7 @@ def compare(
         mat = pair_matrix(df, name, name, names)
         if m.symmetric:
             mat.index.name, mat.columns.name = "model A", "model B"
-        console.print(matrix_table(mat, f"{name} ({shape}; {orient}; {n} {split} rows)"))
+        console.print(matrix_table(mat, f"{name} ({shape}; {orient}; {n} rows, all)"))
         if calibrate > 0:
             pmat = pair_matrix(df, name, f"{name}:p_value", names)
             if m.symmetric:
@@ -135,7 +110,4 @@ def compare(
                     f"{1 / (calibrate + 1):.3f})",
                 )
             )
-    path = write_results(rows, out)
-    console.print(
-        f"embed {t1 - t0:.1f}s, measures {t2 - t1:.1f}s; wrote {len(rows)} rows to {path}"
-    )
+    report_summary(summary)

@@ -1,10 +1,9 @@
-"""Command: layers — layer × layer similarity and stitch quality between models."""
+"""Command: layers — layer × layer similarity and stitch quality between models, via the runner."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import typer
 
 from stitchbench.cli.app import app, console
@@ -19,39 +18,41 @@ def layers(
     kind: str = typer.Option("affine", help="Stitch kind for the R² matrix."),
     max_docs: int = typer.Option(3000, help="Documents to subsample; 0 = all."),
     seed: int = typer.Option(0, help="Seed of the subsample and splits."),
-    out: Path = typer.Option(Path("layers-out"), help="Output folder (Parquet + PNG)."),
-    float16: bool = typer.Option(False, help="Store hidden states as float16."),
+    out: Path = typer.Option(Path("layers-out"), help="Run folder (Parquet + PNG)."),
     cache_dir: Path | None = typer.Option(None, help="Embedding cache folder."),
-    progress: bool = typer.Option(True, help="Show progress bars."),
+    progress: bool = typer.Option(True, help="Show progress."),
 ) -> None:
     """Every layer of each model against every layer of the others (rows: source layers)."""
-    from stitchbench.experiment.layers import run_layers
-    from stitchbench.store import EmbeddingStore
+    from stitchbench.cli.run import report_summary
+    from stitchbench.experiment.config import parse_config
+    from stitchbench.experiment.runner import run_experiment
+    from stitchbench.report.figures import layer_figures, layer_matrix
 
     names = [m.strip() for m in models.split(",") if m.strip()]
-    study = run_layers(
-        dataset,
-        names,
-        out=out,
-        measure=measure,
-        kind=kind,
-        max_docs=max_docs or None,
-        seed=seed,
-        store=EmbeddingStore(cache_dir),
-        dtype="float16" if float16 else "float32",
-        progress=progress,
-        log=console.print,
+    cfg = parse_config(
+        {
+            "run": {"name": "layers", "seed": seed},
+            "data": {"datasets": [dataset], "max_docs": max_docs},
+            "models": {"names": names, "layers": "all"},
+            "stitches": {"kinds": [kind]},
+            "measures": {"names": [measure]},
+        }
     )
-    for (src, tgt), r2 in study.stitch.items():
-        rl = [f"L{x}" if x != "final" else x for x in study.labels[src]]
-        cl = [f"L{x}" if x != "final" else x for x in study.labels[tgt]]
-        mat = pd.DataFrame(
-            r2,
-            index=pd.Index(rl, name=f"source {src}"),
-            columns=pd.Index(cl, name=f"target {tgt}"),
-        )
-        console.print(matrix_table(mat, f"{kind} stitch held-out R²: {src} layers → {tgt} layers"))
-        sim = pd.DataFrame(study.measure[(src, tgt)], index=mat.index, columns=mat.columns)
-        console.print(matrix_table(sim, f"{measure}: {src} layers vs {tgt} layers"))
-    for f in study.files:
+    summary = run_experiment(cfg, out, cache_dir=cache_dir, progress=progress, log=console.print)
+    df = summary.results[summary.results["error"] == ""]
+    pairs = df[["source", "target"]].drop_duplicates().itertuples(index=False)
+    for src, tgt in pairs:
+        if src == tgt and len(names) > 1:
+            continue
+        pair = df[(df["source"] == src) & (df["target"] == tgt)]
+        r2 = layer_matrix(pair[pair["split"] == "test"], kind, "r2")
+        if r2.size:
+            console.print(
+                matrix_table(r2, f"{kind} stitch held-out R²: {src} layers → {tgt} layers")
+            )
+        sim = layer_matrix(pair, measure, measure)
+        if sim.size:
+            console.print(matrix_table(sim, f"{measure}: {src} layers vs {tgt} layers (all rows)"))
+    for f in layer_figures(df, out, kind, measure):
         console.print(f"wrote {f}")
+    report_summary(summary)

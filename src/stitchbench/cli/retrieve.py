@@ -1,4 +1,4 @@
-"""Command: retrieve — retrieval through a stitch (A queries → B index), one pair or all."""
+"""Command: retrieve — retrieval through a stitch (source → target), one pair or all."""
 
 from __future__ import annotations
 
@@ -9,21 +9,25 @@ import typer
 from rich.table import Table
 
 from stitchbench.cli.app import app, console
+from stitchbench.cli.demo import DEFAULT_MODELS
 from stitchbench.cli.render import matrix_table
-from stitchbench.devices import resolve_device
-from stitchbench.experiment.demo import DEFAULT_MODELS
 
 
 @app.command()
 def retrieve(
     dataset: str = typer.Option("bible", help="Dataset name or BEIR folder."),
     query_model: str | None = typer.Option(
-        None, help="Model A: embeds the queries (the stitch's source)."
+        None, help="Source model A: the stitch maps A → B (query mode: A embeds the queries)."
     ),
     index_model: str | None = typer.Option(
-        None, help="Model B: embeds the documents (the stitch's target)."
+        None, help="Target model B (query mode: B embedded the index)."
     ),
     kind: str = typer.Option("affine", help="Stitch kind (see STITCH_KINDS)."),
+    mode: str = typer.Option(
+        "query",
+        help="query: A's queries translated into B's index; corpus: A's stored documents "
+        "translated into B's space, searched by B's queries; mixed: half the corpus native.",
+    ),
     all_pairs: bool = typer.Option(
         False, "--all-pairs", help="Every ordered pair of --models instead of one pair."
     ),
@@ -38,114 +42,101 @@ def retrieve(
     max_words: int | None = typer.Option(
         None, help="Chunk documents into windows of this many words (doc score = best chunk)."
     ),
-    out: Path = typer.Option(
-        Path("retrieval-out"), help="Folder for retrieval.parquet (and the heatmap)."
-    ),
+    out: Path = typer.Option(Path("retrieval-out"), help="Run folder (results.parquet, heatmap)."),
     cache_dir: Path | None = typer.Option(None, help="Embedding cache folder."),
     device: str = typer.Option("cpu", help="Torch device for the searches."),
-    progress: bool = typer.Option(True, help="Show progress bars."),
+    progress: bool = typer.Option(True, help="Show progress."),
 ) -> None:
-    """Fit a stitch A → B on train documents; score A's test queries searched in B's index."""
-    from stitchbench.experiment.retrieval import (
-        retention_matrix,
-        retrieval_figures,
-        run_retrieval,
-    )
-    from stitchbench.results import results_frame, write_results
-    from stitchbench.store import EmbeddingStore
+    """Fit a stitch A → B on train documents once; score B-space retrieval on test queries."""
+    from stitchbench.cli.run import report_summary
+    from stitchbench.experiment.config import parse_config
+    from stitchbench.experiment.runner import run_experiment
+    from stitchbench.report.figures import retention_matrix, retrieval_figure
 
-    device = resolve_device(device)  # no CUDA: one line before any encoding
     if all_pairs:
         names = [m.strip() for m in models.split(",") if m.strip()]
-        pairs = None
     else:
         if not (query_model and index_model):
             raise typer.BadParameter("Give --query-model and --index-model, or use --all-pairs.")
         names = [query_model, index_model]
-        pairs = [(query_model, index_model)]
-    run = run_retrieval(
-        dataset,
-        names,
-        kind,
-        pairs=pairs,
-        max_docs=max_docs or None,
-        seed=seed,
-        k=k,
-        max_words=max_words,
-        store=EmbeddingStore(cache_dir),
-        device=device,
-        progress=progress,
-        log=console.print,
+    cfg = parse_config(
+        {
+            "run": {"name": "retrieve", "seed": seed, "device": device},
+            "data": {"datasets": [dataset], "max_docs": max_docs, "max_words": max_words or 0},
+            "models": {"names": names},
+            "stitches": {"kinds": [kind]},
+            "retrieval": {"modes": [mode], "kinds": [kind], "k": k},
+        }
     )
-    df = results_frame(run.rows)
-    files = [write_results(df, out / "retrieval.parquet")]
+    summary = run_experiment(cfg, out, cache_dir=cache_dir, progress=progress, log=console.print)
+    df = summary.results[summary.results["error"] == ""]
+    ret = df[df["method"] == f"{kind}-retrieval"]
+    n_q = int(ret["n_eval"].max()) if len(ret) else 0
+    n_train = int(ret["n_train"].max()) if len(ret) else 0
     if all_pairs:
-        console.print(
-            matrix_table(
-                retention_matrix(df, names, kind),
-                f"nDCG@10 retention of {kind} stitches on {run.dataset} ({run.n_queries} test "
-                f"queries, {run.n_docs} docs, stitches fitted on {run.n_train_docs} train docs)"
-                "; diagonal = native nDCG@10",
+        for metric, label in (("ndcg@10", "nDCG@10"), ("recall@10", "Recall@10")):
+            console.print(
+                matrix_table(
+                    retention_matrix(df, names, kind, metric, mode=mode),
+                    f"diagonal = native {label}; off-diagonal: {label} retention of {kind} "
+                    f"stitches ({mode} mode, {dataset}, {n_q} test queries, {n_train} train docs)",
+                )
             )
-        )
-        console.print(
-            matrix_table(
-                retention_matrix(df, names, kind, "recall@10"),
-                "Recall@10 retention; diagonal = native Recall@10",
-            )
-        )
-        files += retrieval_figures(df, names, out, run.dataset, kind)
-    else:
-        assert query_model is not None and index_model is not None
-        console.print(_pair_table(run.results[(query_model, index_model)]))
-    for f in files:
-        console.print(f"wrote {f}")
+        if len(ret):
+            console.print(f"wrote {retrieval_figure(df, names, out, dataset, kind, mode)}")
+    elif len(ret):
+        console.print(pair_table(ret, names[0], names[1], kind, mode))
+    report_summary(summary)
 
 
-def _pair_table(res: object) -> Table:
-    from stitchbench.evaluate.retrieval import RetrievalResult
-
-    assert isinstance(res, RetrievalResult)
-    a, b = res.source, res.target
+def pair_table(rows: pd.DataFrame, a: str, b: str, kind: str, mode: str) -> Table:
+    """One ordered pair's retrieval rows as a table (natives, stitched, retention, CIs)."""
+    sub = rows[(rows["source"] == a) & (rows["target"] == b)].set_index("metric")
+    val, lo, hi = sub["value"], sub["ci_low"], sub["ci_high"]
+    n_q = int(sub["n_eval"].iloc[0])
     table = Table(
         title=(
-            f"Retrieval through a {res.kind} stitch {a} → {b}: {res.n_queries} test queries, "
-            f"{res.n_docs} docs searched, stitch fitted on "
-            f"{res.stitch.n_fit_ if res.stitch else '?'} train rows"
+            f"Retrieval through a {kind} stitch {a} → {b}, {mode} mode: {n_q} test queries, "
+            f"stitch fitted on {int(sub['n_train'].iloc[0])} train docs (95% intervals)"
         ),
         title_justify="left",
     )
-    for col in (
-        "metric",
-        f"native B ({b})",
-        f"native A ({a})",
-        f"stitched ({a}→{b})",
-        "retention / chance",
-    ):
+    for col in ("metric", f"native source ({a})", f"native target ({b})", "stitched", "retention"):
         table.add_column(col, justify="right")
-    for m in res.native_target:
+
+    def cell(name: str) -> str:
+        if name not in val.index or pd.isna(val[name]):
+            return "—"
+        ci = f" [{lo[name]:.3f}, {hi[name]:.3f}]" if pd.notna(lo[name]) else ""
+        return f"{val[name]:.3f}{ci}"
+
+    metrics = [m.removeprefix("stitched_") for m in val.index if m.startswith("stitched_")]
+    for m in metrics:
         table.add_row(
             m,
-            f"{res.native_target[m]:.3f}",
-            f"{res.native_source[m]:.3f}",
-            f"{res.stitched[m]:.3f}",
-            "—" if pd.isna(res.retention[m]) else f"{res.retention[m]:.3f}",
+            cell(f"native_source_{m}"),
+            cell(f"native_target_{m}"),
+            cell(f"stitched_{m}"),
+            cell(f"retention_{m}"),
         )
-    table.add_row("jaccard@10 (native B vs stitched)", "", "", f"{res.jaccard_at_10:.3f}", "")
-    table.add_row("rank@10 (native B vs stitched)", "", "", f"{res.rank_at_10:.3f}", "")
-    for t in res.translation:
-        table.add_row(
-            f"translation top-1, N={t.n_candidates} held-out docs",
-            "",
-            "",
-            f"{t.top1:.3f}",
-            f"chance {t.chance_top1:.4f}",
-        )
-        table.add_row(
-            f"translation mean rank, N={t.n_candidates}",
-            "",
-            "",
-            f"{t.mean_rank:.1f}",
-            f"chance {t.chance_mean_rank:.1f}",
-        )
+    for m in ("jaccard@10", "rank@10"):
+        if m in val.index:
+            table.add_row(f"{m} (native target vs stitched)", "", "", f"{val[m]:.3f}", "")
+    for label in ("all", "1024"):
+        if f"translation_top1@{label}" in val.index:
+            n = int(val[f"translation_n@{label}"])
+            table.add_row(
+                f"translation top-1, N={n} held-out docs",
+                "",
+                "",
+                f"{val[f'translation_top1@{label}']:.3f}",
+                f"chance {val[f'translation_chance_top1@{label}']:.4f}",
+            )
+            table.add_row(
+                f"translation mean rank, N={n}",
+                "",
+                "",
+                f"{val[f'translation_mean_rank@{label}']:.1f}",
+                f"chance {val[f'translation_chance_mean_rank@{label}']:.1f}",
+            )
     return table

@@ -32,14 +32,12 @@ def fit(
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
     """Fit a SOURCE → TARGET stitch on the train split; print test scores beside the mean."""
-    from stitchbench.corpora import assign_splits
-    from stitchbench.embed import embed_corpus
-    from stitchbench.embeddings import Embeddings, align
-    from stitchbench.encoders import get_encoder
-    from stitchbench.evaluate import regression_scores
-    from stitchbench.experiment.demo import prepare
-    from stitchbench.stitches import MeanStitch, make_stitch
-    from stitchbench.store import EmbeddingStore
+    from stitchbench.cli.run import report_summary
+    from stitchbench.experiment.config import parse_config
+    from stitchbench.experiment.plan import stitch_path
+    from stitchbench.experiment.runner import run_experiment
+    from stitchbench.results import layer_name
+    from stitchbench.stitches import load_stitch
 
     try:
         hyper = json.loads(params)
@@ -47,65 +45,72 @@ def fit(
         raise DataError(f"--params is not valid JSON ({exc}); e.g. '{{\"rank\": 8}}'.") from exc
     if not isinstance(hyper, dict):
         raise DataError(f"--params must be a JSON object like '{{\"rank\": 8}}'; got {params}.")
-    stitch = make_stitch(kind, **hyper)  # fail on a bad kind before embedding anything
-    store = EmbeddingStore(cache_dir)
-    models = [source] if source == target else [source, target]
-    corpus, embs, _ = prepare(
-        dataset,
-        models,
-        max_docs=max_docs or None,
-        seed=seed,
-        store=store,
-        progress=progress,
-        log=console.print,
-    )
-    src_label = source
-    if layer is not None:
-        layered = embed_corpus(
-            corpus,
-            get_encoder(source),
-            kind="passage",
-            store=store,
-            layers=[layer],
-            progress=progress,
-        )
-        assert isinstance(layered, dict)
-        src_emb: Embeddings = layered[layer]
-        src_label = f"{source}@{layer}"
-        embs = {src_label: src_emb, target: embs[target]}
-    elif source == target:
-        embs = {source: embs[source], f"{target} ": embs[source]}
-    names = list(embs)
-    ids, arrays = align(embs)
-    splits = assign_splits(list(ids), seed)
-    split_of = np.array([splits[i] for i in ids])
-    train, test = split_of == "train", split_of == "test"
-    if not train.any() or not test.any():
+    if source == target and layer is None:
         raise DataError(
-            f"Need train and test rows; got {train.sum()} and {test.sum()}. "
-            "Use more documents (--max-docs)."
+            f"--source and --target are both {source!r}; give two models, or --layer to stitch "
+            "a hidden layer of it to its final embedding."
         )
-    X, Y = arrays[names[0]], arrays[names[1]]
-    stitch.fit(X[train], Y[train])
-    mean = MeanStitch().fit(X[train], Y[train])
-    mu = Y[train].mean(axis=0)
+    src_layer = layer_name(layer)
+    cfg = parse_config(  # checks the kind and its parameters before embedding anything
+        {
+            "run": {"name": "fit", "seed": seed},
+            "data": {"datasets": [dataset], "max_docs": max_docs},
+            "models": {
+                "names": list(dict.fromkeys([source, target])),
+                "layers": "final" if layer is None else [layer],
+            },
+            "stitches": {
+                "kinds": list(dict.fromkeys(["mean", kind])),
+                "params": {kind: hyper} if hyper else {},
+            },
+        }
+    )
+    run_dir = out.with_name(f"{out.name}.run")
+    summary = run_experiment(
+        cfg, run_dir, cache_dir=cache_dir, progress=progress, log=console.print
+    )
+    df = summary.results
+    rows = df[
+        (df["source"] == source)
+        & (df["source_layer"] == src_layer)
+        & (df["target"] == target)
+        & (df["target_layer"] == "final")
+        & (df["split"] == "test")
+        & (df["error"] == "")
+    ]
+    if rows.empty:
+        report_summary(summary)
+        raise DataError(
+            f"no test scores for {source} → {target}; see {run_dir / 'results.parquet'}."
+        )
+    mine = rows[rows["method"] == kind].set_index("metric")
+    src_label = source if layer is None else f"{source}@{layer}"
     table = Table(
         title=f"{src_label} → {target} ({kind}), held-out test rows: "
-        f"{int(test.sum())} (fit on {int(train.sum())})",
+        f"{int(mine['n_eval'].iloc[0])} (fit on {int(mine['n_train'].iloc[0])}); 95% intervals",
         title_justify="left",
     )
     table.add_column("method", style="bold")
     for metric in ("r2", "mse", "mae", "cosine"):
         table.add_column(metric, justify="right")
-    for name, st in ((kind, stitch), ("mean (baseline)", mean)):
-        sc = regression_scores(Y[test], st.predict(X[test]), mu)
-        table.add_row(name, *(f"{sc[m]:.4f}" for m in ("r2", "mse", "mae", "cosine")))
+    for name, method in ((kind, kind), ("mean (baseline)", "mean")):
+        sub = rows[rows["method"] == method].set_index("metric")
+        table.add_row(
+            name,
+            *(
+                f"{sub.loc[m, 'value']:.4f} "
+                f"[{sub.loc[m, 'ci_low']:.4f}, {sub.loc[m, 'ci_high']:.4f}]"
+                for m in ("r2", "mse", "mae", "cosine")
+            ),
+        )
     console.print(table)
-    alpha = getattr(stitch, "alpha_", None)
-    if alpha is not None:
+    alpha = mine["alpha"].iloc[0]
+    if alpha is not None and np.isfinite(alpha):
         console.print(f"chosen alpha: {alpha:g}")
-    stitch.with_names(source, target, source_layer=layer)
-    console.print(f"wrote {stitch.save(out)}")
+    task = str(mine["task"].iloc[0])
+    fitted = load_stitch(run_dir / stitch_path(task, (source, src_layer), (target, "final"), kind))
+    console.print(f"wrote {fitted.save(out)}")
+    report_summary(summary)
 
 
 def _read_matrix(path: Path, column: str | None) -> tuple[np.ndarray, object | None]:

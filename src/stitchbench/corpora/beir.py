@@ -12,6 +12,7 @@ A BEIR folder holds::
 from __future__ import annotations
 
 import gzip
+import heapq
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from stitchbench.corpora.corpus import Corpus
+from stitchbench.corpora.splits import unit_hash
 from stitchbench.errors import DataError, OfflineError, UnknownNameError
 from stitchbench.settings import hub_offline, prepare_hub
 
@@ -135,22 +137,36 @@ def _read_qrels(path: Path) -> tuple[dict[str, dict[str, int]], list[str]]:
     return qrels, list(qrels)
 
 
-def load_beir_folder(path: str | Path, split: str = "test", name: str | None = None) -> Corpus:
-    """Load a corpus from a folder in BEIR layout.
+def load_beir_folder(
+    path: str | Path,
+    split: str = "test",
+    name: str | None = None,
+    *,
+    max_docs: int | None = None,
+    seed: int = 0,
+) -> Corpus:
+    """Load a corpus from a folder in BEIR layout, optionally subsampled while streaming.
 
     Document text is ``title + ". " + text`` when the document has a title, else its
     text. Documents with neither are dropped (counted in ``meta``). Only the queries that
     appear in ``qrels/<split>.tsv`` are kept, and judgments on documents absent from the
     corpus are dropped.
 
+    With ``max_docs``, ``corpus.jsonl`` is streamed and only the sampled documents' texts
+    are kept (a heap of ``max_docs``; memory does not grow with the corpus beyond its ids):
+    the result equals ``load_beir_folder(path, split).subsample(max_docs, seed)``.
+
     Args:
         path: The folder (see the module docstring for the layout).
         split: Which ``qrels/<split>.tsv`` to read (``"test"``, ``"dev"``, ``"train"``).
         name: Corpus name; defaults to the folder name.
+        max_docs: Keep at most this many documents (seeded, as ``Corpus.subsample``).
+        seed: Subsampling seed.
 
     Returns:
         Corpus with n_docs documents in ``corpus.jsonl`` order and the split's queries in
-        ``queries.jsonl`` order; ``qrels`` = ``{query_id: {doc_id: score}}``.
+        ``queries.jsonl`` order; ``qrels`` = ``{query_id: {doc_id: score}}``. ``meta``
+        holds the dataset revision when the folder was downloaded by stitchbench.
 
     Raises:
         DataError: If a file is missing (the message shows the expected layout), a JSON
@@ -180,9 +196,14 @@ def load_beir_folder(path: str | Path, split: str = "test", name: str | None = N
 
     qrels_all, qrels_order = _read_qrels(qrels_file)
 
-    doc_ids: list[str] = []
-    doc_texts: list[str] = []
+    if max_docs is not None and max_docs < 0:
+        raise DataError(f"max_docs={max_docs} must be >= 0 (or None for every document).")
+    # (order, id, text) of the kept documents; with max_docs a max-heap on the sampling
+    # hash keeps the max_docs smallest, exactly the documents Corpus.subsample would keep.
+    kept_docs: list[tuple[int, str, str]] = []
+    heap: list[tuple[float, str, int, str]] = []
     seen: dict[str, int] = {}
+    present: set[str] = set()
     dropped_empty = 0
     for lineno, record in _read_jsonl(corpus_file):
         doc_id = str(record["_id"])
@@ -196,9 +217,20 @@ def load_beir_folder(path: str | Path, split: str = "test", name: str | None = N
         if not text:
             dropped_empty += 1
             continue
-        doc_ids.append(doc_id)
-        doc_texts.append(text)
-    present = set(doc_ids)
+        present.add(doc_id)
+        if max_docs is None:
+            kept_docs.append((lineno, doc_id, text))
+            continue
+        item = (-unit_hash(seed, "sample", doc_id), _Desc(doc_id), lineno, text)
+        if len(heap) < max_docs:
+            heapq.heappush(heap, item)
+        elif max_docs and item > heap[0]:
+            heapq.heapreplace(heap, item)
+    if max_docs is not None:
+        kept_docs = sorted((lineno, str(d), text) for _, d, lineno, text in heap)
+    doc_ids = [d for _, d, _ in kept_docs]
+    doc_texts = [t for _, _, t in kept_docs]
+    kept_set = set(doc_ids)
 
     wanted = set(qrels_order)
     query_ids: list[str] = []
@@ -221,6 +253,28 @@ def load_beir_folder(path: str | Path, split: str = "test", name: str | None = N
         judged = qrels_all[query_id]
         qrels[query_id] = {d: s for d, s in judged.items() if d in present}
         dropped_judgments += len(judged) - len(qrels[query_id])
+    meta: dict[str, object] = {
+        "source": f"BEIR folder {folder}",
+        "split": split,
+        "document_text": "title + '. ' + text (text alone when there is no title)",
+        "dropped_empty_docs": dropped_empty,
+        "qrels_queries_without_text": len(wanted - kept_queries),
+        "dropped_judgments_on_absent_docs": dropped_judgments,
+    }
+    provenance = read_provenance(folder)
+    if provenance:
+        meta["revision"] = provenance.get("revisions", {})
+    if max_docs is not None and max_docs < len(present):
+        # As Corpus.subsample: queries with a relevant kept document, judgments trimmed.
+        judged_kept = [
+            (q, t)
+            for q, t in zip(query_ids, query_texts, strict=True)
+            if any(rel > 0 and d in kept_set for d, rel in qrels[q].items())
+        ]
+        query_ids = [q for q, _ in judged_kept]
+        query_texts = [t for _, t in judged_kept]
+        qrels = {q: {d: r for d, r in qrels[q].items() if d in kept_set} for q in query_ids}
+        meta["subsample"] = {"max_docs": max_docs, "seed": seed}
     return Corpus(
         name=name or folder.resolve().name,
         doc_ids=tuple(doc_ids),
@@ -228,15 +282,37 @@ def load_beir_folder(path: str | Path, split: str = "test", name: str | None = N
         query_ids=tuple(query_ids),
         query_texts=tuple(query_texts),
         qrels=qrels,
-        meta={
-            "source": f"BEIR folder {folder}",
-            "split": split,
-            "document_text": "title + '. ' + text (text alone when there is no title)",
-            "dropped_empty_docs": dropped_empty,
-            "qrels_queries_without_text": len(wanted - kept_queries),
-            "dropped_judgments_on_absent_docs": dropped_judgments,
-        },
+        meta=meta,
     )
+
+
+class _Desc(str):
+    """A string ordered backwards, so a max-heap on (-hash, id) breaks ties like nsmallest."""
+
+    def __lt__(self, other: str) -> bool:
+        return str.__gt__(self, other)
+
+    def __gt__(self, other: str) -> bool:
+        return str.__lt__(self, other)
+
+
+PROVENANCE_FILE = "stitchbench-source.json"
+
+
+def read_provenance(folder: str | Path) -> dict[str, Any]:
+    """What stitchbench recorded when it downloaded ``folder`` (``{}`` for other folders).
+
+    Returns:
+        ``{"revisions": {hub repo: commit}, "requested": {...}, "downloaded": ISO time}``.
+    """
+    path = Path(folder) / PROVENANCE_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _offline_error(name: str, dest_dir: Path, split: str, reason: str) -> OfflineError:
@@ -284,17 +360,34 @@ def _hub_records(snapshot: Path, stem: str) -> Iterator[dict[str, Any]]:
         yield from pq.read_table(file).to_pylist()
 
 
-def download_beir(name: str, dest_dir: str | Path, split: str = "test") -> Corpus:
+def download_beir(
+    name: str,
+    dest_dir: str | Path,
+    split: str = "test",
+    *,
+    revision: str | None = None,
+    qrels_revision: str | None = None,
+    max_docs: int | None = None,
+    seed: int = 0,
+) -> Corpus:
     """Download a BEIR dataset from the Hugging Face hub into a BEIR folder, then load it.
 
     Corpus and queries come from the dataset repo ``BeIR/<name>``, judgments from
-    ``BeIR/<name>-qrels``. The files are written to ``dest_dir`` in BEIR layout (every
-    qrels split found), so later loads read the folder and need no network.
+    ``BeIR/<name>-qrels``, each at a pinned revision (default: the commit ``main`` points
+    to at download time). The commits actually downloaded are recorded in
+    ``<dest_dir>/stitchbench-source.json`` and carried in ``corpus.meta["revision"]``, so
+    results say which version of the data they measured. The files are written to
+    ``dest_dir`` in BEIR layout (every qrels split found); later loads read the folder and
+    need no network.
 
     Args:
         name: BEIR dataset name, e.g. ``"scifact"``.
         dest_dir: Folder to write (created; an existing complete folder is just loaded).
         split: Qrels split to load.
+        revision: Branch, tag or commit of ``BeIR/<name>``.
+        qrels_revision: Branch, tag or commit of ``BeIR/<name>-qrels``.
+        max_docs: Subsample while reading (see :func:`load_beir_folder`).
+        seed: Subsampling seed.
 
     Returns:
         The corpus, as :func:`load_beir_folder` reads it.
@@ -302,16 +395,24 @@ def download_beir(name: str, dest_dir: str | Path, split: str = "test") -> Corpu
     Raises:
         OfflineError: If ``HF_HUB_OFFLINE=1`` is set or the hub is unreachable; the message
             shows the folder layout to provide and how to pass it (``--dataset``).
-        UnknownNameError: If the hub has no such dataset.
+        UnknownNameError: If the hub has no such dataset (or revision).
+        DataError: If ``dest_dir`` already holds another revision than the one asked for.
     """
+    if not name or any(c in name for c in "/\\") or name.startswith(".") or ".." in name:
+        raise UnknownNameError(
+            f"{name!r} is not a BEIR dataset name (e.g. scifact, nfcorpus, fiqa); pass a "
+            "folder path to load a local BEIR folder."
+        )
     dest = Path(dest_dir).expanduser()
+    requested = {f"BeIR/{name}": revision, f"BeIR/{name}-qrels": qrels_revision}
     complete = (
         _find(dest, "corpus.jsonl")
         and _find(dest, "queries.jsonl")
         and (dest / "qrels" / f"{split}.tsv").is_file()
     )
     if complete:  # all three files: an interrupted download is never taken for a dataset
-        return load_beir_folder(dest, split=split, name=name)
+        _check_pinned(dest, requested)
+        return load_beir_folder(dest, split=split, name=name, max_docs=max_docs, seed=seed)
     if hub_offline():
         raise _offline_error(name, dest, split, "HF_HUB_OFFLINE=1 is set")
     try:
@@ -320,18 +421,24 @@ def download_beir(name: str, dest_dir: str | Path, split: str = "test") -> Corpu
         raise _offline_error(name, dest, split, str(exc).split(";")[0]) from exc
 
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import RepositoryNotFoundError
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
     snapshots: dict[str, Path] = {}
-    for repo in (f"BeIR/{name}", f"BeIR/{name}-qrels"):
+    for repo, rev in requested.items():
         try:
             snapshots[repo] = Path(
                 snapshot_download(
                     repo,
                     repo_type="dataset",
+                    revision=rev,
                     allow_patterns=["*.jsonl", "*.jsonl.gz", "*.tsv", "*.parquet"],
                 )
             )
+        except RevisionNotFoundError as exc:
+            raise UnknownNameError(
+                f"The dataset {repo!r} has no revision {rev!r}; give a branch, tag or commit "
+                "that exists (or none for the latest)."
+            ) from exc
         except RepositoryNotFoundError as exc:
             raise UnknownNameError(
                 f"The Hugging Face hub has no dataset {repo!r}; check the BEIR name "
@@ -346,15 +453,55 @@ def download_beir(name: str, dest_dir: str | Path, split: str = "test") -> Corpu
     partial = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
         _write_beir_folder(partial, snapshots, name)
-        # Move complete files into place, queries and qrels before the corpus; never delete
-        # what else is in dest.
+        write_provenance(partial, snapshots, requested)
+        # Move complete files into place, provenance, queries and qrels before the corpus
+        # (whose presence marks the folder complete); never delete what else is in dest.
         (dest / "qrels").mkdir(parents=True, exist_ok=True)
         files = sorted(p for p in partial.rglob("*") if p.is_file())
         for file in sorted(files, key=lambda p: p.name == "corpus.jsonl"):
             os.replace(file, dest / file.relative_to(partial))
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    return load_beir_folder(dest, split=split, name=name)
+    return load_beir_folder(dest, split=split, name=name, max_docs=max_docs, seed=seed)
+
+
+def snapshot_commit(snapshot: Path) -> str:
+    """The commit of a hub snapshot folder (``.../snapshots/<commit>``), else its name."""
+    parts = snapshot.resolve().parts
+    if "snapshots" in parts and parts.index("snapshots") + 1 < len(parts):
+        return parts[parts.index("snapshots") + 1]
+    return snapshot.name
+
+
+def write_provenance(
+    folder: Path, snapshots: dict[str, Path], requested: dict[str, str | None]
+) -> None:
+    """Record which hub commits a BEIR folder was built from (``stitchbench-source.json``)."""
+    import time
+
+    record = {
+        "revisions": {repo: snapshot_commit(path) for repo, path in snapshots.items()},
+        "requested": {repo: rev for repo, rev in requested.items()},
+        "downloaded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    (folder / PROVENANCE_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
+
+
+def _check_pinned(folder: Path, requested: dict[str, str | None]) -> None:
+    """Refuse a cached folder that holds another revision than the one pinned."""
+    pinned = {repo: rev for repo, rev in requested.items() if rev}
+    if not pinned:
+        return
+    record = read_provenance(folder)
+    have, asked = record.get("revisions", {}), record.get("requested", {})
+    for repo, rev in pinned.items():
+        got = have.get(repo)
+        same = got is not None and (got == rev or asked.get(repo) == rev)
+        if not same and not (got and len(rev) >= 7 and got.startswith(rev)):
+            raise DataError(
+                f"{folder} holds {repo} at {got or 'an unrecorded revision'}, not the pinned "
+                f"{rev}; remove the folder to download the pinned revision, or drop the pin."
+            )
 
 
 def _write_beir_folder(partial: Path, snapshots: dict[str, Path], name: str) -> None:

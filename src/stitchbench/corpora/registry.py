@@ -179,18 +179,21 @@ def load_corpus(
         DataError: If a path is not a complete BEIR folder.
         OfflineError: If a BEIR dataset must be downloaded but the hub is unreachable.
     """
-    corpus = _load(name_or_path, split)
-    if corpus.num_docs == 0:
+    corpus = _load(name_or_path, split, max_docs, seed)
+    if corpus.num_docs == 0 and max_docs != 0:
         raise DataError(
             f"Corpus {os.fspath(name_or_path)!r} has no documents (every line of its corpus "
             "file is missing or empty); give it documents with _id and text."
         )
-    return corpus.subsample(max_docs, seed=seed)
+    return corpus.subsample(max_docs, seed=seed)  # BEIR folders arrive already sampled
 
 
-def _load(name_or_path: str | os.PathLike[str], split: str) -> Corpus:
+def _load(
+    name_or_path: str | os.PathLike[str], split: str, max_docs: int | None, seed: int
+) -> Corpus:
+    # BEIR folders are sampled while streaming: never the whole corpus in memory.
     if isinstance(name_or_path, os.PathLike):
-        return load_beir_folder(Path(name_or_path), split=split)
+        return load_beir_folder(Path(name_or_path), split=split, max_docs=max_docs, seed=seed)
     text = str(name_or_path).strip()
     key = text.lower()
     if key == "bible":
@@ -202,7 +205,7 @@ def _load(name_or_path: str | os.PathLike[str], split: str) -> Corpus:
         if not name:
             raise UnknownNameError("'beir:' needs a dataset name, e.g. 'beir:scifact'.")
         name = beir_name(name)
-        return download_beir(name, beir_cache_dir(name), split=split)
+        return download_beir(name, beir_cache_dir(name), split=split, max_docs=max_docs, seed=seed)
     if Path(text).expanduser().is_dir():
-        return load_beir_folder(text, split=split)
+        return load_beir_folder(text, split=split, max_docs=max_docs, seed=seed)
     _unknown(text)

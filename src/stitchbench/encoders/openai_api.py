@@ -328,7 +328,9 @@ class OpenAIEncoder(BaseEncoder):
         concurrency: Requests in flight at once.
         max_attempts: Tries per batch before giving up (1 = no retries).
         backoff_base: First retry delay in seconds (doubles each try, with jitter).
-        backoff_max: Longest delay between tries (also caps ``Retry-After``).
+        backoff_max: Longest delay between tries of our own choosing.
+        retry_after_max: Longest ``Retry-After`` honoured (a server asking for more is
+            waited for this long).
         timeout: Seconds to wait for an answer; beyond it the server is reported as slow.
         spill_dir: Where answered batches are saved (default ``<embedding cache>/api-batches``).
         price_per_mtok: US$ per million tokens (default: OpenAI's list price for known
@@ -359,6 +361,7 @@ class OpenAIEncoder(BaseEncoder):
         max_attempts: int = 6,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
+        retry_after_max: float = 120.0,
         timeout: float = 60.0,
         spill_dir: str | os.PathLike[str] | None = None,
         price_per_mtok: float | None = None,
@@ -413,6 +416,7 @@ class OpenAIEncoder(BaseEncoder):
         self.concurrency = int(concurrency)
         self.max_attempts = int(max_attempts)
         self.backoff_base, self.backoff_max = float(backoff_base), float(backoff_max)
+        self.retry_after_max = float(retry_after_max)
         self.timeout = float(timeout)
         self.price_per_mtok = (
             price_per_mtok if price_per_mtok is not None else PRICES_PER_MTOK.get(model)
@@ -423,6 +427,7 @@ class OpenAIEncoder(BaseEncoder):
         self.show_progress = show_progress
         self.stats = ApiStats()
         self._stats_lock = threading.Lock()
+        self._stop = threading.Event()  # set when a run fails: in-flight batches stop retrying
         self._approved_tokens = 0
         self._spent_tokens = 0
         self._spills: dict[str, BatchSpill] = {}
@@ -627,6 +632,7 @@ class OpenAIEncoder(BaseEncoder):
 
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="api")
         futures: list[Future[int]] = []
+        self._stop.clear()
         try:
             futures = [pool.submit(run, b) for b in batches]
             pending = set(futures)
@@ -634,6 +640,9 @@ class OpenAIEncoder(BaseEncoder):
                 done, pending = wait(pending, return_when=FIRST_EXCEPTION)
                 for f in done:
                     bar.update(f.result())  # re-raises the batch's final error
+        except BaseException:
+            self._stop.set()
+            raise
         finally:
             # On error or Ctrl-C: send nothing new; batches already answered stay saved.
             pool.shutdown(wait=True, cancel_futures=True)
@@ -694,7 +703,7 @@ class OpenAIEncoder(BaseEncoder):
                 self.stats.causes[cause] += 1
                 if attempt < self.max_attempts:
                     self.stats.retries += 1
-            if attempt == self.max_attempts:
+            if attempt == self.max_attempts or self._stop.is_set():
                 raise ApiError(final) from None
             delay = self._backoff(attempt, delay_hint)
             log.info(
@@ -705,12 +714,13 @@ class OpenAIEncoder(BaseEncoder):
                 self.max_attempts - 1,
                 delay,
             )
-            time.sleep(delay)
+            if self._stop.wait(delay):  # another batch failed for good: stop here too
+                raise ApiError(final) from None
         raise AssertionError("unreachable")
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.backoff_max)
+            return min(max(retry_after, 0.0), self.retry_after_max)
         exp = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
         return exp * (0.5 + 0.5 * random.random())  # jitter: spread retries of parallel batches
 

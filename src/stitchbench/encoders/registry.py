@@ -265,7 +265,7 @@ def _build(alias_or_id: str, **kwargs: object) -> BaseEncoder:
         resolve_device(kwargs.pop("device", "cpu"))  # the server computes; checked all the same
         model, base_url = parse_model_spec(alias_or_id)
         return OpenAIEncoder(model, base_url, **kwargs)  # type: ignore[arg-type]
-    from stitchbench.encoders.sentence_transformer import SentenceTransformerEncoder
+    from stitchbench.encoders.sentence_transformer import SentenceTransformerEncoder, hub_cached
 
     if Path(alias_or_id).exists():
         return SentenceTransformerEncoder(alias_or_id, **kwargs)  # type: ignore[arg-type]
@@ -275,10 +275,14 @@ def _build(alias_or_id: str, **kwargs: object) -> BaseEncoder:
             f"Unknown model {alias_or_id!r}. Known aliases: {known}. A local sentence-"
             "transformers folder or a hub id (org/name, needs a network) works too."
         )
-    if hub_offline():
+    if hub_offline() and not hub_cached(
+        alias_or_id,
+        revision=kwargs.get("revision"),  # type: ignore[arg-type]
+        cache_folder=kwargs.get("cache_folder"),  # type: ignore[arg-type]
+    ):
         raise OfflineError(
-            f"{alias_or_id!r} would be downloaded from the Hugging Face hub, but HF_HUB_OFFLINE=1. "
-            f"Use a packaged alias ({known}) or a local model folder."
+            f"{alias_or_id!r} is not in the local hub cache and HF_HUB_OFFLINE=1 forbids "
+            f"downloading it. Use a packaged alias ({known}) or a local model folder."
         )
     from stitchbench.settings import prepare_hub
 

@@ -224,9 +224,16 @@ class SentenceTransformerEncoder(BaseEncoder):
         return result
 
 
-def _hub_commit(repo_id: str, revision: str | None, cache_folder: str | None) -> str | None:
+def hub_cached(repo_id: str, revision: str | None = None, cache_folder: str | None = None) -> bool:
+    """True when a hub model (at ``revision``) is in the local hub cache: loadable offline."""
+    return _hub_commit(repo_id, revision, cache_folder, exact_only=False) is not None
+
+
+def _hub_commit(
+    repo_id: str, revision: str | None, cache_folder: str | None, exact_only: bool = True
+) -> str | None:
     """The commit a hub id (at ``revision``) resolved to, read from the local hub cache."""
-    if revision and re.fullmatch(r"[0-9a-f]{40}", revision):
+    if exact_only and revision and re.fullmatch(r"[0-9a-f]{40}", revision):
         return revision
     from huggingface_hub import try_to_load_from_cache
 

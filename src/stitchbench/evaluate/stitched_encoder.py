@@ -1,12 +1,16 @@
 """A stitched encoder: model A followed by a stitch A → B, usable wherever B's encoder is.
 
 ``StitchedEncoder(encoder_a, stitch)`` embeds texts with A and translates the vectors into
-B's space. It speaks two dialects:
+B's space. It speaks three dialects:
 
-* sentence-transformers (v3+ argument order): ``encode(sentences, prompt_name=None,
-  prompt=None, batch_size=32, normalize_embeddings=..., convert_to_tensor=...)``, plus
-  BEIR/MTEB-style ``encode_queries`` and ``encode_corpus``, so tools that take a model
-  object (MTEB's wrappers, BEIR's dense retriever) can run a translated model;
+* sentence-transformers (the v5/v6 interface): ``encode(sentences, prompt_name=None,
+  prompt=None, batch_size=32, normalize_embeddings=..., convert_to_tensor=...,
+  truncate_dim=...)``, ``encode_query``, ``encode_document``, ``similarity``,
+  ``similarity_pairwise``, ``similarity_fn_name`` and ``model_card_data``, so
+  sentence-transformers' own evaluators (``InformationRetrievalEvaluator``) run on it; plus
+  BEIR-style ``encode_queries`` and ``encode_corpus``;
+* MTEB 2.x through :meth:`StitchedEncoder.to_mteb` (an ``mteb`` encoder wrapper, so
+  ``mteb.evaluate(StitchedEncoder(...).to_mteb(), tasks)`` works);
 * stitchbench's own Encoder protocol (``name``, ``dim``, ``fingerprint``,
   ``encode(texts, kind=..., batch_size=...)``), so :func:`stitchbench.embed.embed_corpus`
   caches its output like any model's.
@@ -38,6 +42,34 @@ _KIND_ALIASES: dict[str, str] = {
 }
 
 
+def _similarities() -> dict[str, tuple[Any, Any]]:
+    def cos(a: Any, b: Any) -> Any:
+        from sentence_transformers import util
+
+        return util.cos_sim(a, b)
+
+    def dot(a: Any, b: Any) -> Any:
+        from sentence_transformers import util
+
+        return util.dot_score(a, b)
+
+    def cos_pair(a: Any, b: Any) -> Any:
+        from sentence_transformers import util
+
+        return util.pairwise_cos_sim(a, b)
+
+    def dot_pair(a: Any, b: Any) -> Any:
+        from sentence_transformers import util
+
+        return util.pairwise_dot_score(a, b)
+
+    return {"cosine": (cos, cos_pair), "dot": (dot, dot_pair)}
+
+
+# sentence-transformers' similarity names -> (all pairs, row by row); imported lazily.
+_SIMILARITIES = _similarities()
+
+
 class StitchedEncoder(BaseEncoder):
     """Encoder A, then a fitted stitch A → B: texts become vectors in B's space.
 
@@ -47,10 +79,14 @@ class StitchedEncoder(BaseEncoder):
             (``stitch.d_source_ == encoder_a.dim``).
         name: Display name; default ``"<A>-><B>:<kind>"``.
         default_kind: ``"query"`` or ``"passage"``: used when a caller says neither.
+        similarity_fn_name: ``"cosine"`` (default) or ``"dot"``: what ``similarity``
+            computes (sentence-transformers' names).
 
     Attributes:
         dim: B's dimension (``stitch.d_target_``).
         num_layers: None (only the final, translated embedding exists).
+        model_card_data: sentence-transformers model-card data; its evaluators record
+            their metrics here.
     """
 
     num_layers = None
@@ -61,6 +97,7 @@ class StitchedEncoder(BaseEncoder):
         stitch: Stitch,
         name: str | None = None,
         default_kind: str = "passage",
+        similarity_fn_name: str = "cosine",
     ) -> None:
         super().__init__()
         if not hasattr(stitch, "d_source_"):
@@ -77,6 +114,54 @@ class StitchedEncoder(BaseEncoder):
         self.dim = int(stitch.d_target_)
         self.default_kind = default_kind
         self.name = name or f"{encoder_a.name}->{stitch.target or 'target'}:{stitch.kind}"
+        if similarity_fn_name not in _SIMILARITIES:
+            raise DataError(
+                f"similarity_fn_name must be one of {list(_SIMILARITIES)}; got "
+                f"{similarity_fn_name!r}."
+            )
+        self.similarity_fn_name = similarity_fn_name
+        self.truncate_dim: int | None = None
+        self._card: Any = None
+
+    @property
+    def model_card_data(self) -> Any:
+        """sentence-transformers ``SentenceTransformerModelCardData`` (created on first use)."""
+        if self._card is None:
+            from sentence_transformers import SentenceTransformerModelCardData
+
+            self._card = SentenceTransformerModelCardData(model_name=self.name)
+        return self._card
+
+    def get_sentence_embedding_dimension(self) -> int:
+        """B's dimension (sentence-transformers' name), after ``truncate_dim``."""
+        return self.truncate_dim or self.dim
+
+    get_embedding_dimension = get_sentence_embedding_dimension
+
+    def similarity(self, embeddings1: Any, embeddings2: Any) -> Any:
+        """All-pairs similarity as sentence-transformers computes it.
+
+        Args:
+            embeddings1: (n1, d) array or tensor.
+            embeddings2: (n2, d) array or tensor.
+
+        Returns:
+            (n1, n2) torch tensor (cosine or dot, per ``similarity_fn_name``).
+        """
+        return _SIMILARITIES[self.similarity_fn_name][0](embeddings1, embeddings2)
+
+    def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> Any:
+        """Row-by-row similarity: (n,) torch tensor for two (n, d) inputs."""
+        return _SIMILARITIES[self.similarity_fn_name][1](embeddings1, embeddings2)
+
+    def to_mteb(self) -> Any:
+        """This encoder as an MTEB 2.x model (``mteb.evaluate(enc.to_mteb(), tasks)``).
+
+        Needs the ``mteb`` package (see the Makefile's mteb install line).
+        """
+        from stitchbench.evaluate.mteb_adapter import MTEBStitchedEncoder
+
+        return MTEBStitchedEncoder(self)
 
     @property
     def fingerprint(self) -> str:
@@ -130,6 +215,7 @@ class StitchedEncoder(BaseEncoder):
         normalize_embeddings: bool = False,
         convert_to_tensor: bool = False,
         convert_to_numpy: bool = True,
+        truncate_dim: int | None = None,
         **kwargs: Any,
     ) -> Any:
         """Embed texts with A and translate them into B's space.
@@ -146,6 +232,8 @@ class StitchedEncoder(BaseEncoder):
             convert_to_tensor: Return a torch tensor instead of a numpy array.
             convert_to_numpy: Accepted for sentence-transformers compatibility (numpy is
                 the default output).
+            truncate_dim: Keep the first this many dimensions (after normalising, as
+                sentence-transformers does); default the encoder's ``truncate_dim``.
             **kwargs: Other sentence-transformers / MTEB keywords (``show_progress_bar``,
                 ``task_name``, ...): accepted and ignored.
 
@@ -165,6 +253,9 @@ class StitchedEncoder(BaseEncoder):
         if normalize_embeddings:
             norms = np.linalg.norm(out, axis=1, keepdims=True)
             out = out / np.where(norms > 0, norms, 1.0)
+        keep = truncate_dim or self.truncate_dim
+        if keep is not None:
+            out = out[:, :keep]
         out = np.ascontiguousarray(out, dtype=np.float32)
         if single:
             out = out[0]
@@ -173,6 +264,31 @@ class StitchedEncoder(BaseEncoder):
 
             return torch.from_numpy(out)
         return out
+
+    def encode_query(
+        self, sentences: str | Sequence[str], prompt_name: str | None = None, **kwargs: Any
+    ) -> Any:
+        """sentence-transformers' ``encode_query``: ``encode`` with ``kind="query"``.
+
+        A ``prompt_name`` other than a query alias is refused (A applies its own prefixes).
+        """
+        self._only_kind(prompt_name, "query")
+        kwargs.pop("kind", None)
+        return self.encode(sentences, kind="query", **kwargs)
+
+    def encode_document(
+        self, sentences: str | Sequence[str], prompt_name: str | None = None, **kwargs: Any
+    ) -> Any:
+        """sentence-transformers' ``encode_document``: ``encode`` with ``kind="passage"``."""
+        self._only_kind(prompt_name, "passage")
+        kwargs.pop("kind", None)
+        return self.encode(sentences, kind="passage", **kwargs)
+
+    def _only_kind(self, prompt_name: str | None, kind: str) -> None:
+        if prompt_name is not None and _KIND_ALIASES.get(str(prompt_name).lower()) != kind:
+            raise DataError(
+                f"prompt_name={prompt_name!r} contradicts encoding {kind}s; leave it unset."
+            )
 
     def encode_queries(
         self, queries: Sequence[str], batch_size: int | None = None, **kwargs: Any

@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from stitchbench.results import FINAL, NATIVE_RETRIEVAL, pair_matrix, retrieval_method
+
 
 def heatmap(
     matrix: pd.DataFrame,
@@ -127,3 +129,248 @@ def _save(fig: plt.Figure, path: str | os.PathLike[str]) -> Path:
     fig.savefig(dest, dpi=130)
     plt.close(fig)
     return dest
+
+
+# --- figures drawn from the results table only ---------------------------------------------
+
+
+def _final(df: pd.DataFrame) -> pd.DataFrame:
+    if "source_layer" not in df.columns:
+        return df
+    return df[(df["source_layer"].astype(str) == FINAL) & (df["target_layer"].astype(str) == FINAL)]
+
+
+def _one(df: pd.DataFrame, col: str, default: str = "?") -> str:
+    vals = df[col].dropna().unique() if col in df.columns else []
+    if len(vals) != 1:
+        return default
+    v = vals[0]
+    return str(int(v)) if isinstance(v, float | np.floating | int | np.integer) else str(v)
+
+
+def retention_matrix(
+    df: pd.DataFrame,
+    models: Sequence[str],
+    kind: str = "affine",
+    metric: str = "ndcg@10",
+    mode: str = "query",
+) -> pd.DataFrame:
+    """Retention of ``metric`` per ordered pair (rows: stitch source, columns: target),
+    with each model's native ``metric`` on the diagonal."""
+    sub = df[df["mode"] == mode] if "mode" in df.columns else df
+    mat = pair_matrix(sub, retrieval_method(kind), f"retention_{metric}", list(models))
+    native = pair_matrix(df, NATIVE_RETRIEVAL, metric, list(models))
+    for m in models:
+        if m in native.index and m in native.columns:
+            mat.loc[m, m] = native.loc[m, m]
+    mat.index.name = "query model (source)" if mode == "query" else "source"
+    mat.columns.name = "index model (target)" if mode == "query" else "target"
+    return mat
+
+
+def cka_r2_points(
+    df: pd.DataFrame, models: Sequence[str], kind: str = "affine"
+) -> tuple[list[float], list[float], list[str]]:
+    """(linear CKA, held-out test R²) per ordered pair source ≠ target, with labels."""
+    final = _final(df)
+    cka = pair_matrix(final, "linear_cka", "linear_cka", list(models))
+    test = final[final["split"] == "test"] if "split" in final.columns else final
+    r2 = pair_matrix(test, kind, "r2", list(models))
+    x, y, labels = [], [], []
+    for s in models:
+        for t in models:
+            if s == t:
+                continue
+            c, r = float(cka.loc[s, t]), float(r2.loc[s, t])
+            if np.isfinite(c) and np.isfinite(r):
+                x.append(c)
+                y.append(r)
+                labels.append(f"{s}→{t}")
+    return x, y, labels
+
+
+def cka_r2_spearman(
+    df: pd.DataFrame, models: Sequence[str], kind: str = "affine"
+) -> tuple[float, float, int]:
+    """Spearman's rho between linear CKA and test R² over ordered pairs: (rho, p, n).
+
+    rho and p are NaN with fewer than 3 pairs.
+    """
+    from scipy.stats import spearmanr
+
+    x, y, _ = cka_r2_points(df, models, kind)
+    if len(x) < 3:
+        return float("nan"), float("nan"), len(x)
+    res = spearmanr(x, y)
+    return float(res.statistic), float(res.pvalue), len(x)
+
+
+def cka_vs_r2_figure(
+    df: pd.DataFrame,
+    models: Sequence[str],
+    out: str | os.PathLike[str],
+    dataset: str,
+    kind: str = "affine",
+) -> Path:
+    """Linear CKA (x) against the stitch's held-out R² (y), one point per ordered pair."""
+    x, y, labels = cka_r2_points(df, models, kind)
+    rho, p, n = cka_r2_spearman(df, models, kind)
+    final = _final(df)
+    stitch = final[
+        (final["method"] == kind) & (final["metric"] == "r2") & (final["split"] == "test")
+    ]
+    cka = final[(final["method"] == "linear_cka") & (final["metric"] == "linear_cka")]
+    return scatter(
+        x,
+        y,
+        labels,
+        Path(out) / f"cka_vs_{kind}_r2.png",
+        f"Linear CKA vs {kind}-stitch held-out R² ({dataset}): Spearman ρ = {rho:.3f} "
+        f"(p = {p:.2g}), n = {n} ordered pairs (source → target)",
+        f"linear CKA between source and target (symmetric; {_one(cka, 'n_eval')} docs, all rows)",
+        f"{kind} stitch R² source → target (fit on {_one(stitch, 'n_train')} train, scored on "
+        f"{_one(stitch, 'n_eval')} test docs)",
+    )
+
+
+def retrieval_figure(
+    df: pd.DataFrame,
+    models: Sequence[str],
+    out: str | os.PathLike[str],
+    dataset: str,
+    kind: str = "affine",
+    mode: str = "query",
+) -> Path:
+    """Heatmap of nDCG@10 retention through ``kind`` stitches (native nDCG@10 on the diagonal)."""
+    sub = df[(df["method"] == retrieval_method(kind)) & (df["metric"] == "retention_ndcg@10")]
+    mat = retention_matrix(df, models, kind, mode=mode)
+    finite = mat.to_numpy(dtype=float)
+    top = float(np.nanmax(finite)) if np.isfinite(finite).any() else 1.0
+    what = "queries translated into the index model's space" if mode == "query" else f"{mode} mode"
+    return heatmap(
+        mat,
+        Path(out) / f"retrieval_retention_ndcg10{'' if mode == 'query' else '_' + mode}.png",
+        f"Retrieval through {kind} stitches, {dataset} ({_one(sub, 'n_eval')} test queries; "
+        f"{what}): "
+        "off-diagonal = nDCG@10 retention (stitched / native target); diagonal = native nDCG@10",
+        "retention (off-diagonal) / nDCG@10 (diagonal)",
+        row_label=f"{mat.index.name}",
+        col_label=f"{mat.columns.name}",
+        vmin=0.0,
+        # Retention can exceed 1 (stitched queries beating the index model's own).
+        vmax=max(1.0, top),
+    )
+
+
+def demo_figures(
+    df: pd.DataFrame, models: Sequence[str], out: str | os.PathLike[str], dataset: str
+) -> list[Path]:
+    """The demo's figures from its results table: affine R², linear CKA, CKA vs R², retention."""
+    out = Path(out)
+    final = _final(df)
+    files: list[Path] = []
+    test = final[final["split"] == "test"]
+    aff = test[(test["method"] == "affine") & (test["metric"] == "r2")]
+    if len(aff):
+        files.append(
+            heatmap(
+                pair_matrix(test, "affine", "r2", list(models)),
+                out / "affine_r2.png",
+                f"Affine stitch source → target, held-out R² ({dataset}; fit on "
+                f"{_one(aff, 'n_train')} "
+                f"train docs, scored on {_one(aff, 'n_eval')} test docs)",
+                "held-out R² (1 = exact, 0 = mean predictor)",
+                vmin=0.0,
+                vmax=1.0,
+            )
+        )
+    cka = final[(final["method"] == "linear_cka") & (final["metric"] == "linear_cka")]
+    if len(cka):
+        files.append(
+            heatmap(
+                pair_matrix(final, "linear_cka", "linear_cka", list(models)),
+                out / "linear_cka.png",
+                f"Linear CKA between models ({dataset}, all {_one(cka, 'n_eval')} docs; symmetric)",
+                "linear CKA (0–1)",
+                row_label="model A",
+                col_label="model B",
+                vmin=0.0,
+                vmax=1.0,
+            )
+        )
+    if len(aff) and len(cka):
+        files.append(cka_vs_r2_figure(df, models, out, dataset))
+    for mode in df.loc[
+        df["method"].str.endswith("-retrieval") & (df["mode"] != ""), "mode"
+    ].unique():
+        for kind in sorted(
+            {
+                m.removesuffix("-retrieval")
+                for m in df["method"].unique()
+                if m.endswith("-retrieval") and m != NATIVE_RETRIEVAL
+            }
+        ):
+            if ((df["method"] == retrieval_method(kind)) & (df["mode"] == mode)).any():
+                files.append(retrieval_figure(df, models, out, dataset, kind, mode))
+    return files
+
+
+def layer_figures(
+    df: pd.DataFrame, out: str | os.PathLike[str], kind: str, measure: str
+) -> list[Path]:
+    """Per ordered model pair: layer × layer heatmaps of the stitch's test R² and of the
+    measure (rows: source layers, columns: target layers), from the results table."""
+    out = Path(out)
+    files: list[Path] = []
+    layered = df[(df["source"] != df["target"])]
+    for dataset, ds in layered.groupby("dataset"):
+        for (src, tgt), pair in ds.groupby(["source", "target"]):
+            tag = f"{src}__to__{tgt}".replace("/", "-")
+            r2 = layer_matrix(pair[(pair["split"] == "test")], kind, "r2")
+            sim = layer_matrix(pair, measure, measure)
+            if r2.size:
+                files.append(
+                    heatmap(
+                        r2,
+                        out / f"layers_{kind}_r2_{tag}.png",
+                        f"{kind} stitch from each layer of {src} to each layer of {tgt}: "
+                        f"held-out R² ({dataset})",
+                        "held-out R² (0 = mean predictor)",
+                        row_label=f"layer of source {src} (maps from; 0 = embeddings)",
+                        col_label=f"layer of target {tgt} (maps to)",
+                        vmin=0.0,
+                        vmax=1.0,
+                    )
+                )
+            if sim.size:
+                files.append(
+                    heatmap(
+                        sim,
+                        out / f"layers_{measure}_{tag}.png",
+                        f"{measure} between layers: {src} (rows) vs {tgt} (columns), {dataset}",
+                        measure,
+                        row_label=f"layer of source {src} (0 = embeddings)",
+                        col_label=f"layer of target {tgt}",
+                        vmin=0.0,
+                        vmax=1.0,
+                    )
+                )
+    return files
+
+
+def _layer_order(labels: Sequence[str]) -> list[str]:
+    return sorted(labels, key=lambda s: (s == FINAL, int(s) if s != FINAL else 0))
+
+
+def layer_matrix(df: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
+    """Source layers × target layers of one (method, metric) for one ordered model pair."""
+    sub = df[(df["method"] == method) & (df["metric"] == metric)]
+    if sub.empty:
+        return pd.DataFrame()
+    mat = sub.pivot_table(
+        index="source_layer", columns="target_layer", values="value", aggfunc="mean"
+    )
+    mat = mat.reindex(index=_layer_order(list(mat.index)), columns=_layer_order(list(mat.columns)))
+    mat.index.name = f"source {sub['source'].iloc[0]} layer"
+    mat.columns.name = f"target {sub['target'].iloc[0]} layer"
+    return mat

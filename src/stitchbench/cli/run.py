@@ -1,0 +1,53 @@
+"""Command: run — one experiment file through the runner (resumable, local or Ray)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from stitchbench.cli.app import app, console
+
+
+def report_summary(summary: object) -> None:
+    """Print the run's task counts and every failure; exit 1 when a task failed."""
+    from stitchbench.experiment.runner import RunSummary
+
+    assert isinstance(summary, RunSummary)
+    console.print(summary.line())
+    for o in summary.failed:
+        console.print(f"[red]failed[/] {o.label} [{o.key}]: {o.error}")
+    console.print(f"wrote {summary.out / 'results.parquet'} ({len(summary.results)} rows)")
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    config: Path = typer.Argument(..., metavar="CONFIG.toml", help="Experiment file."),
+    out: Path | None = typer.Option(None, help="Run folder (default: runs/<run.name>)."),
+    executor: str = typer.Option("local", help="local (in process) or ray."),
+    ray_address: str | None = typer.Option(
+        None, help="Ray cluster address (default: start a local one)."
+    ),
+    cache_dir: Path | None = typer.Option(
+        None, help="Embedding cache folder (shared by every worker)."
+    ),
+    progress: bool = typer.Option(True, help="Show tasks done/total and an ETA."),
+) -> None:
+    """Run CONFIG.toml: skip finished tasks, run the rest, merge DIR/results.parquet."""
+    from stitchbench.experiment.config import load_config
+    from stitchbench.experiment.executors import make_executor
+    from stitchbench.experiment.runner import run_experiment
+
+    cfg = load_config(config)  # every key checked before any work
+    ex = make_executor(executor, ray_address)
+    summary = run_experiment(
+        cfg,
+        out or Path("runs") / cfg.run.name,
+        executor=ex,
+        cache_dir=cache_dir,
+        progress=progress,
+        log=console.print,
+    )
+    report_summary(summary)

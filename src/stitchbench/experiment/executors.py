@@ -1,0 +1,140 @@
+"""Executors: run a plan's tasks in process (``local``) or on a Ray cluster (``ray``).
+
+Both take tasks in dependency order and call ``done(outcome)`` as each ends. Tasks carry
+store keys and paths, never arrays: every worker reads the embedding store and the run
+folder from a path they all share. A task whose dependency failed is not run; its part
+records which dependency failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from stitchbench.errors import DataError, NotInstalledError
+from stitchbench.experiment.plan import Task
+from stitchbench.experiment.tasks import Outcome, TaskEnv, record_failure, run_task
+
+EXECUTORS: tuple[str, ...] = ("local", "ray")
+
+Done = Callable[[Outcome], None]
+
+
+class Executor(Protocol):
+    """Runs tasks (dependencies first in the sequence) and reports each outcome."""
+
+    name: str
+
+    def run(self, tasks: Sequence[Task], env: TaskEnv, done: Done) -> None:
+        """Run ``tasks``; dependencies outside ``tasks`` are finished already."""
+        ...
+
+
+# Tasks over a group of models run with the models whose inputs exist and record the
+# others as errors, so one model failing to load does not blank every pair; a retrieval
+# task runs when its own stitch exists even if the grid that made it lost another pair.
+PARTIAL_KINDS = frozenset({"stitch_grid", "measure", "retrieval"})
+
+
+def _failed_dependency(task: Task, outcomes: Sequence[Outcome]) -> str:
+    if task.kind in PARTIAL_KINDS and any(o.ok for o in outcomes):
+        return ""
+    bad = [o for o in outcomes if not o.ok]
+    return f"dependency failed: {bad[0].label} ({bad[0].error})" if bad else ""
+
+
+class LocalExecutor:
+    """Every task in this process, one after another."""
+
+    name = "local"
+
+    def run(self, tasks: Sequence[Task], env: TaskEnv, done: Done) -> None:
+        """Run ``tasks`` in order."""
+        outcomes: dict[str, Outcome] = {}
+        for task in tasks:
+            why = _failed_dependency(task, [outcomes[d] for d in task.deps if d in outcomes])
+            out = record_failure(task, env, why) if why else run_task(task, env)
+            outcomes[task.key] = out
+            done(out)
+
+
+def _remote_body(task: Task, env: TaskEnv, *deps: Outcome) -> Outcome:
+    why = _failed_dependency(task, deps)
+    return record_failure(task, env, why) if why else run_task(task, env)
+
+
+class _EmbedWorker:
+    """Keeps models loaded between embed tasks (one per GPU when the cluster has GPUs)."""
+
+    def run(self, task: Task, env: TaskEnv, *deps: Outcome) -> Outcome:
+        return _remote_body(task, env, *deps)
+
+
+class RayExecutor:
+    """Ray tasks; embedding on actors pinned one per GPU when the cluster has GPUs.
+
+    Args:
+        address: A running cluster (``ray://host:10001`` or ``auto``); None starts a local
+            one unless Ray is already initialised.
+        num_cpus: CPUs of a local cluster started here.
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None) -> None:
+        try:
+            import ray
+        except ImportError as exc:
+            raise NotInstalledError(
+                "--executor ray needs Ray: pip install 'stitchbench[ray]' (make install does)."
+            ) from exc
+        self.ray = ray
+        if not ray.is_initialized():
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+
+    def run(self, tasks: Sequence[Task], env: TaskEnv, done: Done) -> None:
+        """Submit every task with its dependencies' results as arguments, then collect."""
+        ray = self.ray
+        remote = ray.remote(_remote_body)
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        actors: list[Any] = []
+        if gpus:  # encoding on GPUs: one long-lived actor per device keeps models loaded
+            actor_cls = ray.remote(num_gpus=1)(_EmbedWorker)
+            actors = [actor_cls.remote() for _ in range(gpus)]
+        refs: dict[str, Any] = {}
+        owner: dict[Any, Task] = {}
+        n_embed = 0
+        for task in tasks:
+            deps = [refs[d] for d in task.deps if d in refs]
+            if task.kind == "embed" and actors:
+                ref = actors[n_embed % len(actors)].run.remote(task, env, *deps)
+                n_embed += 1
+            else:
+                ref = remote.remote(task, env, *deps)
+            refs[task.key] = ref
+            owner[ref] = task
+        pending = list(owner)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for ref in ready:
+                try:
+                    out = ray.get(ref)
+                except Exception as exc:
+                    out = record_failure(
+                        owner[ref], env, f"Ray worker failed: {exc}".splitlines()[0]
+                    )
+                done(out)
+
+
+def make_executor(name: str, address: str | None = None, num_cpus: int | None = None) -> Executor:
+    """``local`` or ``ray`` (DataError for anything else)."""
+    if name == "local":
+        if address:
+            raise DataError("--ray-address applies to --executor ray only.")
+        return LocalExecutor()
+    if name == "ray":
+        return RayExecutor(address, num_cpus)
+    raise DataError(f"unknown executor {name!r}; allowed: {', '.join(EXECUTORS)}.")

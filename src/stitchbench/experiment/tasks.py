@@ -1,0 +1,840 @@
+"""What each task kind does: read its inputs by store key / path, compute, write its part.
+
+:func:`run_task` is the one entry point executors call (in process or on a Ray worker):
+it runs a :class:`~stitchbench.experiment.plan.Task`, writes its Parquet part atomically
+under ``DIR/parts/`` and returns an :class:`Outcome`. A task that raises writes one row
+with its error (value NaN) instead, and the run goes on.
+
+Rows follow :mod:`stitchbench.experiment.rows` (fit on train, scores on validation and
+test, measures on all rows, retrieval on the test queries).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stitchbench.corpora import Corpus, chunk_corpus
+from stitchbench.embeddings import Embeddings, align
+from stitchbench.errors import DataError
+from stitchbench.experiment.plan import Rep, Task, corpus_for
+from stitchbench.experiment.rows import SplitMasks, scored_query_ids, split_masks
+from stitchbench.results import FINAL, NATIVE_RETRIEVAL, RunContext, retrieval_method, write_part
+from stitchbench.store import EmbeddingStore
+
+CALIBRATION_METRICS: tuple[str, ...] = ("p_value", "z", "null_mean", "null_std")
+
+
+@dataclass(frozen=True)
+class TaskEnv:
+    """What every task needs besides its spec; small and picklable (sent to workers).
+
+    Attributes:
+        out: The run folder (parts, stitches, embedding manifests); shared by workers.
+        cache_dir: Embedding store root (None: the default); shared by workers.
+        progress: Show inner progress bars (encoding).
+    """
+
+    out: str
+    cache_dir: str | None = None
+    progress: bool = False
+
+
+@dataclass
+class Outcome:
+    """How a task ended."""
+
+    key: str
+    kind: str
+    label: str
+    ok: bool
+    error: str = ""
+    seconds: float = 0.0
+    rows: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+
+@dataclass(frozen=True)
+class PairData:
+    """One ordered pair's inputs for a per-point function (curve, migrate plan).
+
+    Attributes:
+        dataset: Corpus name.
+        source, source_layer, target, target_layer: The representations (source → target).
+        X: (n, d_source) document (or chunk) vectors of the source.
+        Y: (n, d_target) the same rows in the target.
+        doc_ids: (n,) row ids.
+        masks: Train/validation/test masks of those rows.
+        seed: The run's seed.
+        device: Torch device.
+        queries_source, queries_target: Test-query embeddings (None without retrieval).
+        qrels: ``{query_id: {doc_id: relevance}}``.
+        test_query_ids: Queries to score.
+        doc_parents: (n,) parent document of each row.
+    """
+
+    dataset: str
+    source: str
+    source_layer: str
+    target: str
+    target_layer: str
+    X: np.ndarray
+    Y: np.ndarray
+    doc_ids: np.ndarray
+    masks: SplitMasks
+    seed: int = 0
+    device: str = "cpu"
+    queries_source: Embeddings | None = None
+    queries_target: Embeddings | None = None
+    qrels: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    test_query_ids: tuple[str, ...] = ()
+    doc_parents: tuple[str, ...] = ()
+
+
+# --- shared helpers ----------------------------------------------------------------------
+
+
+def _corpus(spec: Mapping[str, Any]) -> Corpus:
+    return corpus_for(spec["dataset"], spec["max_docs"], spec["seed"])
+
+
+def _ctx(task: Task, fingerprints: dict[str, str] | None = None) -> RunContext:
+    spec = task.spec
+    return RunContext(
+        spec["dataset"], spec["corpus"], spec["seed"], fingerprints or {}, task.key, task.kind
+    )
+
+
+def _label(rep: Sequence[str]) -> str:
+    return rep[0] if rep[1] == FINAL else f"{rep[0]}@{rep[1]}"
+
+
+def manifest_path(out: str | Path, embed_key: str) -> Path:
+    """Where an embed task records the store entries it made."""
+    return Path(out) / "embeddings" / f"{embed_key}.json"
+
+
+def load_embeddings(
+    env: TaskEnv, store: EmbeddingStore, embed_key: str
+) -> tuple[dict[str, Embeddings], str]:
+    """``({layer name: Embeddings}, encoder fingerprint)`` recorded by an embed task."""
+    path = manifest_path(env.out, embed_key)
+    if not path.is_file():
+        raise DataError(f"embeddings of task {embed_key} are missing ({path}); rerun the run.")
+    man = json.loads(path.read_text())
+    out: dict[str, Embeddings] = {}
+    for layer, fields in man["entries"].items():
+        emb = store.get(fields)
+        if emb is None:
+            raise DataError(
+                f"store entry of {man['model']} layer {layer} is gone from {store.root}; rerun "
+                "the run (its embed task will recompute it)."
+            )
+        emb.model = man["model"]
+        out[layer] = emb
+    return out, str(man["fingerprint"])
+
+
+@dataclass
+class _Rows:
+    """Documents of a group of representations, joined by id, with split masks."""
+
+    ids: np.ndarray
+    arrays: dict[str, np.ndarray]  # representation label -> (n, d)
+    parents: list[str]
+    masks: SplitMasks
+    fingerprints: dict[str, str]
+    missing: dict[str, str] = field(default_factory=dict)  # model -> why it was left out
+
+
+def _group_rows(
+    task: Task, env: TaskEnv, store: EmbeddingStore, reps: Sequence[Rep], partial: bool = False
+) -> _Rows:
+    """Load, join and split a group's documents.
+
+    With ``partial``, a model whose embeddings are missing (its embed task failed) is left
+    out and named in ``missing``, so the other models' pairs are still computed.
+    """
+    spec = task.spec
+    embs: dict[str, Embeddings] = {}
+    fps: dict[str, str] = {}
+    loaded: dict[str, dict[str, Embeddings]] = {}
+    missing: dict[str, str] = {}
+    for model, layer in reps:
+        if model in missing:
+            continue
+        if model not in loaded:
+            try:
+                loaded[model], fps[model] = load_embeddings(env, store, spec["embeds"][model])
+            except DataError as exc:
+                if not partial:
+                    raise
+                missing[model] = str(exc)
+                continue
+        embs[_label((model, layer))] = loaded[model][layer]
+    if not embs:
+        raise DataError("no model of this task has embeddings: " + "; ".join(missing.values()))
+    ids, arrays = align(embs)
+    chunks = chunk_corpus(_corpus(spec), spec.get("max_words"))
+    parent_of = dict(zip(chunks.ids, chunks.doc_ids, strict=True))
+    parents = [parent_of[i] for i in ids.tolist()]
+    masks = split_masks(parents, spec["seed"], spec["fractions"])
+    return _Rows(ids, arrays, parents, masks, fps, missing)
+
+
+def _missing_rows(task: Task, data: _Rows, method: str) -> list[dict]:
+    """One error row per model left out of a group task (its embeddings failed)."""
+    ctx = _ctx(task)
+    return [
+        ctx.row(
+            split="",
+            source=m,
+            target=m,
+            method=method,
+            metric="error",
+            value=float("nan"),
+            error=f"left out: {why}",
+        )
+        for m, why in data.missing.items()
+    ]
+
+
+def _layer_arg(layer: str) -> int | None:
+    return None if layer == FINAL else int(layer)
+
+
+# --- embed -------------------------------------------------------------------------------
+
+
+def _embed(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict], list[dict]]:
+    from stitchbench.embed import embed_corpus, embed_texts
+    from stitchbench.encoders import get_encoder
+
+    spec = task.spec
+    corpus = _corpus(spec)
+    enc = get_encoder(spec["model"])
+    got: dict[str, Embeddings] = {}
+    if spec["text"] == "query":
+        qids = scored_query_ids(corpus, spec["seed"], spec["fractions"])
+        if not qids:
+            raise DataError(
+                f"{corpus.name} ({corpus.num_docs} docs) has no test query (one whose relevant "
+                "documents are all test documents); use more documents (data.max_docs)."
+            )
+        text_of = dict(zip(corpus.query_ids, corpus.query_texts, strict=True))
+        emb = embed_texts(
+            enc,
+            qids,
+            [text_of[q] for q in qids],
+            kind="query",
+            store=store,
+            # Only the queries retrieval scores are encoded; their set is fixed by the
+            # corpus, the seed and the split fractions, so those name the cache entry.
+            source={
+                "corpus": corpus.fingerprint,
+                "chunking": "queries",
+                "split": f"test-queries:seed={spec['seed']}:fractions={spec['fractions']}",
+            },
+            progress=env.progress,
+        )
+        assert isinstance(emb, Embeddings)
+        got[FINAL] = emb
+    else:
+        final = embed_corpus(
+            corpus,
+            enc,
+            kind="passage",
+            store=store,
+            max_words=spec["max_words"],
+            progress=env.progress,
+        )
+        assert isinstance(final, Embeddings)
+        got[FINAL] = final
+        if spec["layers"]:
+            layered = embed_corpus(
+                corpus,
+                enc,
+                kind="passage",
+                store=store,
+                max_words=spec["max_words"],
+                layers=[int(x) for x in spec["layers"]],
+                progress=env.progress,
+            )
+            assert isinstance(layered, dict)
+            got.update({str(k): v for k, v in layered.items()})
+    manifest = {
+        "model": spec["model"],
+        "fingerprint": enc.fingerprint,
+        "text": spec["text"],
+        "entries": {
+            layer: {k: v for k, v in emb.meta.items() if k != "cache_key"}
+            for layer, emb in got.items()
+        },
+    }
+    for layer in got:
+        if not manifest["entries"][layer]:
+            raise DataError(f"store entry of {spec['model']} layer {layer} has no key fields")
+    path = manifest_path(env.out, task.key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(manifest, indent=1))
+    tmp.replace(path)
+    return [], []
+
+
+# --- stitches ----------------------------------------------------------------------------
+
+
+def _flags(
+    n_train: int | None,
+    d_source: int | None,
+    n_eval: int | None,
+    interval: Any = None,
+    unit_scale: bool = True,
+) -> str:
+    """The small-sample rule of :func:`stitchbench.stats.sample_flags`, joined for the table."""
+    from stitchbench.stats import join_flags, sample_flags
+
+    return join_flags(
+        sample_flags(
+            n_train=n_train,
+            d_source=d_source,
+            n_eval=n_eval,
+            interval=interval,
+            max_width=0.2 if unit_scale else None,
+        )
+    )
+
+
+def _score_rows(
+    ctx: RunContext,
+    st: Any,
+    source: Rep,
+    target: Rep,
+    kind: str,
+    X: np.ndarray,
+    Y: np.ndarray,
+    masks: SplitMasks,
+    ids: np.ndarray,
+) -> tuple[list[dict], list[dict]]:
+    """Validation and test scores of one fitted stitch, with bootstrap intervals on test.
+
+    R² is against the train mean of the target (so the mean stitch scores 0). Returns the
+    rows and the per-row test values (sse, sst, cosine) for paired tests.
+    """
+    from stitchbench.scores import per_row_scores, regression_scores
+    from stitchbench.stats import bootstrap_mean, bootstrap_r2
+
+    mu = np.asarray(Y[masks.train], dtype=np.float64).mean(axis=0)
+    n_train = int(masks.train.sum())
+    rows: list[dict] = []
+    perq: list[dict] = []
+    for split in ("validation", "test"):
+        m = masks[split]
+        if not m.any():
+            continue
+        yt, yp = np.asarray(Y[m], np.float64), st.predict(X[m])
+        scores = regression_scores(yt, yp, mu)
+        intervals: dict[str, Any] = {}
+        if split == "test":
+            per = per_row_scores(yt, yp, mu)
+            per["mae"] = np.abs(yt - yp).mean(axis=1)
+            intervals = {
+                "r2": bootstrap_r2(per["sse"], per["sst"], seed=ctx.seed),
+                "mse": bootstrap_mean(per["mse"], seed=ctx.seed),
+                "mae": bootstrap_mean(per["mae"], seed=ctx.seed),
+                "cosine": bootstrap_mean(per["cosine"], seed=ctx.seed),
+            }
+            for metric in ("sse", "sst", "cosine"):
+                perq += [
+                    {
+                        "dataset": ctx.dataset,
+                        "source": source[0],
+                        "source_layer": source[1],
+                        "target": target[0],
+                        "target_layer": target[1],
+                        "method": kind,
+                        "mode": "",
+                        "metric": metric,
+                        "item_id": str(i),
+                        "value": float(v),
+                        "task": ctx.task,
+                    }
+                    for i, v in zip(ids[m].tolist(), per[metric], strict=True)
+                ]
+        for metric, value in scores.items():
+            iv: Any = intervals.get(metric)
+            rows.append(
+                ctx.row(
+                    split=split,
+                    source=source[0],
+                    source_layer=source[1],
+                    target=target[0],
+                    target_layer=target[1],
+                    method=kind,
+                    metric=metric,
+                    value=value,
+                    ci_low=iv.low if iv else None,
+                    ci_high=iv.high if iv else None,
+                    n_train=n_train,
+                    n_eval=int(m.sum()),
+                    alpha=getattr(st, "alpha_", None),
+                    params=st.get_params(),
+                    flags=_flags(
+                        n_train, int(X.shape[1]), int(m.sum()), iv, metric in ("r2", "cosine")
+                    ),
+                )
+            )
+    return rows, perq
+
+
+def _save_stitch(env: TaskEnv, st: Any, source: Rep, target: Rep, path: str) -> None:
+    st.with_names(source[0], target[0], _layer_arg(source[1]), _layer_arg(target[1]))
+    st.save(Path(env.out) / path)
+
+
+def _stitch_grid(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict], list[dict]]:
+    from stitchbench.experiment.plan import stitch_path
+    from stitchbench.stitches import fit_all_pairs
+
+    spec = task.spec
+    group = [tuple(r) for r in spec["group"]]
+    data = _group_rows(task, env, store, group, partial=True)
+    pairs = [
+        ((p[0], p[1]), (p[2], p[3]))
+        for p in spec["pairs"]
+        if p[0] not in data.missing and p[2] not in data.missing
+    ]
+    ctx = _ctx(task, data.fingerprints)
+    # Scored below (with intervals and per-row values), so fit_all_pairs only fits.
+    fitted = fit_all_pairs(
+        data.arrays,
+        spec["kinds"],
+        train=data.masks.train,
+        params=spec["params"],
+        pairs=[(_label(a), _label(b)) for a, b in pairs],
+        progress=False,
+    )
+    rows: list[dict] = []
+    perq: list[dict] = []
+    for a, b in pairs:
+        for kind in spec["kinds"]:
+            st = fitted.stitches[(_label(a), _label(b), kind)]
+            r, q = _score_rows(
+                ctx,
+                st,
+                a,
+                b,
+                kind,
+                data.arrays[_label(a)],
+                data.arrays[_label(b)],
+                data.masks,
+                data.ids,
+            )
+            rows += r
+            perq += q
+            _save_stitch(env, st, a, b, stitch_path(task.key, a, b, kind))
+    return rows + _missing_rows(task, data, ",".join(spec["kinds"])), perq
+
+
+def _pair_stitch(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict], list[dict]]:
+    from stitchbench.experiment.plan import stitch_path
+    from stitchbench.stitches import make_stitch
+
+    spec = task.spec
+    a, b = tuple(spec["source"]), tuple(spec["target"])
+    data = _group_rows(task, env, store, [a, b])
+    X, Y = data.arrays[_label(a)], data.arrays[_label(b)]
+    st = make_stitch(spec["kind"], **spec["params"])
+    st.fit(X[data.masks.train], Y[data.masks.train])
+    rows, perq = _score_rows(
+        _ctx(task, data.fingerprints),
+        st,
+        a,
+        b,
+        spec["kind"],
+        X,
+        Y,
+        data.masks,
+        data.ids,
+    )
+    _save_stitch(env, st, a, b, stitch_path(task.key, a, b, spec["kind"]))
+    return rows, perq
+
+
+# --- measures ----------------------------------------------------------------------------
+
+
+def measure_rows(
+    arrays: Mapping[str, np.ndarray],
+    names: Sequence[str],
+    measures: Sequence[str],
+    ctx: RunContext,
+    split: str,
+    calibrate_n: int = 0,
+    seed: int = 0,
+    progress: bool = False,
+    pairs: Sequence[tuple[str, str]] | None = None,
+    reps: Mapping[str, Rep] | None = None,
+) -> list[dict[str, Any]]:
+    """Each measure between pairs of representations on the same (paired) rows.
+
+    Symmetric measures are computed once per unordered pair and written for both orders;
+    asymmetric ones (e.g. PWCCA) per ordered pair with ``source`` as X, ``target`` as Y.
+
+    Args:
+        arrays: ``{name: (n, d_name)}`` aligned by id, restricted to the rows compared on.
+        names: Names to compare, in display order (keys of ``arrays``).
+        measures: Registry names (``stitchbench measures``).
+        ctx: Provenance for the rows.
+        split: Which rows these are ("all", ...), written to every row.
+        calibrate_n: When > 0, score each off-diagonal pair against this many shuffles of
+            the target's rows and add ``<name>:p_value``, ``:z``, ``:null_mean``, ``:null_std``.
+        seed: Seed of the shuffles (the same for every pair).
+        progress: Show a progress bar.
+        pairs: Ordered pairs to write; default every pair of ``names`` (diagonal included).
+        reps: ``{name: (model, layer)}`` to write layers; default ``(name, "final")``.
+
+    Returns:
+        Tidy rows: ``method`` = measure name, ``metric`` = name or ``<name>:<stat>``.
+
+    Raises:
+        UnknownNameError: For a measure not in the registry.
+        DataError: When the arrays' row counts differ.
+    """
+    from tqdm.auto import tqdm
+
+    from stitchbench.measures import calibrate, get_measure, linear_cka, linear_cka_pairwise
+
+    ms = [get_measure(name) for name in measures]
+    counts = {m: arrays[m].shape[0] for m in names}
+    if len(set(counts.values())) > 1:
+        raise DataError(f"arrays must share their rows (align first); row counts: {counts}")
+    n = next(iter(counts.values()))
+    wanted = list(pairs) if pairs is not None else [(a, b) for a in names for b in names]
+    rep_of = dict(reps or {}) or {m: (m, FINAL) for m in names}
+    cka = None
+    if any(m.fn is linear_cka for m in ms):
+        try:  # centring and self-terms once for every pair
+            cka = linear_cka_pairwise([arrays[m] for m in names])
+        except DataError:
+            cka = None
+    index = {m: i for i, m in enumerate(names)}
+    todo: list[tuple[str, str, Any]] = []
+    for m in ms:
+        seen: set[frozenset[str] | tuple[str, str]] = set()
+        for a, b in wanted:
+            token: frozenset[str] | tuple[str, str] = frozenset((a, b)) if m.symmetric else (a, b)
+            if token not in seen:
+                seen.add(token)
+                todo.append((a, b, m))
+    rows: list[dict[str, Any]] = []
+    wanted_set = set(wanted)
+    for a, b, m in tqdm(todo, desc="measures", unit="pair", disable=not progress):
+        X, Y = arrays[a], arrays[b]
+        calib = None
+        try:
+            if calibrate_n > 0 and a != b:
+                calib = calibrate(X, Y, m, n_permutations=calibrate_n, seed=seed)
+            if m.fn is linear_cka and cka is not None:
+                value = float(cka[index[a], index[b]])
+            elif calib is not None:
+                value = calib.score
+            else:
+                value = float(m.fn(X, Y))
+        except DataError as exc:
+            warnings.warn(f"{m.name} {a} vs {b}: {exc}; writing NaN", stacklevel=2)
+            value, calib = float("nan"), None
+        values = {m.name: value}
+        if calib is not None:
+            for stat in CALIBRATION_METRICS:
+                values[f"{m.name}:{stat}"] = float(getattr(calib, stat))
+        orders = {(a, b), (b, a)} if m.symmetric else {(a, b)}
+        for source, target in sorted(orders):
+            if (source, target) not in wanted_set:
+                continue
+            for metric, v in values.items():
+                rows.append(
+                    ctx.row(
+                        split=split,
+                        source=rep_of[source][0],
+                        source_layer=rep_of[source][1],
+                        target=rep_of[target][0],
+                        target_layer=rep_of[target][1],
+                        method=m.name,
+                        metric=metric,
+                        value=v,
+                        n_eval=n,
+                        params={
+                            "symmetric": m.symmetric,
+                            "higher_is_more_similar": m.higher_is_more_similar,
+                            "n_permutations": calibrate_n if calib is not None else 0,
+                        },
+                        flags=_flags(None, None, n),
+                    )
+                )
+    return rows
+
+
+def _measure(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict], list[dict]]:
+    spec = task.spec
+    data = _group_rows(task, env, store, [tuple(r) for r in spec["group"]], partial=True)
+    group = [tuple(r) for r in spec["group"] if r[0] not in data.missing]
+    labels = [_label(r) for r in group]
+    if spec.get("cross_models_only"):
+        pairs = [(_label(x), _label(y)) for x in group for y in group if x[0] != y[0]]
+    else:
+        pairs = [(a, b) for a in labels for b in labels]
+    rows = measure_rows(
+        data.arrays,
+        labels,
+        [spec["measure"]],
+        _ctx(task, data.fingerprints),
+        split="all",
+        calibrate_n=spec["calibrate"],
+        seed=spec["seed"],
+        pairs=pairs,
+        reps={_label(r): r for r in group},
+    )
+    return rows + _missing_rows(task, data, spec["measure"]), []
+
+
+# --- retrieval ---------------------------------------------------------------------------
+
+
+def _retrieval(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict], list[dict]]:
+    from stitchbench.evaluate import ir_scores_per_query, retrieval_through_stitch, search_run
+    from stitchbench.stitches import load_stitch
+
+    spec = task.spec
+    corpus = _corpus(spec)
+    chunks = chunk_corpus(corpus, spec.get("max_words"))
+    row_ids = list(chunks.ids)
+    parents = list(chunks.doc_ids)
+    a, b = spec["source"][0], spec["target"][0]
+    docs: dict[str, Embeddings] = {}
+    queries: dict[str, Embeddings] = {}
+    fps: dict[str, str] = {}
+    for m in dict.fromkeys((a, b)):
+        d, fps[m] = load_embeddings(env, store, spec["embeds"][m])
+        q, _ = load_embeddings(env, store, spec["queries"][m])
+        docs[m], queries[m] = d[FINAL], q[FINAL]
+    test_ids = [str(i) for i in queries[a].ids.tolist()]
+    qrels = {q: dict(corpus.qrels[q]) for q in test_ids}
+    k = min(int(spec["k"]), corpus.num_docs)
+    metrics = list(spec["metrics"])
+    device = spec.get("device", "cpu")
+    ctx = _ctx(task, fps)
+    common: dict[str, Any] = dict(split="test", n_eval=len(test_ids))
+
+    if spec["stitch"] is None:  # a model natively: the diagonal of the retention matrix
+        from stitchbench.stats import bootstrap_mean
+
+        run = search_run(
+            queries[a].select(test_ids),
+            docs[a].select(row_ids),
+            test_ids,
+            parents,
+            k,
+            device=device,
+        )
+        per = ir_scores_per_query(run, qrels, metrics)
+        perq = [
+            {
+                "dataset": spec["dataset"],
+                "source": a,
+                "source_layer": FINAL,
+                "target": a,
+                "target_layer": FINAL,
+                "method": NATIVE_RETRIEVAL,
+                "mode": "",
+                "metric": m,
+                "item_id": q,
+                "value": vals[m],
+                "task": task.key,
+            }
+            for q, vals in per.items()
+            for m in metrics
+        ]
+        rows = []
+        for m in metrics:
+            iv: Any = bootstrap_mean(np.array([per[q][m] for q in test_ids]), seed=spec["seed"])
+            rows.append(
+                ctx.row(
+                    source=a,
+                    target=a,
+                    method=NATIVE_RETRIEVAL,
+                    metric=m,
+                    value=iv.estimate,
+                    ci_low=iv.low,
+                    ci_high=iv.high,
+                    params={"k": k, "max_words": spec.get("max_words")},
+                    flags=_flags(None, None, len(test_ids), iv),
+                    **common,
+                )
+            )
+        return rows, perq
+
+    st = load_stitch(Path(env.out) / spec["stitch"])
+    train = split_masks(parents, spec["seed"], spec["fractions"]).train
+    res = retrieval_through_stitch(
+        st,
+        queries[a],
+        queries[b],
+        docs[a],
+        docs[b],
+        qrels,
+        test_ids,
+        mode=spec["mode"],
+        # Translation matching once per pair (the first mode): it does not depend on mode.
+        held_out_doc_mask=~train if spec.get("translation") else None,
+        k=k,
+        chunk_doc_ids=parents,
+        metrics=metrics,
+        device=device,
+        seed=spec["seed"],
+    )
+    method = retrieval_method(spec["kind"])
+    mode = spec["mode"]
+    perq = [
+        {
+            "dataset": spec["dataset"],
+            "source": a,
+            "source_layer": FINAL,
+            "target": b,
+            "target_layer": FINAL,
+            "method": method,
+            "mode": mode,
+            "task": task.key,
+            **rec,
+        }
+        for rec in res.per_query_records()
+    ]
+    intervals = _retrieval_intervals(res, test_ids, metrics, spec["seed"])
+    n_train = int(getattr(st, "n_fit_", 0)) or int(train.sum())
+    params = {
+        "k": k,
+        "max_words": spec.get("max_words"),
+        "stitch": spec["stitch"],
+        **st.get_params(),
+    }
+    rows = []
+    for metric, v in res.metric_values().items():
+        iv = intervals.get(metric)
+        rows.append(
+            ctx.row(
+                source=a,
+                target=b,
+                method=method,
+                mode=mode,
+                metric=metric,
+                value=v,
+                ci_low=iv.low if iv else None,
+                ci_high=iv.high if iv else None,
+                n_train=n_train,
+                alpha=getattr(st, "alpha_", None),
+                params=params,
+                flags=_flags(n_train, int(st.d_source_), len(test_ids), iv),
+                **common,
+            )
+        )
+    return rows, perq
+
+
+def _retrieval_intervals(
+    res: Any, test_ids: Sequence[str], metrics: Sequence[str], seed: int
+) -> dict[str, Any]:
+    """Bootstrap intervals over the test queries: means of each run, paired retention."""
+    from stitchbench.stats import bootstrap_mean, bootstrap_retention
+
+    out: dict[str, Any] = {}
+    for m in metrics:
+        per = {run: np.array([res.per_query[run][q][m] for q in test_ids]) for run in res.per_query}
+        for run, values in per.items():
+            out[f"{run}_{m}"] = bootstrap_mean(values, seed=seed)
+        if "stitched" in per and "native_target" in per:
+            out[f"retention_{m}"] = bootstrap_retention(
+                per["stitched"], per["native_target"], seed=seed
+            )
+    return out
+
+
+TASK_FUNCTIONS: dict[
+    str, Callable[[Task, TaskEnv, EmbeddingStore], tuple[list[dict], list[dict]]]
+] = {
+    "embed": _embed,
+    "stitch_grid": _stitch_grid,
+    "pair_stitch": _pair_stitch,
+    "measure": _measure,
+    "retrieval": _retrieval,
+}
+
+
+def _error_row(task: Task, message: str) -> dict[str, Any]:
+    spec = task.spec
+    src = spec.get("source") or [spec.get("model", ""), FINAL]
+    tgt = spec.get("target") or src
+    return RunContext(
+        spec.get("dataset", ""),
+        spec.get("corpus", ""),
+        spec.get("seed", 0),
+        {},
+        task.key,
+        task.kind,
+    ).row(
+        split="",
+        source=src[0],
+        source_layer=src[1],
+        target=tgt[0],
+        target_layer=tgt[1],
+        method=spec.get("kind") or spec.get("measure") or task.kind,
+        mode=spec.get("mode", "") if spec.get("mode") != "native" else "",
+        metric="error",
+        value=float("nan"),
+        params={k: spec[k] for k in ("kinds", "params", "model") if k in spec},
+        error=message,
+    )
+
+
+def record_failure(task: Task, env: TaskEnv, message: str) -> Outcome:
+    """Write a task's part as one error row (value NaN); the run goes on."""
+    write_part(Path(env.out) / "parts", task.key, [_error_row(task, message)])
+    return Outcome(task.key, task.kind, task.label, False, message)
+
+
+def run_task(task: Task, env: TaskEnv) -> Outcome:
+    """Run one task and write its part (rows, or an error row when it raises)."""
+    t0 = time.perf_counter()
+    store = EmbeddingStore(env.cache_dir)
+    try:
+        rows, perq = TASK_FUNCTIONS[task.kind](task, env, store)
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}".strip()
+        if not str(exc):
+            message += " at " + traceback.format_exc(limit=-1).strip().splitlines()[-1]
+        out = record_failure(task, env, message.splitlines()[0] if message else type(exc).__name__)
+        out.seconds = time.perf_counter() - t0
+        out.cache_hits, out.cache_misses = store.hits, store.misses
+        return out
+    write_part(Path(env.out) / "parts", task.key, rows, perq)
+    errors = [r["error"] for r in rows if r.get("error")]
+    return Outcome(
+        task.key,
+        task.kind,
+        task.label,
+        not errors,
+        errors[0] if errors else "",
+        time.perf_counter() - t0,
+        len(rows),
+        store.hits,
+        store.misses,
+    )

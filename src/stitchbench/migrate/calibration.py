@@ -1,0 +1,244 @@
+"""Calibration data for a migration from model A (old, indexed) to model B (new).
+
+Both models embed one corpus (through the embedding cache). Documents of the train split
+are the calibration pool: texts a practitioner would re-embed with B to fit a stitch.
+Test queries (all their answers in the test split) score retention; the whole corpus is
+searched, as a deployed index holds everything.
+
+Direction (NOTES.md): *corpus* mode fits A → B on calibration documents and translates
+the stored A vectors, queried by B natively; *query* mode fits B → A and translates B's
+queries into the old A index. Retention divides by the native model of the space the search
+runs in (B for corpus mode, A for query mode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from stitchbench.corpora import Corpus, assign_splits, load_corpus, query_split
+from stitchbench.embed import embed_corpus
+from stitchbench.embeddings import Embeddings
+from stitchbench.encoders import get_encoder
+from stitchbench.errors import DataError
+from stitchbench.evaluate.retrieval import RetrievalResult, retrieval_through_stitch
+from stitchbench.stats import Interval, bootstrap_retention
+from stitchbench.stitches import STITCH_KINDS, Stitch, make_stitch
+from stitchbench.store import EmbeddingStore
+
+MIGRATION_MODES: tuple[str, ...] = ("corpus", "query")
+RETENTION_METRIC = "ndcg@10"
+
+
+@dataclass
+class PairData:
+    """Both models' embeddings of one corpus, split for calibration and scoring.
+
+    Attributes:
+        corpus: The corpus (subsampled if asked).
+        old: Model A (the index's model).
+        new: Model B (the wanted model).
+        docs: ``{model: Embeddings}`` of every document, rows in ``doc_ids`` order.
+        queries: ``{model: Embeddings}`` of the queries.
+        doc_ids: (n_docs,) document ids.
+        calibration_rows: Row indices of the calibration pool (train split), in a seeded
+            order: the first n of them are the n calibration pairs, so growing sizes nest.
+        test_query_ids: Queries scored.
+    """
+
+    corpus: Corpus
+    old: str
+    new: str
+    docs: dict[str, Embeddings]
+    queries: dict[str, Embeddings]
+    doc_ids: list[str]
+    calibration_rows: np.ndarray
+    test_query_ids: list[str]
+
+    @property
+    def n_calibration(self) -> int:
+        """Size of the calibration pool (train-split documents)."""
+        return len(self.calibration_rows)
+
+
+def load_pair(
+    dataset: str | Corpus,
+    old: str,
+    new: str,
+    *,
+    max_docs: int | None = None,
+    seed: int = 0,
+    store: EmbeddingStore | None = None,
+    progress: bool = True,
+) -> PairData:
+    """Embed a corpus with both models (cached) and split it for calibration.
+
+    Args:
+        dataset: Corpus name (``load_corpus``) or a loaded Corpus.
+        old: Model A alias (the index's model).
+        new: Model B alias.
+        max_docs: Subsample this many documents (seeded); None keeps all.
+        seed: Seed of the subsample, the splits and the calibration order.
+        store: Embedding cache (default location when None).
+        progress: Show encoding progress bars.
+
+    Returns:
+        A :class:`PairData`.
+    """
+    if old == new:
+        raise DataError(f"--old and --new are both {old!r}; a migration needs two models.")
+    if isinstance(dataset, str):
+        corpus = load_corpus(dataset, max_docs=max_docs, seed=seed)
+    else:
+        corpus = dataset.subsample(max_docs, seed)
+    if not corpus.query_ids:
+        raise DataError(f"Corpus {corpus.name!r} has no queries; migration scoring needs them.")
+    splits = assign_splits(corpus.doc_ids, seed=seed)
+    test_ids = [q for q, s in query_split(corpus, splits).items() if s == "test"]
+    if not test_ids:
+        raise DataError(f"Corpus {corpus.name!r} has no test query; use more documents.")
+    store = store or EmbeddingStore()
+    docs: dict[str, Embeddings] = {}
+    queries: dict[str, Embeddings] = {}
+    for m in (old, new):
+        enc = get_encoder(m)
+        d = embed_corpus(corpus, enc, kind="passage", store=store, progress=progress)
+        q = embed_corpus(corpus, enc, kind="query", store=store, progress=progress)
+        assert isinstance(d, Embeddings) and isinstance(q, Embeddings)
+        d.model, q.model = m, m
+        docs[m], queries[m] = d, q
+    doc_ids = [str(i) for i in docs[old].ids.tolist()]
+    pool = np.array([i for i, d in enumerate(doc_ids) if splits[d] == "train"], dtype=np.int64)
+    order = np.random.default_rng(seed).permutation(len(pool))
+    return PairData(corpus, old, new, docs, queries, doc_ids, pool[order], test_ids)
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is a migration mode, else a DataError naming the choices."""
+    if mode not in MIGRATION_MODES:
+        raise DataError(f"Unknown migration mode {mode!r}; use one of {list(MIGRATION_MODES)}.")
+    return mode
+
+
+def check_kind(kind: str) -> str:
+    """``kind`` if it is a stitch kind, else a DataError naming the kinds."""
+    if kind not in STITCH_KINDS:
+        raise DataError(f"Unknown stitch kind {kind!r}; known: {sorted(STITCH_KINDS)}.")
+    return kind
+
+
+def stitch_direction(pair: PairData, mode: str) -> tuple[str, str]:
+    """``(source, target)`` of the stitch a migration ``mode`` fits (A → B or B → A)."""
+    return (pair.old, pair.new) if check_mode(mode) == "corpus" else (pair.new, pair.old)
+
+
+def fit_calibration_stitch(
+    pair: PairData,
+    kind: str,
+    n_pairs: int,
+    mode: str = "corpus",
+    params: Mapping[str, Any] | None = None,
+) -> Stitch:
+    """Fit the migration's stitch on the first ``n_pairs`` calibration documents.
+
+    Args:
+        pair: Both models' embeddings.
+        kind: Stitch kind.
+        n_pairs: Calibration pairs (documents embedded by both models), at most the pool.
+        mode: ``"corpus"`` (A → B) or ``"query"`` (B → A).
+        params: Hyperparameters of the kind.
+
+    Returns:
+        The fitted stitch, named with its source and target models.
+    """
+    if not 1 <= n_pairs <= pair.n_calibration:
+        raise DataError(
+            f"--pairs {n_pairs} must be between 1 and the {pair.n_calibration} calibration "
+            "documents of this corpus (its train split); use fewer pairs or more documents."
+        )
+    src, tgt = stitch_direction(pair, mode)
+    rows = np.sort(pair.calibration_rows[:n_pairs])
+    X, Y = pair.docs[src].vectors[rows], pair.docs[tgt].vectors[rows]
+    return make_stitch(check_kind(kind), **dict(params or {})).fit(X, Y).with_names(src, tgt)
+
+
+def held_out_mask(pair: PairData, n_pairs: int) -> np.ndarray:
+    """(n_docs,) bool: documents not among the first ``n_pairs`` calibration documents."""
+    mask = np.ones(len(pair.doc_ids), dtype=bool)
+    mask[pair.calibration_rows[:n_pairs]] = False
+    return mask
+
+
+@dataclass
+class RetentionPoint:
+    """Retention of one fitted migration stitch on held-out queries.
+
+    Attributes:
+        kind: Stitch kind.
+        n_pairs: Calibration pairs it was fitted on.
+        mode: ``"corpus"`` or ``"query"``.
+        retention: nDCG@10 retention with its paired bootstrap interval (over queries).
+        result: The full retrieval result (natives, stitched, per-query scores).
+    """
+
+    kind: str
+    n_pairs: int
+    mode: str
+    retention: Interval
+    result: RetrievalResult
+
+
+def score_stitch(
+    pair: PairData,
+    stitch: Stitch,
+    n_pairs: int,
+    mode: str = "corpus",
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> RetentionPoint:
+    """Score a fitted migration stitch: retention on the test queries, with an interval.
+
+    Args:
+        pair: Both models' embeddings.
+        stitch: Fitted in the direction of ``mode`` (see :func:`stitch_direction`).
+        n_pairs: Calibration pairs it was fitted on (their documents are not held out).
+        mode: ``"corpus"`` or ``"query"``.
+        n_boot: Bootstrap resamples of the queries.
+        seed: Seed of the bootstrap.
+
+    Returns:
+        A :class:`RetentionPoint`.
+    """
+    src, tgt = stitch_direction(pair, mode)
+    res = retrieval_through_stitch(
+        stitch,
+        pair.queries[src],
+        pair.queries[tgt],
+        pair.docs[src],
+        pair.docs[tgt],
+        pair.corpus.qrels,
+        pair.test_query_ids,
+        mode=mode,
+        held_out_doc_mask=held_out_mask(pair, n_pairs),
+        k=10,
+        metrics=(RETENTION_METRIC, "recall@10"),
+        seed=seed,
+    )
+    interval = bootstrap_retention(
+        res.per_query_array("stitched", RETENTION_METRIC),
+        res.per_query_array("native_target", RETENTION_METRIC),
+        n_boot=n_boot,
+        seed=seed,
+    )
+    return RetentionPoint(stitch.kind, n_pairs, mode, interval, res)
+
+
+def calibration_sizes(pool: int, sizes: Sequence[int] | None = None) -> list[int]:
+    """Calibration sizes that fit the pool: ``sizes`` (default 500/1k/2k/4k) ≤ pool, + all."""
+    wanted = list(sizes) if sizes else [500, 1000, 2000, 4000]
+    out = sorted({n for n in wanted if 0 < n < pool} | {pool})
+    return out

@@ -1,0 +1,175 @@
+"""``migrate plan``: how many calibration pairs a migration needs to reach a target retention."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from stitchbench.corpora import Corpus
+from stitchbench.errors import DataError
+from stitchbench.migrate.calibration import (
+    PairData,
+    RetentionPoint,
+    calibration_sizes,
+    check_kind,
+    check_mode,
+    fit_calibration_stitch,
+    load_pair,
+    score_stitch,
+)
+from stitchbench.store import EmbeddingStore
+
+# Closed-form kinds worth planning with (fast, deterministic); the MLP is opt-in (--kinds).
+DEFAULT_PLAN_KINDS: tuple[str, ...] = ("affine", "linear", "procrustes", "lowrank")
+
+
+@dataclass
+class MigrationPlan:
+    """Retention against calibration size for each stitch kind, and what it takes.
+
+    Attributes:
+        dataset: Corpus name.
+        old: Model A (indexed).
+        new: Model B (wanted).
+        mode: ``"corpus"`` (A vectors translated) or ``"query"`` (B queries translated).
+        target: Target nDCG@10 retention.
+        points: One :class:`RetentionPoint` per (kind, calibration size).
+        n_queries: Held-out queries every retention is measured on.
+        pool: Calibration documents available (the train split).
+    """
+
+    dataset: str
+    old: str
+    new: str
+    mode: str
+    target: float
+    points: list[RetentionPoint] = field(default_factory=list)
+    n_queries: int = 0
+    pool: int = 0
+
+    def kinds(self) -> list[str]:
+        """Kinds planned, in order."""
+        return list(dict.fromkeys(p.kind for p in self.points))
+
+    def curve(self, kind: str) -> list[RetentionPoint]:
+        """Points of one kind, by growing calibration size."""
+        return sorted((p for p in self.points if p.kind == kind), key=lambda p: p.n_pairs)
+
+    def pairs_needed(self, kind: str, *, confident: bool = False) -> int | None:
+        """Smallest calibration size whose retention reaches the target (None: none does).
+
+        Args:
+            kind: Stitch kind.
+            confident: Require the interval's lower end (not the estimate) to reach it.
+        """
+        for p in self.curve(kind):
+            value = p.retention.low if confident else p.retention.estimate
+            if value >= self.target:
+                return p.n_pairs
+        return None
+
+    def recommended(self) -> tuple[str, int | None]:
+        """``(kind, pairs)``: the kind reaching the target with the fewest pairs (ties: higher
+        retention there); when none does, the kind with the best retention at the largest
+        size, and None."""
+        if not self.points:
+            raise DataError("The plan has no point; nothing to recommend.")
+        reached = [(n, k) for k in self.kinds() if (n := self.pairs_needed(k)) is not None]
+        if reached:
+            n_best = min(n for n, _ in reached)
+            at = {p.kind: p.retention.estimate for p in self.points if p.n_pairs == n_best}
+            kind = max((k for n, k in reached if n == n_best), key=lambda k: at[k])
+            return kind, n_best
+        largest = max(p.n_pairs for p in self.points)
+        best = max(
+            (p for p in self.points if p.n_pairs == largest), key=lambda p: p.retention.estimate
+        )
+        return best.kind, None
+
+    def records(self) -> list[dict[str, Any]]:
+        """One flat record per point (for tables and ``--json``)."""
+        return [
+            {
+                "kind": p.kind,
+                "n_pairs": p.n_pairs,
+                "mode": p.mode,
+                "retention": p.retention.estimate,
+                "ci_low": p.retention.low,
+                "ci_high": p.retention.high,
+                "stitched_ndcg@10": p.result.stitched["ndcg@10"],
+                "native_ndcg@10": p.result.native_target["ndcg@10"],
+                "n_queries": p.retention.n,
+            }
+            for p in self.points
+        ]
+
+
+def plan_migration(
+    dataset: str | Corpus | PairData,
+    old: str = "",
+    new: str = "",
+    *,
+    mode: str = "corpus",
+    target: float = 0.95,
+    sizes: Sequence[int] | None = None,
+    kinds: Sequence[str] = DEFAULT_PLAN_KINDS,
+    max_docs: int | None = None,
+    seed: int = 0,
+    store: EmbeddingStore | None = None,
+    n_boot: int = 1000,
+    progress: bool = True,
+) -> MigrationPlan:
+    """Fit each kind on growing calibration sizes and measure held-out retention.
+
+    Sizes nest (the first n calibration documents of one seeded order), so a curve is one
+    growing sample, not independent draws.
+
+    Args:
+        dataset: Corpus name, a Corpus, or an already loaded :class:`PairData`.
+        old: Model A alias (ignored when ``dataset`` is a PairData).
+        new: Model B alias (ignored when ``dataset`` is a PairData).
+        mode: ``"corpus"`` or ``"query"``.
+        target: Target nDCG@10 retention, in (0, 2].
+        sizes: Calibration sizes (default 500/1k/2k/4k); those above the pool are dropped
+            and the whole pool is always added.
+        kinds: Stitch kinds to plan with.
+        max_docs: Subsample the corpus (seeded).
+        seed: Seed of subsample, splits, calibration order and bootstrap.
+        store: Embedding cache.
+        n_boot: Bootstrap resamples for each interval.
+        progress: Progress bars.
+
+    Returns:
+        A :class:`MigrationPlan`.
+    """
+    check_mode(mode)
+    if not 0 < target <= 2:
+        raise DataError(f"--target {target} must be a retention in (0, 2], e.g. 0.95.")
+    if not kinds:
+        raise DataError("No stitch kind to plan with; pass at least one (e.g. affine).")
+    for k in kinds:
+        check_kind(k)
+    pair = (
+        dataset
+        if isinstance(dataset, PairData)
+        else load_pair(
+            dataset, old, new, max_docs=max_docs, seed=seed, store=store, progress=progress
+        )
+    )
+    plan = MigrationPlan(
+        pair.corpus.name,
+        pair.old,
+        pair.new,
+        mode,
+        target,
+        n_queries=len(pair.test_query_ids),
+        pool=pair.n_calibration,
+    )
+    grid = [(n, k) for n in calibration_sizes(pair.n_calibration, sizes) for k in kinds]
+    for n, k in tqdm(grid, desc=f"plan {mode} {pair.old}→{pair.new}", disable=not progress):
+        stitch = fit_calibration_stitch(pair, k, n, mode)
+        plan.points.append(score_stitch(pair, stitch, n, mode, n_boot=n_boot, seed=seed))
+    return plan
