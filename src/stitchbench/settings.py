@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 
 def home_dir() -> Path:
@@ -121,7 +122,7 @@ def _bound_hub_client() -> None:
 
     base = hf_http.default_client_factory
 
-    def factory():  # type: ignore[no-untyped-def]
+    def factory() -> Any:
         client = base()
         hooks = dict(client.event_hooks)
         hooks["request"] = [*hooks.get("request", []), bound]

@@ -41,7 +41,9 @@ CASES: dict[str, tuple[list[str], str]] = {
         [*FIT, "--source", "{notmodel}", "--target", "static-64"],
         "not a model folder",
     ),
-    "unknown model": ([*FIT, "--source", "no-such-model", "--target", "static-64"], "no-such-model"),
+    "unknown model": (
+        [*FIT, "--source", "no-such-model", "--target", "static-64"], "no-such-model"
+    ),
     "unknown stitch kind": ([*FIT_ST, "--kind", "nope"], "nope"),
     "params of a wrong type": ([*FIT_ST, "--kind", "lowrank", "--params", '{"rank": "8"}'], "rank"),
     "params not an object": ([*FIT_ST, "--params", "[1, 2]"], "params"),
