@@ -98,12 +98,12 @@ def places(tmp_path: Path) -> dict[str, Path]:
     }
 
 
-@pytest.mark.parametrize("case", list(CASES))
 def _written(out: Path) -> list[Path]:
     # A run folder may hold the run's config.toml (written first, for resume); nothing else.
     return [p for p in files_under(out) if p.name != "config.toml"]
 
 
+@pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_is_one_line_exit_2_nothing_written(case, places, cli, monkeypatch):
     if case == "BEIR name with path characters":
         # Online (a refused port stands in for the hub): the name must be refused before
