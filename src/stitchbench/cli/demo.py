@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 import typer
 from rich.table import Table
 
 from stitchbench.cli.app import app, console
 from stitchbench.cli.render import frame_table, matrix_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # experiments/demo.toml, as data (the package does not ship the experiments folder; a test
 # checks the two are equal).
@@ -154,6 +155,8 @@ def demo(
 
 def render_demo(df: pd.DataFrame, names: list[str], kinds: list[str]) -> None:
     """The demo's tables, from the results table."""
+    import numpy as np
+
     from stitchbench.report.figures import retention_matrix
     from stitchbench.results import pair_matrix
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def matrix_table(mat: pd.DataFrame, title: str, fmt: str = "{:.3f}") -> Table:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 from rich.table import Table
 
 from stitchbench.cli.app import app, console
 from stitchbench.cli.demo import DEFAULT_MODELS
 from stitchbench.cli.render import matrix_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @app.command()
@@ -91,6 +94,8 @@ def retrieve(
 
 def pair_table(rows: pd.DataFrame, a: str, b: str, kind: str, mode: str) -> Table:
     """One ordered pair's retrieval rows as a table (natives, stitched, retention, CIs)."""
+    import pandas as pd
+
     sub = rows[(rows["source"] == a) & (rows["target"] == b)].set_index("metric")
     val, lo, hi = sub["value"], sub["ci_low"], sub["ci_high"]
     n_q = int(sub["n_eval"].iloc[0])
@@ -105,6 +110,7 @@ def pair_table(rows: pd.DataFrame, a: str, b: str, kind: str, mode: str) -> Tabl
         table.add_column(col, justify="right")
 
     def cell(name: str) -> str:
+
         if name not in val.index or pd.isna(val[name]):
             return "—"
         ci = f" [{lo[name]:.3f}, {hi[name]:.3f}]" if pd.notna(lo[name]) else ""

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
 from rich.table import Table
 
 from stitchbench.cli.app import app, console
 from stitchbench.errors import DataError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @app.command()
@@ -32,6 +35,8 @@ def fit(
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
     """Fit a SOURCE → TARGET stitch on the train split; print test scores beside the mean."""
+    import numpy as np
+
     from stitchbench.cli.run import report_summary
     from stitchbench.experiment.config import parse_config
     from stitchbench.experiment.plan import stitch_path
@@ -115,6 +120,8 @@ def fit(
 
 def _read_matrix(path: Path, column: str | None) -> tuple[np.ndarray, object | None]:
     """(n, d) float32 vectors from a .npy file or a Parquet column; the table too."""
+    import numpy as np
+
     suffix = path.suffix.lower()
     if suffix == ".npy":
         if column:
@@ -172,6 +179,8 @@ def translate(
     ),
 ) -> None:
     """Map stored embeddings into another model's space with a saved stitch (migration)."""
+    import numpy as np
+
     from stitchbench.stitches import load_stitch
 
     if not in_path.is_file():
