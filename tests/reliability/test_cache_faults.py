@@ -257,6 +257,13 @@ def test_kill_9_mid_write_leaves_a_temp_that_ls_shows_and_rm_all_removes(tmp_pat
         assert ls.code == 0 and "stale temp" in ls.output, ls.output
         temp = next(root.glob(".*.tmp"))
         assert temp.stat().st_size > 2000 * 64 * 4  # full size: space was reserved up front
+        # A rerun of the killed encode writes the entry beside the stale temp.
+        fields = {**FIELDS, "encoder": "e", "model": "killed", "corpus": "c", "chunking": "n"}
+        vecs = np.ones((2000, 64), np.float32)
+        EmbeddingStore(root).put(fields, [str(i) for i in range(2000)], vecs)
+        got = EmbeddingStore(root).get(fields)
+        assert got is not None and np.array_equal(np.asarray(got.vectors), vecs)
+        EmbeddingStore(root).remove_key(cache_key(fields))
         rm = cli("cache", "rm", "--all", "--cache-dir", root)
         assert rm.code == 0 and "1 stale temp" in rm.output, rm.output
         assert files_under(root) == []
