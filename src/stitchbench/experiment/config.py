@@ -221,52 +221,34 @@ def _check_keys(table: Mapping[str, Any], key: str, allowed: Sequence[str]) -> N
             )
 
 
-def check_device(device: str) -> None:
-    """The run's device is checked (CUDA present?) before any work; "auto" stays "auto"."""
-    from stitchbench.devices import resolve_device
+def _check_model(name: str, key: str) -> None:
+    # One name check for the library, the runner and the CLI (empty names, folders that
+    # are not models, unknown aliases), made before anything is encoded.
+    from stitchbench.validation import check_model_name
+
+    try:
+        check_model_name(name)
+    except StitchbenchError as exc:
+        raise _fail(key, str(exc)) from None
+
+
+def _check_dataset(name: str, key: str) -> None:
+    # One corpus-name check (unknown names, BEIR names with path characters, missing folders).
+    from stitchbench.corpora import check_corpus_name
+
+    try:
+        check_corpus_name(name)
+    except StitchbenchError as exc:
+        raise _fail(key, str(exc)) from None
+
+
+def _check_device(device: str) -> None:
+    # A GPU that is not there fails here, in one line, not in every task of the run.
 
     try:
         resolve_device(device)
     except StitchbenchError as exc:
         raise _fail("run.device", str(exc)) from None
-
-
-def _check_model(name: str, key: str) -> None:
-    """By syntax only (no loading): an alias, openai:MODEL, a model folder or org/name."""
-    from stitchbench.encoders.registry import MODELS
-    from stitchbench.validation import check_model_name
-
-    path = Path(name).expanduser()
-    if name in MODELS or name.startswith("openai:") or (name.count("/") == 1 and not path.exists()):
-        return
-    if path.exists():
-        try:
-            check_model_name(name)
-            return
-        except StitchbenchError as exc:
-            raise _fail(key, str(exc)) from None
-    raise _fail(
-        key,
-        f"unknown model {name!r}; allowed: {', '.join(MODELS)}, a local sentence-transformers "
-        "folder, an org/name hub id, or openai:MODEL@BASE_URL",
-    )
-
-
-def _check_dataset(name: str, key: str) -> None:
-    from stitchbench.corpora import list_corpora
-
-    known = list(list_corpora())
-    if (
-        name.lower() in known
-        or name.lower() == "bbc"
-        or name.startswith("beir:")
-        or Path(name).expanduser().is_dir()
-    ):
-        return
-    raise _fail(
-        key,
-        f"unknown dataset {name!r}; allowed: {', '.join(known)}, beir:NAME, or a BEIR folder path",
-    )
 
 
 def _default_is_sequence(kind: str, param: str) -> bool:
@@ -400,7 +382,7 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
         seed=_int(r.get("seed", 0), "run.seed"),
         device=_str(r.get("device", "cpu"), "run.device"),
     )
-    check_device(run.device)
+    _check_device(run.device)
     datasets = _str_list(d.get("datasets", ["bible"]), "data.datasets")
     if not datasets:
         raise _fail("data.datasets", "name at least one dataset")

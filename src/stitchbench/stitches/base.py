@@ -383,8 +383,9 @@ def _check_dims(folder: Path, stitch: Stitch) -> None:
 
 def _init_hints(cls: type) -> dict[str, Any]:
     """Annotations of ``cls.__init__`` (evaluated), or {} when they cannot be resolved."""
+    init = next(vars(k)["__init__"] for k in cls.__mro__ if "__init__" in vars(k))
     try:
-        return typing.get_type_hints(cls.__init__)
+        return typing.get_type_hints(init)
     except Exception:  # an annotation naming something not importable here: no check
         return {}
 
