@@ -47,9 +47,9 @@ def run(
     if device is not None:
         import dataclasses
 
-        from stitchbench.experiment.config import check_device
+        from stitchbench.devices import resolve_device
 
-        check_device(device)
+        resolve_device(device)  # no CUDA here: one line, exit 2, before any work
         cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, device=device))
     ex = make_executor(executor, ray_address)
     summary = run_experiment(

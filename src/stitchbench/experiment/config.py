@@ -242,7 +242,7 @@ def _check_dataset(name: str, key: str) -> None:
         raise _fail(key, str(exc)) from None
 
 
-def _check_device(device: str) -> None:
+def check_device(device: str) -> None:
     # A GPU that is not there fails here, in one line, not in every task of the run.
 
     try:
@@ -382,7 +382,7 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
         seed=_int(r.get("seed", 0), "run.seed"),
         device=_str(r.get("device", "cpu"), "run.device"),
     )
-    _check_device(run.device)
+    check_device(run.device)
     datasets = _str_list(d.get("datasets", ["bible"]), "data.datasets")
     if not datasets:
         raise _fail("data.datasets", "name at least one dataset")
