@@ -89,3 +89,24 @@ def test_lead_is_the_studys_grid():
     assert {"affine", "mlp"} <= set(cfg["stitches"]["kinds"])
     assert cfg["stitches"]["params"]["mlp"]["depth"] == [2, 3, 4, 5, 6, 7]
     assert not any(m in MODELS for m in cfg["models"]["names"])  # hub and API models only
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
+def test_every_preset_validates_with_the_runners_loader(path):
+    from stitchbench.experiment.config import load_config
+
+    cfg = load_config(path)  # raises ConfigError on an unknown key, type or name
+    assert cfg.models.names and cfg.data.datasets
+
+
+def test_loaded_presets_keep_their_grid():
+    from stitchbench.experiment.config import load_config
+
+    full = load_config(EXPERIMENTS / "offline-full.toml")
+    assert full.models.layers == "all" and full.models.layer_pairs == "to_final"
+    assert [p["depth"] for p in full.stitches.points("mlp")] == list(range(1, 8))
+    assert sorted(full.measures.names) == list_measures() and full.measures.calibrate > 0
+    lead = load_config(EXPERIMENTS / "lead.toml")
+    assert [p["depth"] for p in lead.stitches.points("mlp")] == list(range(2, 8))
+    assert {p["mode"] for p in lead.stitches.points("mlp")} == {"plain"}
+    assert lead.run.device == "auto"
