@@ -7,9 +7,9 @@ Measures on this machine (one run; the load average is printed with it):
   (BBC articles, truncated at the model's maximum length), called on the encoder directly
   (no cache);
 - closed-form fits: seconds per ordered pair of one ``fit_all_pairs`` call (mean, linear,
-  affine, low-rank, Procrustes; 4 models of one dim d) at two row counts, against the named
+  affine, low-rank, Procrustes; 3 models of one dim d) at two row counts, against the named
   baseline: the same stitches fitted pair by pair (ratio printed);
-- MLP fits: seconds per epoch for depths 1–7 (384 → 384), turned into a per-step cost;
+- MLP fits: seconds per optimiser step and per fit for depths 1–7 (384 → 384);
 - measures: seconds per pair for every registered measure at n and 2n rows, and per
   permutation of ``calibrate``;
 - exact search: GFLOP/s of ``knn.search``.
@@ -22,7 +22,9 @@ table) divided by the CPU speed measured here; model sizes from public parameter
 BEIR corpus sizes and text lengths from the BEIR paper (Thakur et al., 2021).
 
 Run: ``python benchmarks/bench_grid.py [--n 1000] [--machines 1,4,16] [--json out.json]``
-(several minutes on 2 cores). Not part of the test suite.
+(several minutes on 2 quiet cores). On a shared machine add ``--cpu-time`` (one thread, CPU
+seconds: load barely moves them); ``--measured out.json`` re-projects without measuring.
+Not part of the test suite.
 """
 
 from __future__ import annotations
