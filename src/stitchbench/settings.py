@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 
 def home_dir() -> Path:
@@ -42,13 +43,14 @@ def hub_endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
 
 
-def prepare_hub() -> None:
+def prepare_hub(probe: bool = True) -> None:
     """Bound every hub call's time, and fail fast (OfflineError) when the hub cannot be reached.
 
     Call before the first hub download. Sets ``HF_HUB_ETAG_TIMEOUT`` and
     ``HF_HUB_DOWNLOAD_TIMEOUT`` when unset, gives huggingface_hub's HTTP client a connect
     and read timeout for calls made without one, then checks once per endpoint that the
-    hub answers an HTTP request within ``HUB_CONNECT_TIMEOUT_S`` + ``HUB_READ_TIMEOUT_S``.
+    hub answers an HTTP request within ``HUB_CONNECT_TIMEOUT_S`` + ``HUB_READ_TIMEOUT_S``
+    (skipped with ``probe=False``, e.g. when a cached copy can serve).
 
     Raises:
         OfflineError: When the endpoint refuses connections, cannot be resolved, or does
@@ -57,6 +59,8 @@ def prepare_hub() -> None:
     for name, value in _HUB_ENV_DEFAULTS.items():
         os.environ.setdefault(name, value)
     _bound_hub_client()
+    if not probe:
+        return
     endpoint = hub_endpoint()
     if endpoint not in _hub_checked:
         _hub_checked[endpoint] = _probe(endpoint)
@@ -121,7 +125,7 @@ def _bound_hub_client() -> None:
 
     base = hf_http.default_client_factory
 
-    def factory():  # type: ignore[no-untyped-def]
+    def factory() -> Any:
         client = base()
         hooks = dict(client.event_hooks)
         hooks["request"] = [*hooks.get("request", []), bound]

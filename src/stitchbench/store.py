@@ -24,6 +24,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import socket
 import struct
 import tempfile
 import time
@@ -42,9 +44,16 @@ TENSOR = "embeddings"
 _DTYPES = {"float32": ("F32", np.float32), "float16": ("F16", np.float16)}
 STALE_TMP_SECONDS = 3600
 KEY_FIELDS = ("encoder", "corpus", "chunking", "split", "kind", "layer", "dtype")
+#: Subfolder where API encoders save answered batches (resume without paying twice).
+API_BATCHES_DIR = "api-batches"
 _KEY_RE = re.compile(r"[0-9a-f]{24}")
-# ".<key>.<pid>.<random>.tmp": the pid says whether the writer is still alive.
-_TMP_RE = re.compile(r"\.(?P<key>[0-9a-f]{24})\.(?P<pid>[0-9]+)\..*\.tmp")
+# ".<key>.<pid>@<host>.<random>.tmp": the pid says whether the writer is still alive, when
+# the writer ran on this host (a cache folder may be shared by several machines).
+_TMP_RE = re.compile(r"\.(?P<key>[0-9a-f]{24})\.(?P<pid>[0-9]+)@(?P<host>[^.]*)\..*\.tmp")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:64]
 
 
 def is_key(text: object) -> bool:
@@ -96,7 +105,7 @@ class EntryWriter:
         store.ensure_writable()
         try:
             fd, tmp = tempfile.mkstemp(
-                prefix=f".{self.key}.{os.getpid()}.", suffix=".tmp", dir=store.root
+                prefix=f".{self.key}.{os.getpid()}@{_host()}.", suffix=".tmp", dir=store.root
             )
         except OSError as exc:
             raise store.write_error(exc, size) from exc
@@ -286,9 +295,9 @@ class EmbeddingStore:
     def temp_files(self) -> Iterator[dict[str, Any]]:
         """Temporary files of unfinished writes: path, bytes, writer pid, age and whether stale.
 
-        A temp file is stale when its writer process is gone (the pid in its name is not
-        running on this machine) or, for a name without a pid, when it is older than
-        ``STALE_TMP_SECONDS``.
+        A temp file is stale when its writer process is gone (written on this machine and
+        the pid in its name is not running) or, when written elsewhere or named without a
+        pid, when it is older than ``STALE_TMP_SECONDS``.
         """
         if not self.root.is_dir():
             return
@@ -300,9 +309,10 @@ class EmbeddingStore:
                 continue
             match = _TMP_RE.fullmatch(tmp.name)
             pid = int(match["pid"]) if match else None
-            stale = (
-                not _pid_alive(pid) if pid is not None else st.st_mtime < now - STALE_TMP_SECONDS
-            )
+            if match is not None and match["host"] == _host() and pid is not None:
+                stale = not _pid_alive(pid)
+            else:  # no pid, or written on another machine: only age tells
+                stale = st.st_mtime < now - STALE_TMP_SECONDS
             yield {
                 "path": tmp,
                 "key": match["key"] if match else "",
@@ -337,6 +347,8 @@ class EmbeddingStore:
         for tmp in list(self.temp_files()):
             if tmp["stale"]:
                 tmp["path"].unlink(missing_ok=True)
+        if model is None and key_prefix is None:  # everything: answered API batches too
+            shutil.rmtree(self.root / API_BATCHES_DIR, ignore_errors=True)
         return count
 
     # -- internals -----------------------------------------------------------------------

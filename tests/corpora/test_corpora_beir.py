@@ -146,6 +146,8 @@ def test_download_writes_a_beir_folder_from_hub_files(
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    # The stand-in needs no reachability probe (the real hub is not there to answer it).
+    monkeypatch.setattr("stitchbench.corpora.beir.prepare_hub", lambda: None)
     corpus = download_beir("toy", tmp_path / "out")
     assert corpus.name == "toy"
     assert corpus.doc_texts == ("T. x", "y")
@@ -182,6 +184,7 @@ def test_a_failed_download_leaves_no_temporary_folder(
     empty.mkdir()
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id, **kw: str(empty))
+    monkeypatch.setattr("stitchbench.corpora.beir.prepare_hub", lambda: None)  # no real hub
     with pytest.raises(DataError, match="corpus"):
         download_beir("toy", tmp_path / "out" / "toy")
     assert list((tmp_path / "out").iterdir()) == []

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from stitchbench.errors import CacheError
-from stitchbench.store import EmbeddingStore, cache_key
+from stitchbench.store import EmbeddingStore, _host, cache_key
 
 from .conftest import FIELDS, SRC, files_under
 
@@ -257,6 +257,13 @@ def test_kill_9_mid_write_leaves_a_temp_that_ls_shows_and_rm_all_removes(tmp_pat
         assert ls.code == 0 and "stale temp" in ls.output, ls.output
         temp = next(root.glob(".*.tmp"))
         assert temp.stat().st_size > 2000 * 64 * 4  # full size: space was reserved up front
+        # A rerun of the killed encode writes the entry beside the stale temp.
+        fields = {**FIELDS, "encoder": "e", "model": "killed", "corpus": "c", "chunking": "n"}
+        vecs = np.ones((2000, 64), np.float32)
+        EmbeddingStore(root).put(fields, [str(i) for i in range(2000)], vecs)
+        got = EmbeddingStore(root).get(fields)
+        assert got is not None and np.array_equal(np.asarray(got.vectors), vecs)
+        EmbeddingStore(root).remove_key(cache_key(fields))
         rm = cli("cache", "rm", "--all", "--cache-dir", root)
         assert rm.code == 0 and "1 stale temp" in rm.output, rm.output
         assert files_under(root) == []
@@ -299,13 +306,18 @@ def test_temp_of_a_dead_writer_is_stale_within_the_hour(tmp_path):
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     )
     pid = int(dead.stdout)
-    tmp = root / f".{key}.{pid}.abc123.tmp"
+    host = _host()
+    tmp = root / f".{key}.{pid}@{host}.abc123.tmp"
     tmp.write_bytes(b"x" * 100)
-    mine = root / f".{key}.{os.getpid()}.def456.tmp"
+    mine = root / f".{key}.{os.getpid()}@{host}.def456.tmp"
     mine.write_bytes(b"x" * 100)
+    # The same dead pid on another machine sharing the folder: only age can tell.
+    elsewhere = root / f".{key}.{pid}@another-host.ghi789.tmp"
+    elsewhere.write_bytes(b"x" * 100)
     t = time.time() - 60  # a minute old: the old rule kept it for an hour
-    os.utime(tmp, (t, t))
+    for p in (tmp, elsewhere):
+        os.utime(p, (t, t))
     stale = {p["path"].name: p["stale"] for p in store.temp_files()}
-    assert stale == {tmp.name: True, mine.name: False}
+    assert stale == {tmp.name: True, mine.name: False, elsewhere.name: False}
     store.remove()
-    assert not tmp.exists() and mine.exists()
+    assert not tmp.exists() and mine.exists() and elsewhere.exists()

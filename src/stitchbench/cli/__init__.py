@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -14,6 +15,7 @@ from stitchbench.cli import (  # noqa: F401  (importing registers the commands)
     demo,
     layers,
     migrate,
+    publish,
     report,
     retrieve,
     run,
@@ -30,10 +32,7 @@ def main() -> None:
     option value, a missing option) each print one ``error:`` line instead of a traceback
     or a boxed usage message.
     """
-    try:  # typer >= 0.20 ships its own copy of click
-        from typer._click import exceptions as click_errors
-    except ImportError:
-        from click import exceptions as click_errors
+    click_errors = _click_exceptions()
 
     try:
         from stitchbench.encoders.openai_api import scrub_argv  # keys never reach a label
@@ -61,6 +60,15 @@ def main() -> None:
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         _fail(f"{exc.strerror or exc}{where}; check the path and its permissions or free space.")
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click_exceptions() -> Any:
+    import importlib
+
+    try:  # typer >= 0.20 ships its own copy of click
+        return importlib.import_module("typer._click.exceptions")
+    except ImportError:
+        return importlib.import_module("click.exceptions")
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -29,6 +29,17 @@ def layers(
     from stitchbench.report.figures import layer_figures, layer_matrix
 
     names = [m.strip() for m in models.split(",") if m.strip()]
+    if len(names) == 1:
+        from stitchbench.encoders import MODELS
+        from stitchbench.errors import DataError
+
+        spec = MODELS.get(names[0])
+        if spec is not None and spec.num_layers is None:
+            raise DataError(
+                f"layers with one model compares its hidden layers, but {names[0]!r} has only "
+                "its final embedding; give two models (--models a,b) or one with layers "
+                "(`stitchbench models` lists them)."
+            )
     cfg = parse_config(
         {
             "run": {"name": "layers", "seed": seed},

@@ -275,18 +275,22 @@ def _build(alias_or_id: str, **kwargs: object) -> BaseEncoder:
             f"Unknown model {alias_or_id!r}. Known aliases: {known}. A local sentence-"
             "transformers folder or a hub id (org/name, needs a network) works too."
         )
-    if hub_offline() and not hub_cached(
+    cached = hub_cached(
         alias_or_id,
         revision=kwargs.get("revision"),  # type: ignore[arg-type]
         cache_folder=kwargs.get("cache_folder"),  # type: ignore[arg-type]
-    ):
+    )
+    if hub_offline() and not cached:
         raise OfflineError(
             f"{alias_or_id!r} is not in the local hub cache and HF_HUB_OFFLINE=1 forbids "
             f"downloading it. Use a packaged alias ({known}) or a local model folder."
         )
-    from stitchbench.settings import prepare_hub
+    if not hub_offline():
+        from stitchbench.settings import prepare_hub
 
-    prepare_hub()  # bounded timeouts; an unreachable hub fails in seconds
+        # Bounded timeouts; a hub that cannot be reached fails in seconds, unless a cached
+        # copy can serve (then huggingface_hub falls back to it, within those timeouts).
+        prepare_hub(probe=not cached)
     try:
         return SentenceTransformerEncoder(alias_or_id, **kwargs)  # type: ignore[arg-type]
     except OfflineError as exc:
