@@ -155,6 +155,13 @@ class MLPStitch(Stitch):
         "alpha_",
         "y_scale_",
     )
+    module_: Any  # torch module, or None when the residual was dropped
+    alpha_: float | None
+    y_scale_: float | None
+    affine_val_loss_: float | None
+    best_val_loss_: float
+    width_: int | None
+    weight_decay_: float | None
 
     def __init__(
         self,
@@ -304,10 +311,11 @@ class MLPStitch(Stitch):
         sd = fit_x.std(axis=0)
         self.x_scale_ = np.where(sd > 1e-12 * max(float(sd.max(initial=0.0)), 1e-300), sd, 1.0)
         yc = Y[~val] - Y[~val].mean(axis=0)
-        self.y_scale_ = float(np.sqrt(np.mean(yc * yc))) or 1.0
+        y_scale = float(np.sqrt(np.mean(yc * yc))) or 1.0
+        self.y_scale_ = y_scale
         xs = (X - self.x_mean_) / self.x_scale_
-        ys = Y / self.y_scale_
-        bs = base.predict(X).astype(np.float64) / self.y_scale_
+        ys = Y / y_scale
+        bs = base.predict(X).astype(np.float64) / y_scale
         xt, yt, xv, yv = _tensors(dev, xs[~val], ys[~val], xs[val], ys[val])
         bt, bv = _tensors(dev, bs[~val], bs[val])
         with torch.no_grad():
