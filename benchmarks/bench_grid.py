@@ -234,25 +234,34 @@ def measure_closed_form(n: int, dims: tuple[int, ...]) -> dict[str, Any]:
     return {"per_pair": per_pair, "pairwise_over_allpairs": ratio}
 
 
-def measure_mlp(n: int, d: int, depths: range, batch: int) -> dict[str, float]:
-    """Seconds per optimiser step of MLPStitch (d → d), per depth, on this CPU."""
+def measure_mlp(n: int, d: int, depths: range, batch: int, mode: str) -> dict[str, Any]:
+    """MLPStitch (d → d) on this CPU, per depth: fixed seconds per fit (the ridge map and
+    standardisation of the default mode) and seconds per optimiser step, from fits of 1 and
+    3 epochs (patience above the epochs, so every epoch runs)."""
     from stitchbench.stitches import MLPStitch
 
     data = synthetic(n, (d, d), seed=3)
     X, Y = data[f"m0_{d}"], data[f"m1_{d}"]
-    out = {}
+    step: dict[str, float] = {}
+    fixed: dict[str, float] = {}
     for depth in depths:
-        epochs = 3
-        # patience > epochs: every epoch runs, so seconds / steps is the step cost.
-        stitch = MLPStitch(depth=depth, epochs=epochs, batch_size=batch, patience=epochs + 1)
-        secs = timed(lambda s=stitch: s.fit(X, Y))
-        steps = epochs * math.ceil(n * (1 - stitch.validation_fraction) / batch)
-        out[str(depth)] = secs / steps
+        times = {}
+        for epochs in (1, 3):
+            stitch = MLPStitch(
+                mode=mode, depth=depth, epochs=epochs, batch_size=batch, patience=epochs + 1
+            )
+            times[epochs] = timed(lambda s=stitch: s.fit(X, Y))
+        steps_per_epoch = math.ceil(n * (1 - stitch.validation_fraction) / batch)
+        per_epoch = max(times[3] - times[1], 1e-9) / 2
+        step[str(depth)] = per_epoch / steps_per_epoch
+        fixed[str(depth)] = max(times[1] - per_epoch, 0.0)
     print(
-        f"  s/step (batch {batch}, {d}→{d}): "
-        + ", ".join(f"depth {k} {v * 1e3:.2f} ms" for k, v in out.items())
+        f"  {mode}, batch {batch}, {d}→{d}, n={n}: "
+        + ", ".join(
+            f"depth {k} {v * 1e3:.2f} ms/step + {fixed[k]:.2f} s/fit" for k, v in step.items()
+        )
     )
-    return out
+    return {"step": step, "fixed": fixed}
 
 
 def measure_measures(n: int, permutations: int) -> dict[str, dict[str, float]]:
@@ -291,12 +300,25 @@ def measure_search(n_q: int, n_d: int, d: int) -> float:
 
 # -- plans: what a preset asks for -------------------------------------------------------
 def representations(layers: Any, num_layers: int | None) -> int:
-    """Representations a model contributes: its layers 0..L when asked and present, else 1."""
+    """Representations a model contributes: the asked layers of 0..L (when it has hidden
+    states) plus its final embedding."""
     if num_layers is None or layers == "final":
         return 1
     if layers == "all":
-        return num_layers + 1
-    return len(list(layers))
+        return num_layers + 2
+    return len([i for i in layers if i <= num_layers]) + 1
+
+
+def closed_form_pair_seconds(m: dict[str, Any], d: int, n_train: int) -> float:
+    """Seconds per ordered pair (all closed-form kinds) at width d and n_train rows: linear
+    in rows between the two measured row counts, and ∝ d³ above the widest measured d (the
+    per-source eigendecomposition and the α path dominate there)."""
+    pts = m["closed_form"]["per_pair"]
+    below = [int(k) for k in pts if int(k) <= d]
+    key = str(max(below) if below else min(int(k) for k in pts))
+    (n0, t0), (n1, t1) = sorted((int(k), v) for k, v in pts[key].items())
+    per = max(t0 + (t1 - t0) / (n1 - n0) * (n_train - n0), 0.2 * t0)
+    return per * max(d / int(key), 1.0) ** 3
 
 
 def pair_counts(reps: dict[str, int], layer_pairs: str) -> tuple[int, list[tuple[str, str]]]:
@@ -351,27 +373,27 @@ def project_offline(cfg: dict[str, Any], m: dict[str, Any]) -> dict[str, float]:
     batch = int(mlp.get("batch_size", 256))
     n_train = int(n_docs * TRAIN_FRACTION)
 
-    def closed_pair(d: int) -> float:
-        pts = m["closed_form"]["per_pair"]
-        key = min(pts, key=lambda k: abs(int(k) - d) if int(k) >= d else 10**9 + int(k))
-        (n0, t0), (n1, t1) = sorted((int(k), v) for k, v in pts[key].items())
-        slope = (t1 - t0) / (n1 - n0)
-        return max(t0 + slope * (n_train - n0), t0 * 0.2)
-
-    mean_dim = float(np.mean([dims[a] for a, _ in model_pairs]))
     stages = {"encode (warm cache)": 0.0}
-    share = len([k for k in kinds if k in CLOSED_FORM or k == "identity"]) / len(CLOSED_FORM)
-    stages["closed-form grid"] = n_sets * n_pairs * closed_pair(int(mean_dim)) * share
+    closed = [k for k in kinds if k in CLOSED_FORM]
+    stages["closed-form grid"] = (
+        n_sets
+        * len(closed)
+        / len(CLOSED_FORM)
+        * sum(
+            pairs_of(reps, a, b, layer_pairs)
+            * closed_form_pair_seconds(m, max(dims[a], dims[b]), n_train)
+            for a, b in model_pairs
+        )
+    )
     mlp_s = 0.0
     if "mlp" in kinds:
         steps = epochs * math.ceil(n_train * 0.9 / batch)
         for depth in depths:
             for a, b in model_pairs:
-                mlp_s += (
-                    pairs_of(reps, a, b, layer_pairs)
-                    * steps
-                    * mlp_step(m["mlp"], depth, dims[a], dims[b])
-                )
+                w = max(dims[a], dims[b])
+                per_fit = steps * mlp_step(m["mlp"]["step"], depth, dims[a], dims[b])
+                per_fit += m["mlp"]["fixed"][str(depth)] * max(w / 384, 0.25) ** 3
+                mlp_s += pairs_of(reps, a, b, layer_pairs) * per_fit
         mlp_s *= n_sets
     stages["MLP fits"] = mlp_s
     meas = cfg.get("measures", {})
@@ -384,6 +406,7 @@ def project_offline(cfg: dict[str, Any], m: dict[str, Any]) -> dict[str, float]:
     stages["measures"] = n_sets * n_pairs * per_pair
     ret = cfg.get("retrieval", {})
     n_q = int(n_docs * (1 - TRAIN_FRACTION) * 0.67)  # test queries of the held-out docs
+    mean_dim = float(np.mean([dims[b] for _, b in model_pairs]))
     flops = 2 * n_q * n_docs * mean_dim
     stages["retrieval"] = (
         n_sets * len(model_pairs) * len(ret.get("modes", [])) * len(ret.get("kinds", []))
@@ -445,12 +468,9 @@ def project_lead(
                 api_s += tokens / API_TOKENS_PER_MINUTE * 60
         n_train = int(n * TRAIN_FRACTION)
         # closed-form: per pair at the nearest measured d, linear in rows, on the CPUs.
-        pts = m["closed_form"]["per_pair"]
         for a, b in model_pairs:
             d = max(LEAD_MODELS[a].hidden, LEAD_MODELS[b].dim)
-            key = min(pts, key=lambda k, d=d: abs(int(k) - d))
-            (n0, t0), (n1, t1) = sorted((int(k), v) for k, v in pts[key].items())
-            per = t0 + (t1 - t0) / (n1 - n0) * (n_train - n0)
+            per = closed_form_pair_seconds(m, d, n_train)
             mult = pairs_of(reps, a, b, layer_pairs)
             kinds = [k for k in cfg["stitches"]["kinds"] if k in CLOSED_FORM]
             fit_cpu += mult * per * len(kinds) / len(CLOSED_FORM) / cpu_speedup
@@ -516,6 +536,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000, help="rows for fits and measures")
     ap.add_argument("--short", type=int, default=200, help="short texts encoded per model")
     ap.add_argument("--long", type=int, default=12, help="long texts encoded per model")
+    ap.add_argument("--dims", default="64,384", help="closed-form dims timed (larger: d³)")
     ap.add_argument("--machines", default="1,4,16", help="GPU machine counts to project")
     ap.add_argument("--cores", type=int, default=16, help="CPU cores per GPU machine")
     ap.add_argument("--permutations", type=int, default=4, help="calibrate() timing run")
@@ -534,10 +555,10 @@ def main() -> None:
     print("encoding (no cache):")
     m["encode"] = measure_encoding(args.short, args.long)
     print("closed-form fits (fit_all_pairs vs pair by pair):")
-    m["closed_form"] = measure_closed_form(args.n, (384, 768, 1024))
+    m["closed_form"] = measure_closed_form(args.n, tuple(int(x) for x in args.dims.split(",")))
     print("MLP fits:")
-    m["mlp"] = measure_mlp(args.n, 384, range(1, 8), 256)
-    m["mlp_b32"] = measure_mlp(args.n, 384, range(2, 3), 32)
+    m["mlp"] = measure_mlp(args.n, 384, range(1, 8), 256, "residual_on_affine")
+    m["mlp_plain_b32"] = measure_mlp(args.n, 384, range(2, 3), 32, "plain")
     print("measures (384-d vs 768-d):")
     m["measures"] = measure_measures(args.n, args.permutations)
     print("search:")

@@ -163,3 +163,16 @@ def test_cli_device_cuda_is_one_line_and_exit_2(tmp_path):
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     assert lines == ["error: CUDA is not available here; use --device cpu"], proc.stdout
     assert not (tmp_path / "out").exists()
+
+
+@no_cuda
+def test_experiment_file_asking_for_cuda_fails_before_any_work(tmp_path):
+    from stitchbench.experiment.config import load_config
+
+    cfg = tmp_path / "gpu.toml"
+    cfg.write_text('[run]\ndevice = "cuda"\n[models]\nnames = ["static-64"]\n')
+    with pytest.raises(DataError) as info:
+        load_config(cfg)
+    assert str(info.value) == NO_CUDA
+    cfg.write_text('[run]\ndevice = "auto"\n[models]\nnames = ["static-64"]\n')
+    assert load_config(cfg).run.device == "auto"  # kept as written; resolved where used

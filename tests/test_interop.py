@@ -206,3 +206,23 @@ def test_mteb_evaluate_on_a_local_task_matches_stitchbench(ir_setup, tmp_path):
         mteb_run = saved["default"]["test"]
         theirs = ir_scores(mteb_run, held.qrels, ["ndcg@10"])["ndcg@10"]
         assert theirs == pytest.approx(ours, abs=1e-6)
+
+
+def test_export_command_writes_a_loadable_model(pair, exported, tmp_path):
+    from sentence_transformers import SentenceTransformer
+    from typer.testing import CliRunner
+
+    from stitchbench.cli.app import app
+
+    corpus, _, _, _ = pair
+    stitch, model = exported("procrustes")
+    saved = stitch.save(tmp_path / "stitch")
+    out = tmp_path / "exported"
+    res = CliRunner().invoke(app, ["export", str(saved), "--model", SOURCE, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    texts = list(corpus.doc_texts[:10])
+    np.testing.assert_allclose(
+        SentenceTransformer(str(out)).encode(texts), model.encode(texts), atol=1e-6
+    )
+    again = CliRunner().invoke(app, ["export", str(saved), "--model", SOURCE, "--out", str(out)])
+    assert again.exit_code != 0 and "not empty" in str(again.exception)

@@ -77,7 +77,7 @@ def embed_texts(
     todo = [k for k in keys if k not in found]
     confirm_cost = getattr(encoder, "confirm_cost", None)  # paid APIs: ask once per run
     if todo and confirm_cost is not None:
-        confirm_cost(texts, kind=kind)
+        confirm_cost(texts, kind=kind, cache_root=store.root)
     if todo:
         found.update(
             _encode_to_store(

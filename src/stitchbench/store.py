@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import socket
 import struct
 import tempfile
@@ -43,6 +44,8 @@ TENSOR = "embeddings"
 _DTYPES = {"float32": ("F32", np.float32), "float16": ("F16", np.float16)}
 STALE_TMP_SECONDS = 3600
 KEY_FIELDS = ("encoder", "corpus", "chunking", "split", "kind", "layer", "dtype")
+#: Subfolder where API encoders save answered batches (resume without paying twice).
+API_BATCHES_DIR = "api-batches"
 _KEY_RE = re.compile(r"[0-9a-f]{24}")
 # ".<key>.<pid>@<host>.<random>.tmp": the pid says whether the writer is still alive, when
 # the writer ran on this host (a cache folder may be shared by several machines).
@@ -344,6 +347,8 @@ class EmbeddingStore:
         for tmp in list(self.temp_files()):
             if tmp["stale"]:
                 tmp["path"].unlink(missing_ok=True)
+        if model is None and key_prefix is None:  # everything: answered API batches too
+            shutil.rmtree(self.root / API_BATCHES_DIR, ignore_errors=True)
         return count
 
     # -- internals -----------------------------------------------------------------------

@@ -99,3 +99,14 @@ def test_batch_spill_persists_and_ignores_partial_files(tmp_path: Path) -> None:
 def test_cost_estimate_describes_itself() -> None:
     assert "~$0.0200" in CostEstimate(10, 1_000_000, 0.02).describe()
     assert "price unknown" in CostEstimate(1, 5, None).describe()
+
+
+def test_cache_rm_all_also_drops_saved_api_batches(tmp_path: Path) -> None:
+    from stitchbench.store import API_BATCHES_DIR, EmbeddingStore
+
+    store = EmbeddingStore(tmp_path / "cache")
+    BatchSpill(store.root / API_BATCHES_DIR / "fp" / "query").save(["k"], np.ones((1, 2)))
+    store.remove(model="some-model")  # a selective removal keeps them
+    assert (store.root / API_BATCHES_DIR).is_dir()
+    store.remove()
+    assert not (store.root / API_BATCHES_DIR).exists()

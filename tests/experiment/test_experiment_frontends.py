@@ -3,11 +3,13 @@ queries it scores; the shipped demo.toml is the demo command's config; fit saves
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from stitchbench.cli.app import app
@@ -124,3 +126,121 @@ def test_fit_command_saves_the_runner_stitch(tmp_path):
     st = load_stitch(out)
     assert st.kind == "lowrank" and st.rank == 8
     assert (st.source, st.target, st.d_source_, st.d_target_) == ("static-64", "glove-50d", 64, 50)
+
+
+def test_layers_command_every_layer_through_the_runner(tmp_path):
+    from tests.conftest import require_model
+
+    require_model("minilm-l6")
+    require_model("static-64")
+    from stitchbench.report.figures import layer_matrix
+
+    out = tmp_path / "layers"
+    res = CliRunner().invoke(
+        app,
+        [
+            "layers",
+            "--models",
+            "minilm-l6,static-64",
+            "--max-docs",
+            "120",
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--no-progress",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "minilm-l6 layers → static-64 layers" in " ".join(res.output.split())  # titles wrap
+    df = pd.read_parquet(out / "results.parquet")
+    fwd = df[(df["source"] == "minilm-l6") & (df["target"] == "static-64")]
+    r2 = layer_matrix(fwd[fwd["split"] == "test"], "affine", "r2")
+    # Rows: the 7 layers of minilm-l6 (0 = embeddings) and its final embedding; one column.
+    assert list(r2.index) == [*map(str, range(7)), "final"] and list(r2.columns) == ["final"]
+    cka = layer_matrix(fwd, "linear_cka", "linear_cka")
+    assert cka.shape == (8, 1) and np.isfinite(cka.to_numpy()).all()
+    back = df[
+        (df["source"] == "static-64") & (df["target"] == "minilm-l6") & (df["split"] == "test")
+    ]
+    assert set(back["target_layer"]) == {*map(str, range(7)), "final"}
+    assert (out / "layers_affine_r2_minilm-l6__to__static-64.png").is_file()
+
+
+def test_curve_points_run_as_runner_tasks(tmp_path, shared_cache):
+    """[curve] runs each (pair, kind, n_pairs, seed) point as a task (branch stitches' curve)."""
+    from stitchbench.experiment.runner import run_experiment
+
+    curve = pytest.importorskip("stitchbench.experiment.curve")
+
+    cfg = parse_config(
+        {
+            "data": {"datasets": ["bible"], "max_docs": 200},
+            "models": {"names": ["static-64", "glove-50d"]},
+            "curve": {"pairs": [20, "all"], "seeds": 2, "kinds": ["affine"], "candidates": 50},
+        }
+    )
+    summary = run_experiment(cfg, tmp_path / "run", cache_dir=shared_cache, progress=False)
+    assert not summary.failed, [o.error for o in summary.failed]
+    df = summary.results
+    assert summary.total == 2 + 2 * 2 * 2  # two embeds; 2 pairs × 2 sizes × 2 seeds
+    r2 = df[(df["method"] == "curve:affine") & (df["metric"] == "r2")]
+    assert len(r2) == 8 and set(r2["n_train"]) == {20, 150}
+    # One point equals the per-point function called directly.
+    from stitchbench.experiment.tasks import TaskEnv, load_embeddings
+    from stitchbench.store import EmbeddingStore
+
+    store = EmbeddingStore(shared_cache)
+    env = TaskEnv(str(tmp_path / "run"), str(shared_cache))
+    spec = next(
+        t["spec"]
+        for t in json.loads((tmp_path / "run" / "plan.json").read_text())
+        if t["kind"] == "curve"
+        and t["spec"]["n_pairs"] == 20
+        and t["spec"]["curve_seed"] == 1
+        and t["spec"]["source"][0] == "static-64"
+    )
+    da, _ = load_embeddings(env, store, spec["embeds"]["static-64"])
+    db, _ = load_embeddings(env, store, spec["embeds"]["glove-50d"])
+    want = curve.curve_point(
+        curve.make_curve_data("bible", da["final"], db["final"], n_candidates=50),
+        "affine",
+        {},
+        20,
+        1,
+    )
+    got = r2[(r2["source"] == "static-64") & (r2["n_train"] == 20) & (r2["seed"] == 1)]
+    assert got["value"].item() == pytest.approx(
+        next(r["value"] for r in want if r["metric"] == "r2")
+    )
+
+
+def test_depth_figure_reads_only_the_results_table(tmp_path):
+    from stitchbench.report.figures import depth_figure
+    from stitchbench.results import RunContext, results_frame
+
+    ctx = RunContext("toy", "fp", 0)
+    rows = []
+    for s, t in (("a", "b"), ("b", "a")):
+        points = [("mean", None, 0.0), ("affine", None, 0.5)]
+        points += [("mlp", d, 0.4 + 0.05 * d) for d in (1, 2, 3)]
+        for method, depth, value in points:
+            rows.append(
+                ctx.row(
+                    split="test",
+                    source=s,
+                    target=t,
+                    method=method,
+                    metric="r2",
+                    value=value,
+                    ci_low=value - 0.1,
+                    ci_high=value + 0.1,
+                    n_eval=40,
+                    params={"depth": depth} if depth else {},
+                )
+            )
+    df = results_frame(rows)
+    path = depth_figure(df, tmp_path, "r2")
+    assert path is not None and path.stat().st_size > 10_000
+    one_depth = df[~df["params"].str.contains('"depth": [23]')]
+    assert depth_figure(one_depth, tmp_path, "r2") is None

@@ -69,6 +69,7 @@ class FaultProxy:
     slow_seconds: float = 1.0
     hold_after: int | None = None
     on_answered: Callable[[int], None] | None = None
+    reject_input_type: bool = False  # answer 400 to requests carrying input_type (strict servers)
     seen: list[Seen] = field(default_factory=list)
     port: int = 0
 
@@ -79,6 +80,8 @@ class FaultProxy:
         self._release = threading.Event()
         self.holding = threading.Event()
         self._server: ThreadingHTTPServer | None = None
+        self._inflight = 0
+        self.max_inflight = 0  # most embeddings requests handled at once
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -129,6 +132,7 @@ class FaultProxy:
             self.seen.clear()
             self._count = 0
             self._answered = 0
+            self.max_inflight = 0
 
     # -- used by the handler -----------------------------------------------------------------
     def _next(self, inputs: list[str], auth: str) -> tuple[int, str | None]:
@@ -225,6 +229,17 @@ class _Handler(BaseHTTPRequestHandler):
         inputs = [inputs] if isinstance(inputs, str) else list(inputs)
         auth = self.headers.get("Authorization", "")
         owner = self.owner
+        with owner._lock:
+            owner._inflight += 1
+            owner.max_inflight = max(owner.max_inflight, owner._inflight)
+        try:
+            self._embeddings(raw, inputs, auth, arrived)
+        finally:
+            with owner._lock:
+                owner._inflight -= 1
+
+    def _embeddings(self, raw: bytes, inputs: list[str], auth: str, arrived: float) -> None:
+        owner = self.owner
         if owner._should_hold():
             owner.holding.set()
             owner._release.wait(timeout=120)
@@ -233,6 +248,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
             return
         n, fault = owner._next(inputs, auth)
+        if owner.reject_input_type and b'"input_type"' in raw:
+            owner._record(n, inputs, "400", auth)
+            self._error(400, "Unrecognized request argument supplied: input_type")
+            return
         if fault == "429":
             owner._record(n, inputs, fault, auth)
             self._error(429, "rate limited (injected)", {"Retry-After": f"{owner.retry_after:g}"})

@@ -173,7 +173,7 @@ def test_fewer_vectors_than_inputs_is_refused(proxy: FaultProxy, tmp_path: Path)
 def test_slow_server_is_reported_as_slow_not_unreachable(proxy: FaultProxy, tmp_path: Path) -> None:
     enc = _enc(proxy.url, tmp_path, timeout=1.5, max_attempts=2)
     proxy.plan = lambda n, inputs: "slow"
-    proxy.slow_seconds = 3.5
+    proxy.slow_seconds = 3.5  # > 1.5 s, and > 3 s: the retry waits twice as long
     with pytest.raises(ApiError) as err:
         enc.encode(TEXTS[:4])
     msg = str(err.value)
@@ -194,6 +194,53 @@ def _restart_later(port: int, delay: float, box: dict[str, Any]) -> threading.Th
     t = threading.Thread(target=go, daemon=True)
     t.start()
     return t
+
+
+def test_batches_respect_the_token_budget_and_the_concurrency_limit(
+    proxy: FaultProxy, clean: np.ndarray, tmp_path: Path
+) -> None:
+    from stitchbench.encoders.openai_api import estimate_tokens
+
+    enc = _enc(proxy.url, tmp_path, batch_size=64, max_batch_tokens=40, concurrency=2)
+    proxy.reset()
+    proxy.plan = lambda n, inputs: "slow"  # every answer takes a while: requests overlap
+    proxy.slow_seconds = 0.3
+    got = enc.encode(TEXTS, kind="passage")
+    np.testing.assert_array_equal(got, clean)
+    sizes = [sum(estimate_tokens(t) for t in s.inputs) for s in proxy.seen]
+    assert all(size <= 40 for size in sizes) and len(proxy.seen) >= len(TEXTS) // 3
+    assert proxy.max_inflight == 2
+
+
+def test_batches_are_saved_next_to_the_store_in_use(server: int, tmp_path: Path) -> None:
+    from stitchbench.embed import embed_texts
+    from stitchbench.store import EmbeddingStore
+
+    enc = OpenAIEncoder("e5", f"http://127.0.0.1:{server}/v1", **FAST)  # no spill_dir
+    store = EmbeddingStore(tmp_path / "cache")
+    source = {"corpus": "c", "chunking": "none", "split": "all"}
+    ids = [str(i) for i in range(8)]
+    embed_texts(enc, ids, TEXTS[:8], kind="query", store=store, source=source, progress=False)
+    saved = list((tmp_path / "cache" / "api-batches" / enc.fingerprint / "query").glob("*.npz"))
+    assert len(saved) == 2  # 8 texts in batches of 4
+
+
+def test_a_server_refusing_input_type_gets_client_side_prefixes(
+    proxy: FaultProxy, tmp_path: Path
+) -> None:
+    proxy.reject_input_type = True
+    enc = _enc(proxy.url, tmp_path)
+    assert enc.resolved_input_type == "prefix"
+    enc.encode(TEXTS[:2], kind="query")
+    assert proxy.seen[0].outcome == "400"
+    assert all(t.startswith("query: ") for t in proxy.seen[-1].inputs)
+    with pytest.raises(ApiError, match="HTTP 400"):
+        _enc(proxy.url, tmp_path, input_type="field")  # asked for explicitly: no fallback
+
+
+def test_dimensions_the_server_ignores_are_refused(server: int, tmp_path: Path) -> None:
+    with pytest.raises(ApiError, match="ignored dimensions=128"):
+        _enc(f"http://127.0.0.1:{server}/v1", tmp_path, dimensions=128)
 
 
 def test_server_killed_mid_run_and_restarted(clean: np.ndarray, tmp_path: Path) -> None:
@@ -288,6 +335,7 @@ def test_client_killed_mid_run_resumes_without_paying_twice(
     proxy.reset()
     subprocess.run([sys.executable, "-c", script, *args], env=env, check=True, timeout=120)
     np.testing.assert_array_equal(np.load(tmp_path / "v.npy"), clean)
+    assert not list((tmp_path / "cache").glob("api-batches/*/*/*.npz"))  # spill_dir was given
     # (the request held while the client was killed may be logged late: it never reached
     # the server)
     sent = [t for s in proxy.seen if s.outcome != "held" for t in s.inputs if not _probe(t)]

@@ -26,7 +26,7 @@ def test_pair_matrix_rows_are_sources_with_intervals(tables: v.RunTables) -> Non
     mats = v.pair_matrices(df)
     pm = mats[("bible", "final", "affine", "r2")]
     assert pm.value.index.name == "source" and pm.value.columns.name == "target"
-    rows = df[(df["method"] == "affine") & (df["metric"] == "r2") & (df["source_layer"] == "final")]
+    rows = df[(df["method"] == "affine") & (df["metric"] == "r2") & (df["split"] == "test")]
     assert len(rows) == 6
     for r in rows.itertuples():
         assert pm.value.loc[r.source, r.target] == r.value
@@ -37,10 +37,23 @@ def test_pair_matrix_rows_are_sources_with_intervals(tables: v.RunTables) -> Non
     # MLP depths are separate kinds, never averaged together.
     assert ("bible", "final", "mlp depth=1", "r2") in mats
     assert ("bible", "final", "mlp depth=2", "r2") in mats
-    # The layer run's source layers appear as layer-pair selections and as layer maps.
-    assert ("bible", "2 → final", "affine", "r2") in mats
+    assert v.layer_matrices(df) == {}  # a final-layers run has no layer maps
+
+
+def test_layer_maps_rows_are_source_layers(layer_run: Path) -> None:
+    df = v.load_run(layer_run).results
     lm = v.layer_matrices(df)[("bible", "minilm-l6 → static-64", "affine", "r2")]
-    assert list(lm.value.index) == ["2", "4", "6"] and list(lm.value.columns) == ["final"]
+    assert list(lm.value.index) == ["2", "4", "final"] and list(lm.value.columns) == ["final"]
+    row = df[
+        (df["source"] == "minilm-l6")
+        & (df["source_layer"] == "4")
+        & (df["method"] == "affine")
+        & (df["metric"] == "r2")
+        & (df["split"] == "test")
+    ]
+    assert lm.value.loc["4", "final"] == row["value"].item()
+    mats = v.pair_matrices(df)
+    assert ("bible", "4 → final", "affine", "r2") in mats
 
 
 def test_depth_curves_carry_affine_and_mean_lines(tables: v.RunTables) -> None:
@@ -49,6 +62,7 @@ def test_depth_curves_carry_affine_and_mean_lines(tables: v.RunTables) -> None:
     c = curves[("glove-50d", "minilm-l3")]
     assert list(c.depth) == [1.0, 2.0]
     sel = (df["source"] == "glove-50d") & (df["target"] == "minilm-l3") & (df["metric"] == "r2")
+    sel &= df["split"] == "test"
     assert c.affine == df.loc[sel & (df["method"] == "affine"), "value"].item()
     assert c.mean == df.loc[sel & (df["method"] == "mean"), "value"].item()
     assert abs(c.mean) < 0.05  # the mean predictor scores ~0 against the training mean
@@ -64,8 +78,8 @@ def test_league_table_matches_scipy_on_the_pairs(tables: v.RunTables) -> None:
         & (league["scope"] == "model pairs")
     ].iloc[0]
     cka = df[(df["metric"] == "linear_cka") & (df["source"] != df["target"])]
-    cka = cka[cka["source_layer"] == "final"].set_index(["source", "target"])["value"]
-    r2 = df[(df["method"] == "affine") & (df["metric"] == "r2") & (df["source_layer"] == "final")]
+    cka = cka.set_index(["source", "target"])["value"]
+    r2 = df[(df["method"] == "affine") & (df["metric"] == "r2") & (df["split"] == "test")]
     r2 = r2.set_index(["source", "target"])["value"]
     joined = pd.concat([cka, r2], axis=1, join="inner")
     assert row["n"] == len(joined) == 6
@@ -76,34 +90,39 @@ def test_league_table_matches_scipy_on_the_pairs(tables: v.RunTables) -> None:
     assert any(o.startswith("retention ndcg@10") for o in league["outcome"])
 
 
-def test_layer_max_is_calibrated_against_the_null_maximum(tables: v.RunTables) -> None:
-    lm = v._layer_max(tables.results, "linear_cka", n_null=500, seed=0)
+def test_layer_max_is_calibrated_against_the_null_maximum(layer_run: Path) -> None:
+    df = v.load_run(layer_run).results
+    lm = v._layer_max(df, "linear_cka", n_null=500, seed=0)
     row = lm[(lm["source"] == "minilm-l6") & (lm["target"] == "static-64")].iloc[0]
-    df = tables.results
-    layer_cka = df[(df["source"] == "minilm-l6") & (df["metric"] == "linear_cka")]["value"]
+    layer_cka = df[
+        (df["source"] == "minilm-l6")
+        & (df["target"] == "static-64")
+        & (df["metric"] == "linear_cka")
+    ]["value"]
+    assert len(layer_cka) == 3
     assert row["layer-max"] == layer_cka.max()
     # Real layers of two text models are far more similar than shuffled rows.
     assert row["layer-max p vs null max"] < 0.01 and row["layer-max z vs null max"] > 3
 
 
 def test_paired_tests_from_per_query_rows(tables: v.RunTables) -> None:
-    tests = v.paired_tests(tables.per_query, n_permutations=300)
+    tests = v.paired_tests(tables.per_query, tables.results, n_permutations=300)
     sse = tests[(tests["metric"] == "sse") & (tests["source"] == "glove-50d")]
     pair = sse[(sse["a"] == "affine") & (sse["b"] == "mean")]
     pair = pair[pair["target"] == "minilm-l3"].iloc[0]
     # The affine stitch beats the mean on real data: lower per-row error, small p.
     assert pair["mean_difference"] < 0 and pair["p_value"] < 0.01
     assert {"mlp depth=1", "mlp depth=2"} <= set(tests["a"]) | set(tests["b"])
+    # Retrieval through a stitch against the native search of the target, same queries.
+    ret = tests[(tests["metric"] == "ndcg@10") & (tests["b"] == "native target")]
+    assert set(ret["mode"]) == {"query", "corpus"} and (ret["n"] > 0).all()
+    assert (ret["mean_difference"] < 0).mean() > 0.5  # stitched search mostly loses
 
 
 def test_report_degrades_when_kinds_of_rows_are_absent(real_run: Path, tmp_path: Path) -> None:
     # An older, smaller table: no layers, no retrieval, no curves, no intervals/flags/mode.
     df = pd.read_parquet(real_run / "results.parquet")
-    keep = (
-        (df["source_layer"] == "final")
-        & ~df["method"].str.endswith("-retrieval")
-        & ~df["method"].str.startswith("curve:")
-    )
+    keep = ~df["method"].str.endswith("-retrieval")
     small = df[keep].drop(columns=["ci_low", "ci_high", "flags", "mode"])
     run = tmp_path / "old"
     run.mkdir()
@@ -114,7 +133,7 @@ def test_report_degrades_when_kinds_of_rows_are_absent(real_run: Path, tmp_path:
     assert len(rep.pngs) == 3 and rep.html.stat().st_size > 1_000_000
     assert "paired tests (needs per_query.parquet): none." in rep.html.read_text()
     # Nothing at all to draw but a measure: still a report.
-    only = df[(df["method"] == "linear_cka") & (df["source_layer"] == "final")]
+    only = df[df["method"] == "linear_cka"]
     run2 = tmp_path / "measures-only"
     run2.mkdir()
     only.to_parquet(run2 / "results.parquet")

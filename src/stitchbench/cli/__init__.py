@@ -11,9 +11,11 @@ from rich.markup import escape
 from stitchbench.cli import (  # noqa: F401  (importing registers the commands)
     basics,
     compare,
+    curve,
     demo,
     layers,
     migrate,
+    publish,
     report,
     retrieve,
     run,

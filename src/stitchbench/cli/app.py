@@ -31,5 +31,21 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="Print the version."
     ),
+    base_url: str | None = typer.Option(
+        None,
+        "--base-url",
+        help="OpenAI-compatible server for openai:MODEL (e.g. http://127.0.0.1:8000/v1); "
+        "env OPENAI_BASE_URL. Credentials in it are used as the key, never shown.",
+    ),
+    api_key_env: str | None = typer.Option(
+        None, "--api-key-env", help="Variable holding the API key (default OPENAI_API_KEY)."
+    ),
+    yes: bool = typer.Option(
+        False, "--yes", help="Confirm paid API runs above the cost threshold (STITCHBENCH_YES=1)."
+    ),
 ) -> None:
     """Measure and use translations (stitches) between text-embedding spaces."""
+    if base_url or api_key_env or yes:  # main() already applied them; app() called directly
+        from stitchbench.encoders.openai_api import apply_api_options
+
+        apply_api_options(base_url, api_key_env, yes)

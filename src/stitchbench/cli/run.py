@@ -34,6 +34,9 @@ def run(
         None, help="Embedding cache folder (shared by every worker)."
     ),
     progress: bool = typer.Option(True, help="Show tasks done/total and an ETA."),
+    device: str | None = typer.Option(
+        None, help="cpu, cuda, cuda:N or auto (default: the file's [run] device)."
+    ),
 ) -> None:
     """Run CONFIG.toml: skip finished tasks, run the rest, merge DIR/results.parquet."""
     from stitchbench.experiment.config import load_config
@@ -41,6 +44,13 @@ def run(
     from stitchbench.experiment.runner import run_experiment
 
     cfg = load_config(config)  # every key checked before any work
+    if device is not None:
+        import dataclasses
+
+        from stitchbench.devices import resolve_device
+
+        resolve_device(device)  # no CUDA here: one line, exit 2, before any work
+        cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, device=device))
     ex = make_executor(executor, ray_address)
     summary = run_experiment(
         cfg,
@@ -50,4 +60,10 @@ def run(
         progress=progress,
         log=console.print,
     )
+    from stitchbench.report.figures import depth_figure
+
+    for metric in ("r2", "mse"):  # the study's depth figure, when the run swept MLP depth
+        path = depth_figure(summary.results, summary.out, metric)
+        if path is not None:
+            console.print(f"wrote {path}")
     report_summary(summary)

@@ -42,6 +42,7 @@ import numpy as np
 from stitchbench.encoders.base import BaseEncoder, known_prefixes
 from stitchbench.errors import NotInstalledError, StitchbenchError
 from stitchbench.settings import embedding_cache_dir
+from stitchbench.store import API_BATCHES_DIR
 
 log = logging.getLogger("stitchbench.api")
 
@@ -67,6 +68,10 @@ _URL_CRED_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<cred>[^/@\
 
 class ApiError(StitchbenchError):
     """The embeddings server refused, failed or answered something unusable."""
+
+
+class _FieldRejected(ApiError):
+    """The server refused the ``input_type`` field (answered 400/422 naming it)."""
 
 
 class CostConfirmationError(StitchbenchError):
@@ -170,15 +175,34 @@ def scrub_argv(argv: Sequence[str]) -> list[str]:
                 val = args[i + 1]
                 i += 1
             if opt == "--base-url":
-                os.environ[BASE_URL_ENV] = remember_url_credentials(val)
+                apply_api_options(base_url=val)
             else:
-                os.environ["STITCHBENCH_API_KEY_ENV"] = val
+                apply_api_options(api_key_env=val)
         elif opt == "--yes":
-            os.environ[YES_ENV] = "1"
+            apply_api_options(yes=True)
         else:
             break
         i += 1
     return [scrub_argv_single(a) for a in args[i:]]
+
+
+def apply_api_options(
+    base_url: str | None = None, api_key_env: str | None = None, yes: bool = False
+) -> None:
+    """Set the process-wide API defaults the CLI's global options stand for.
+
+    Args:
+        base_url: Default server of ``openai:MODEL`` (``OPENAI_BASE_URL``); credentials in it
+            move to the environment (see :func:`remember_url_credentials`).
+        api_key_env: Name of the variable holding the key.
+        yes: Confirm paid runs (``STITCHBENCH_YES=1``).
+    """
+    if base_url:
+        os.environ[BASE_URL_ENV] = remember_url_credentials(base_url)
+    if api_key_env:
+        os.environ["STITCHBENCH_API_KEY_ENV"] = api_key_env
+    if yes:
+        os.environ[YES_ENV] = "1"
 
 
 def scrub_argv_single(arg: str) -> str:
@@ -332,6 +356,7 @@ class OpenAIEncoder(BaseEncoder):
         retry_after_max: Longest ``Retry-After`` honoured (a server asking for more is
             waited for this long).
         timeout: Seconds to wait for an answer; beyond it the server is reported as slow.
+            Each retry after a timeout waits twice as long (up to 4 × ``timeout``).
         spill_dir: Where answered batches are saved (default ``<embedding cache>/api-batches``).
         price_per_mtok: US$ per million tokens (default: OpenAI's list price for known
             models, else unknown).
@@ -431,7 +456,8 @@ class OpenAIEncoder(BaseEncoder):
         self._approved_tokens = 0
         self._spent_tokens = 0
         self._spills: dict[str, BatchSpill] = {}
-        self._spill_root = Path(spill_dir) if spill_dir else embedding_cache_dir() / "api-batches"
+        self._spill_root = Path(spill_dir) if spill_dir else embedding_cache_dir() / API_BATCHES_DIR
+        self._spill_explicit = spill_dir is not None
         default_name = f"openai:{model}" + (
             "" if _is_openai(self.base_url) else f"@{self.base_url}"
         )
@@ -460,8 +486,16 @@ class OpenAIEncoder(BaseEncoder):
                 mode = "field"
         self.mode = mode
         self.prefixes = dict(known) if mode == "prefix" else {}
-        passage, served = self._probe("passage")
-        if input_type == "auto" and mode == "field":
+        try:
+            passage, served = self._probe("passage")
+        except _FieldRejected:
+            if input_type != "auto":
+                raise
+            # A strict server refuses the extra field: tell kinds apart client-side.
+            self.mode = "prefix" if known else "none"
+            self.prefixes = dict(known) if known else {}
+            passage, served = self._probe("passage")
+        if input_type == "auto" and self.mode == "field":
             query, _ = self._probe("query")
             if np.allclose(query, passage, atol=1e-6) and known:
                 # The server ignored input_type, but the model needs its prefixes: add them.
@@ -496,7 +530,7 @@ class OpenAIEncoder(BaseEncoder):
                     "owned_by": getattr(m, "owned_by", None),
                     "created": getattr(m, "created", None),
                 }
-        return {"ids": sorted(str(m.id) for m in listed)[:20]}
+        return None  # not listed: other models coming and going must not change our identity
 
     def _describe(self) -> dict[str, Any]:
         # The URL is left out on purpose: the same model served elsewhere with the same
@@ -530,11 +564,22 @@ class OpenAIEncoder(BaseEncoder):
             return est.usd > self.confirm_above_usd
         return not _is_loopback(self.base_url) and est.tokens > self.confirm_above_tokens
 
-    def confirm_cost(self, texts: Sequence[str], kind: str = "passage") -> CostEstimate:
+    def confirm_cost(
+        self,
+        texts: Sequence[str],
+        kind: str = "passage",
+        cache_root: str | os.PathLike[str] | None = None,
+    ) -> CostEstimate:
         """Estimate what embedding ``texts`` will send; ask before a large run.
 
         Texts already answered (saved batches) cost nothing. Once a run is approved, later
         calls within the approved token budget do not ask again.
+
+        Args:
+            texts: The texts of the run.
+            kind: "query" or "passage".
+            cache_root: The embedding store's folder: answered batches are saved in its
+                ``api-batches`` subfolder (unless ``spill_dir`` was given).
 
         Returns:
             The estimate of what is still to be sent.
@@ -543,6 +588,10 @@ class OpenAIEncoder(BaseEncoder):
             CostConfirmationError: The run is above the threshold, nothing confirmed it
                 (``assume_yes``, ``--yes``, ``STITCHBENCH_YES=1``) and no terminal can ask.
         """
+        if cache_root is not None and not self._spill_explicit:
+            root = Path(cache_root) / API_BATCHES_DIR
+            if root != self._spill_root:
+                self._spill_root, self._spills = root, {}
         spill = self._spill(kind)
         prefix = self.prefixes.get(kind, "")
         todo = list({prefix + t for t in texts if _text_key(prefix + t) not in spill})
@@ -665,17 +714,30 @@ class OpenAIEncoder(BaseEncoder):
         if body:
             kwargs["extra_body"] = body
         started = time.monotonic()
+        wait_for = self.timeout
         for attempt in range(1, self.max_attempts + 1):
             with self._stats_lock:
                 self.stats.requests += 1
             try:
-                resp = self.client.embeddings.create(**kwargs)
+                resp = self.client.embeddings.create(**kwargs, timeout=wait_for)
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 if status in (401, 403):
                     raise ApiError(self._auth_message(status)) from None
                 retryable = status in _RETRY_STATUS or status >= 500
                 cause = f"HTTP {status}"
+                if (
+                    status in (400, 422)
+                    and "input_type" in body
+                    and "input_type" in str(_error_text(exc))
+                ):
+                    raise _FieldRejected(
+                        self._clean(
+                            f"{self.name} refused the request with HTTP {status}: "
+                            f"{_error_text(exc)}; this server does not take input_type: "
+                            "use input_type='prefix' (the model's prefixes) or 'none'."
+                        )
+                    ) from None
                 if not retryable:
                     raise ApiError(
                         self._clean(
@@ -687,7 +749,10 @@ class OpenAIEncoder(BaseEncoder):
                 final = self._final_message(cause, attempt, started, _error_text(exc))
             except openai.APITimeoutError:
                 cause, delay_hint = "timeout", None
-                final = self._final_message(cause, attempt, started, "")
+                final = self._final_message(cause, attempt, started, "", wait_for)
+                # A busy server still works on the abandoned request: asking again with the
+                # same short patience only queues more work, so each retry waits twice as long.
+                wait_for = min(wait_for * 2, self.timeout * 4)
             except openai.APIConnectionError as exc:
                 cause = _connection_cause(exc)
                 delay_hint = None
@@ -765,11 +830,15 @@ class OpenAIEncoder(BaseEncoder):
             "(or pick another variable with --api-key-env)."
         )
 
-    def _final_message(self, cause: str, attempts: int, started: float, detail: str) -> str:
+    def _final_message(
+        self, cause: str, attempts: int, started: float, detail: str, waited: float = 0.0
+    ) -> str:
         took = time.monotonic() - started
         if cause == "timeout":
+            longest = f" ({waited:g} s on the last try)" if waited > self.timeout else ""
             what = (
-                f"is reachable but slow: no answer within {self.timeout:g} s per request; "
+                f"is reachable but slow: no answer within {self.timeout:g} s per request"
+                f"{longest}; "
                 "raise the timeout (timeout=...) or lower the batch size"
             )
         elif cause == "cannot connect":

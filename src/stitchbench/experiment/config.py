@@ -13,7 +13,7 @@ model/dataset/measure/stitch kind is one :class:`ConfigError` line that names th
     [stitches.params.mlp]  depth = [1, 2] (a list is a sweep axis), epochs = 5
     [measures]   names = ["linear_cka"] | "all", calibrate = 0 (permutations)
     [retrieval]  modes = ["query", "corpus"], kinds = ["affine"], k = 100, metrics = [...]
-    [curve]      pairs = [50, 100, "all"], seeds = 3, kinds = ["affine"]
+    [curve]      pairs = [50, 100, "all"], seeds = 3, kinds = ["affine"], candidates = 2048
 
 In ``[stitches.params.KIND]`` a list is a sweep axis, except for a parameter whose default
 is itself a sequence (affine's ``alphas``): there a flat list is the value and a list of
@@ -31,9 +31,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stitchbench.devices import resolve_device
 from stitchbench.errors import StitchbenchError
 
 MODES: tuple[str, ...] = ("query", "corpus", "mixed")
+# Which (model, layer) pairs are stitched and measured: every layer × every layer of every other
+# model, every layer → every other model's final embedding, or final → final only.
+LAYER_PAIRS: tuple[str, ...] = ("all", "to_final", "final")
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.7, 0.1, 0.2)
 
 
@@ -66,6 +70,7 @@ class ModelsSection:
 
     names: tuple[str, ...] = ()
     layers: str | tuple[int, ...] = "final"
+    layer_pairs: str = "all"
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,7 @@ class CurveSection:
     pairs: tuple[int | str, ...] = ()
     seeds: int = 1
     kinds: tuple[str, ...] = ()
+    candidates: int = 2048
 
 
 @dataclass(frozen=True)
@@ -236,9 +242,8 @@ def _check_dataset(name: str, key: str) -> None:
         raise _fail(key, str(exc)) from None
 
 
-def _check_device(device: str) -> None:
+def check_device(device: str) -> None:
     # A GPU that is not there fails here, in one line, not in every task of the run.
-    from stitchbench.devices import resolve_device
 
     try:
         resolve_device(device)
@@ -343,11 +348,11 @@ def _layers(v: Any) -> str | tuple[int, ...]:
 SECTIONS: dict[str, tuple[str, ...]] = {
     "run": ("name", "seed", "device"),
     "data": ("datasets", "max_docs", "max_words", "fractions"),
-    "models": ("names", "layers"),
+    "models": ("names", "layers", "layer_pairs"),
     "stitches": ("kinds", "params"),
     "measures": ("names", "calibrate"),
     "retrieval": ("modes", "kinds", "k", "metrics"),
-    "curve": ("pairs", "seeds", "kinds"),
+    "curve": ("pairs", "seeds", "kinds", "candidates"),
 }
 
 
@@ -377,7 +382,7 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
         seed=_int(r.get("seed", 0), "run.seed"),
         device=_str(r.get("device", "cpu"), "run.device"),
     )
-    _check_device(run.device)
+    check_device(run.device)
     datasets = _str_list(d.get("datasets", ["bible"]), "data.datasets")
     if not datasets:
         raise _fail("data.datasets", "name at least one dataset")
@@ -412,7 +417,13 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
         raise _fail("models.names", "name at least one model")
     for i, name in enumerate(names):
         _check_model(name, f"models.names[{i}]")
-    models = ModelsSection(names, _layers(m.get("layers", "final")))
+    layer_pairs = _str(m.get("layer_pairs", "all"), "models.layer_pairs")
+    if layer_pairs not in LAYER_PAIRS:
+        raise _fail(
+            "models.layer_pairs",
+            f"unknown value {layer_pairs!r}; allowed: {', '.join(LAYER_PAIRS)}",
+        )
+    models = ModelsSection(names, _layers(m.get("layers", "final")), layer_pairs)
 
     all_kinds = sorted(STITCH_KINDS)
     kinds = _str_list(s.get("kinds", []), "stitches.kinds", all_kinds, "stitch kind")
@@ -458,7 +469,21 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
     ckinds = _str_list(
         cu.get("kinds", list(kinds) if pairs else []), "curve.kinds", all_kinds, "stitch kind"
     )
-    curve = CurveSection(tuple(pairs), _int(cu.get("seeds", 1), "curve.seeds", 1), ckinds)
+    curve = CurveSection(
+        tuple(pairs),
+        _int(cu.get("seeds", 1), "curve.seeds", 1),
+        ckinds,
+        _int(cu.get("candidates", 2048), "curve.candidates", 2),
+    )
+    if pairs:
+        import importlib.util
+
+        if importlib.util.find_spec("stitchbench.experiment.curve") is None:
+            raise _fail(
+                "curve.pairs",
+                "the sample-efficiency sweep needs stitchbench.experiment.curve, not installed "
+                "in this version; remove [curve]",
+            )
     return Config(run, data, models, stitches, measures, retrieval, curve)
 
 

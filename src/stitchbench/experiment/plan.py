@@ -145,14 +145,32 @@ def safe_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.@" else "-" for c in text)
 
 
+def keep_pair(cfg: Config, a: Rep, b: Rep) -> bool:
+    """``[models] layer_pairs``: all, to_final (target is a final embedding), final (both)."""
+    if cfg.models.layer_pairs == "to_final":
+        return b[1] == FINAL
+    if cfg.models.layer_pairs == "final":
+        return a[1] == FINAL and b[1] == FINAL
+    return True
+
+
 def layer_sets(cfg: Config) -> list[tuple[list[Rep], list[tuple[Rep, Rep]]]]:
     """``[(representations, ordered pairs)]``: the groups stitched and measured together."""
+    return [
+        (group, [(a, b) for a, b in pairs if keep_pair(cfg, a, b)])
+        for group, pairs in _layer_sets(cfg)
+    ]
+
+
+def _layer_sets(cfg: Config) -> list[tuple[list[Rep], list[tuple[Rep, Rep]]]]:
     models = list(cfg.models.names)
     reps = {m: [(m, lay) for lay in model_layers(cfg, m)] for m in models}
     if cfg.models.layers == "final" or len(models) == 1:
         group = [r for m in models for r in reps[m]]
         if len(models) == 1:
-            pairs = [(a, b) for a in group for b in group if a != b]
+            # One model: its layers against each other; with only its final embedding, the
+            # model onto itself (a sanity check: affine R² ≈ 1).
+            pairs = [(a, b) for a in group for b in group if a != b] or [(group[0], group[0])]
         else:
             pairs = [(a, b) for a in group for b in group if a[0] != b[0]]
         return [(group, pairs)]
@@ -278,6 +296,7 @@ def _plan(cfg: Config) -> Iterator[Task]:
                             "target": list(b),
                             "kind": k,
                             "params": point,
+                            "device": cfg.run.device,
                             "max_words": cfg.data.max_words,
                             "embeds": {m: embed_docs[m] for m in dict.fromkeys((a[0], b[0]))},
                         }
@@ -292,7 +311,7 @@ def _plan(cfg: Config) -> Iterator[Task]:
                         yield t
 
         # -- measures -------------------------------------------------------------------
-        for group, _ in groups:
+        for group, gpairs in groups:
             deps = sorted({embed_docs[r[0]] for r in group})
             for name in cfg.measures.names:
                 spec = {
@@ -301,7 +320,10 @@ def _plan(cfg: Config) -> Iterator[Task]:
                     "measure": name,
                     "calibrate": cfg.measures.calibrate,
                     "max_words": cfg.data.max_words,
-                    "cross_models_only": cfg.models.layers != "final" and len(models) > 1,
+                    # every pair of a final-only group (diagonal included), else the group's pairs
+                    "pairs": None
+                    if cfg.models.layers == "final"
+                    else [[*x, *y] for x, y in gpairs],
                     "embeds": {m: embed_docs[m] for m in dict.fromkeys(r[0] for r in group)},
                 }
                 yield _make(
@@ -310,6 +332,34 @@ def _plan(cfg: Config) -> Iterator[Task]:
                     deps,
                     f"measure {name} ({dataset}, {len(group)} representations)",
                 )
+
+        # -- sample-efficiency curves (stitchbench.experiment.curve, one task per point) ---
+        for a in models:
+            for b in models:
+                if a == b:
+                    continue
+                for kind in cfg.curve.kinds if cfg.curve.pairs else ():
+                    params = cfg.stitches.points(kind)[0] if kind in kinds else {}
+                    for n_pairs in cfg.curve.pairs:
+                        for curve_seed in range(cfg.curve.seeds):
+                            spec = {
+                                **base,
+                                "source": [a, FINAL],
+                                "target": [b, FINAL],
+                                "kind": kind,
+                                "params": params,
+                                "n_pairs": None if n_pairs == "all" else n_pairs,
+                                "curve_seed": curve_seed,
+                                "candidates": cfg.curve.candidates,
+                                "max_words": cfg.data.max_words,
+                                "embeds": {a: embed_docs[a], b: embed_docs[b]},
+                            }
+                            yield _make(
+                                "curve",
+                                spec,
+                                sorted({embed_docs[a], embed_docs[b]}),
+                                f"curve {kind} {a} → {b} n={n_pairs} seed={curve_seed}",
+                            )
 
         # -- retrieval ------------------------------------------------------------------
         if cfg.retrieval.modes and corpus.num_queries:

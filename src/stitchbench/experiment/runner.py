@@ -119,9 +119,9 @@ def run_experiment(
     """
     t0 = time.perf_counter()
     root = Path(out).resolve()
+    plan = make_plan(cfg)  # loads the corpora: a bad dataset fails here, before anything is written
     root.mkdir(parents=True, exist_ok=True)
     save_config(cfg, root / "config.toml")
-    plan = make_plan(cfg)
     _write_plan(plan, root / "plan.json")
     parts = root / "parts"
     done_before = {t.key for t in plan if finished(parts, t.key)}
@@ -131,6 +131,7 @@ def run_experiment(
         str(root),
         str(Path(cache_dir).resolve()) if cache_dir is not None else None,
         progress=False,
+        device=cfg.run.device,
     )
     outcomes: list[Outcome] = []
     from tqdm.auto import tqdm

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from stitchbench.corpora import Corpus, chunk_corpus
+from stitchbench.devices import resolve_device
 from stitchbench.embeddings import Embeddings, align
 from stitchbench.errors import DataError
 from stitchbench.experiment.plan import Rep, Task, corpus_for
@@ -41,11 +42,14 @@ class TaskEnv:
         out: The run folder (parts, stitches, embedding manifests); shared by workers.
         cache_dir: Embedding store root (None: the default); shared by workers.
         progress: Show inner progress bars (encoding).
+        device: The run's device ("cpu", "cuda", "auto"); encoders use it. Not part of any
+            embed task key: the vectors are the same up to float noise.
     """
 
     out: str
     cache_dir: str | None = None
     progress: bool = False
+    device: str = "cpu"
 
 
 @dataclass
@@ -221,7 +225,10 @@ def _embed(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict],
 
     spec = task.spec
     corpus = _corpus(spec)
-    enc = get_encoder(spec["model"])
+    device = resolve_device(env.device)
+    enc = (
+        get_encoder(spec["model"]) if device == "cpu" else get_encoder(spec["model"], device=device)
+    )
     got: dict[str, Embeddings] = {}
     if spec["text"] == "query":
         qids = scored_query_ids(corpus, spec["seed"], spec["fractions"])
@@ -448,13 +455,16 @@ def _stitch_grid(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[
 
 def _pair_stitch(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict], list[dict]]:
     from stitchbench.experiment.plan import stitch_path
-    from stitchbench.stitches import make_stitch
+    from stitchbench.stitches import STITCH_KINDS, make_stitch
 
     spec = task.spec
     a, b = tuple(spec["source"]), tuple(spec["target"])
     data = _group_rows(task, env, store, [a, b])
     X, Y = data.arrays[_label(a)], data.arrays[_label(b)]
-    st = make_stitch(spec["kind"], **spec["params"])
+    params = dict(spec["params"])
+    if "device" in STITCH_KINDS[spec["kind"]]().get_params() and "device" not in params:
+        params["device"] = spec.get("device", "cpu")  # a GPU-trained MLP is its own result
+    st = make_stitch(spec["kind"], **params)
     st.fit(X[data.masks.train], Y[data.masks.train])
     rows, perq = _score_rows(
         _ctx(task, data.fingerprints),
@@ -590,8 +600,12 @@ def _measure(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict
     data = _group_rows(task, env, store, [tuple(r) for r in spec["group"]], partial=True)
     group = [tuple(r) for r in spec["group"] if r[0] not in data.missing]
     labels = [_label(r) for r in group]
-    if spec.get("cross_models_only"):
-        pairs = [(_label(x), _label(y)) for x in group for y in group if x[0] != y[0]]
+    if spec.get("pairs") is not None:
+        pairs = [
+            (_label((p[0], p[1])), _label((p[2], p[3])))
+            for p in spec["pairs"]
+            if p[0] not in data.missing and p[2] not in data.missing
+        ]
     else:
         pairs = [(a, b) for a in labels for b in labels]
     rows = measure_rows(
@@ -768,6 +782,35 @@ def _retrieval_intervals(
     return out
 
 
+def _curve(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict], list[dict]]:
+    """One point of a sample-efficiency curve: ``stitchbench.experiment.curve.curve_point``.
+
+    The curve holds out its own fixed candidates (``candidates``, at most half the
+    documents) and samples nested training pairs from the rest; rows are its own
+    (``method = "curve:<kind>"``). Retrieval retention is left to ``stitchbench curve``:
+    the runner embeds only the test queries of its split.
+    """
+    from stitchbench.experiment import curve  # type: ignore[attr-defined]
+
+    spec = task.spec
+    a, b = spec["source"][0], spec["target"][0]
+    da, fa = load_embeddings(env, store, spec["embeds"][a])
+    db, fb = load_embeddings(env, store, spec["embeds"][b])
+    ctx = _ctx(task, {a: fa, b: fb})
+    n_docs = len(da[FINAL])
+    data = curve.make_curve_data(
+        spec["dataset"],
+        da[FINAL],
+        db[FINAL],
+        n_candidates=min(int(spec["candidates"]), n_docs // 2),
+        ctx=ctx,
+    )
+    rows = curve.curve_point(
+        data, spec["kind"], spec["params"], spec["n_pairs"], spec["curve_seed"]
+    )
+    return list(rows), []
+
+
 TASK_FUNCTIONS: dict[
     str, Callable[[Task, TaskEnv, EmbeddingStore], tuple[list[dict], list[dict]]]
 ] = {
@@ -776,6 +819,7 @@ TASK_FUNCTIONS: dict[
     "pair_stitch": _pair_stitch,
     "measure": _measure,
     "retrieval": _retrieval,
+    "curve": _curve,
 }
 
 

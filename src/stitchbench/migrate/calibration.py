@@ -13,6 +13,7 @@ runs in (B for corpus mode, A for query mode).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -100,13 +101,24 @@ def load_pair(
     test_ids = [q for q, s in query_split(corpus, splits).items() if s == "test"]
     if not test_ids:
         raise DataError(f"Corpus {corpus.name!r} has no test query; use more documents.")
+    # Only test queries are ever scored: embed just those (a large share of the encoding
+    # time for a corpus with one query per document, such as the Bible).
+    keep = set(test_ids)
+    scored = dataclasses.replace(
+        corpus,
+        query_ids=tuple(q for q in corpus.query_ids if q in keep),
+        query_texts=tuple(
+            t for q, t in zip(corpus.query_ids, corpus.query_texts, strict=True) if q in keep
+        ),
+        qrels={q: dict(corpus.qrels[q]) for q in corpus.query_ids if q in keep},
+    )
     store = store or EmbeddingStore()
     docs: dict[str, Embeddings] = {}
     queries: dict[str, Embeddings] = {}
     for m in (old, new):
         enc = get_encoder(m)
         d = embed_corpus(corpus, enc, kind="passage", store=store, progress=progress)
-        q = embed_corpus(corpus, enc, kind="query", store=store, progress=progress)
+        q = embed_corpus(scored, enc, kind="query", store=store, progress=progress)
         assert isinstance(d, Embeddings) and isinstance(q, Embeddings)
         d.model, q.model = m, m
         docs[m], queries[m] = d, q

@@ -374,3 +374,85 @@ def layer_matrix(df: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
     mat.index.name = f"source {sub['source'].iloc[0]} layer"
     mat.columns.name = f"target {sub['target'].iloc[0]} layer"
     return mat
+
+
+def depth_figure(
+    df: pd.DataFrame, out: str | os.PathLike[str], metric: str = "r2", kind: str = "mlp"
+) -> Path | None:
+    """Held-out (test) ``metric`` against MLP depth per ordered pair, with the affine and
+    mean-baseline levels as lines; rows of panels = source, columns = target.
+
+    Reads only the results table (``params`` holds each MLP row's depth). Returns None when
+    the table has no MLP rows at two or more depths.
+    """
+    import json
+
+    test = _final(df)
+    test = test[(test["split"] == "test") & (test["metric"] == metric) & (test["error"] == "")]
+    mlp = test[test["method"] == kind].copy()
+    if mlp.empty:
+        return None
+    mlp["depth"] = [json.loads(p).get("depth") for p in mlp["params"]]
+    mlp = mlp[mlp["depth"].notna()]
+    if mlp["depth"].nunique() < 2:
+        return None
+    sources = list(dict.fromkeys(mlp["source"]))
+    targets = list(dict.fromkeys(mlp["target"]))
+    fig, axes = plt.subplots(
+        len(sources),
+        len(targets),
+        figsize=(2.6 * len(targets) + 1, 2.2 * len(sources) + 1),
+        squeeze=False,
+        sharex=True,
+    )
+    label = {"r2": "held-out R²", "mse": "held-out MSE"}.get(metric, metric)
+    for i, s in enumerate(sources):
+        for j, t in enumerate(targets):
+            ax = axes[i][j]
+            pts = mlp[(mlp["source"] == s) & (mlp["target"] == t)].sort_values("depth")
+            if s == t or pts.empty:
+                ax.axis("off")
+                continue
+            ax.set_title(f"{s} → {t}", fontsize=8)
+            err = np.vstack([pts["value"] - pts["ci_low"], pts["ci_high"] - pts["value"]])
+            ax.errorbar(
+                pts["depth"],
+                pts["value"],
+                yerr=np.nan_to_num(err),
+                marker="o",
+                ms=3,
+                capsize=2,
+                label=f"{kind} (95% CI)",
+            )
+            for method, style in (("affine", "--"), ("mean", ":")):
+                ref = test[
+                    (test["method"] == method) & (test["source"] == s) & (test["target"] == t)
+                ]
+                if len(ref):
+                    ax.axhline(float(ref["value"].iloc[0]), ls=style, color="k", lw=1, label=method)
+            if i == len(sources) - 1:
+                ax.set_xlabel(f"{kind} depth (hidden layers)", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(label, fontsize=8)
+            ax.tick_params(labelsize=7)
+    handles, labels = next(
+        (
+            a.get_legend_handles_labels()
+            for row in axes
+            for a in row
+            if a.get_legend_handles_labels()[0]
+        ),
+        ([], []),
+    )
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8)
+    n_eval = _one(mlp, "n_eval")
+    fig.suptitle(
+        _wrap(
+            f"{label} of {kind} stitches against depth, source → target (rows: source, "
+            f"columns: target; {n_eval} test docs); dashed: affine, dotted: mean baseline",
+            width=int(16 * (2.6 * len(targets) + 1)),
+        ),
+        fontsize=9,
+    )
+    fig.tight_layout(rect=(0, 0.06, 1, 0.95))
+    return _save(fig, Path(out) / f"{kind}_depth_{metric}.png")

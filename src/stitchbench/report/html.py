@@ -595,13 +595,14 @@ def render_html(
         f"dimension rows. few_eval_rows: fewer than {MIN_EVAL_ROWS} held-out rows/queries or a "
         "95% interval too wide to rank by."
     )
-    tests = v.paired_tests(tables.per_query)
+    tests = v.paired_tests(tables.per_query, df)
     body = "".join(sections) + (
         f"<section id='league'><h2>Which measure predicts a stitch</h2><p class='note'>"
         f"{html_lib.escape(league_note)}</p>{_table_html(league, 'league table')}</section>"
         f"<section id='tests'><h2>Paired tests</h2><p class='note'>Sign-flip permutation tests on "
-        f"the items two methods share (per-row sse for stitch kinds, per-query scores for "
-        f"stitched vs native retrieval); mean_difference = mean(a − b).</p>"
+        f"the items two methods share (per-row sse for two stitch kinds of one pair; per-query "
+        f"scores for retrieval through a stitch vs the native search in the target space); "
+        f"mean_difference = mean(a − b).</p>"
         f"{_table_html(tests, 'paired tests (needs per_query.parquet)')}</section>"
         f"<section id='flags'><h2>Small-sample flags and failures</h2><p class='note'>"
         f"{html_lib.escape(flags_note)}</p>{_table_html(v.flagged_rows(df), 'flagged rows')}"

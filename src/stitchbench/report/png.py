@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.artist import Artist
 
 _CMAPS = {"Viridis": "viridis", "Oranges": "Oranges", "Greys": "Greys"}
 
@@ -169,7 +170,7 @@ def figure_png(fig: dict[str, Any], path: str | os.PathLike[str]) -> Path:
             ),
         )
         nearest.set_title(str(ann["text"]), fontsize=8)
-    handles = {}
+    handles: dict[str, Artist] = {}
     for ax in axes.values():
         for hnd, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             if lab and not lab.startswith("_"):

@@ -22,6 +22,7 @@ A stitch maps **source → target**: matrices have sources as rows and targets a
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -114,7 +115,7 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def load_run(run_dir: str | Path) -> RunTables:
+def load_run(run_dir: str | os.PathLike[str]) -> RunTables:
     """Read ``results.parquet`` (and ``per_query.parquet`` when present) from a run folder.
 
     Args:
@@ -216,10 +217,28 @@ def kind_labels(df: pd.DataFrame) -> pd.Series:
         return pd.Series([], dtype=str, index=df.index)
     parsed = df["params"].map(_params)
     labels = df["method"].astype(str).copy()
+    # A setting "varies" when one representation pair has several values of it (an MLP
+    # depth sweep); values that differ only from pair to pair (a stitch's path) do not.
+    pair_cols = [
+        c
+        for c in ("dataset", "source", "source_layer", "target", "target_layer", "mode")
+        if c in df.columns
+    ]
     for method, idx in df.groupby("method").groups.items():
         ps = parsed.loc[idx]
         keys = sorted({k for p in ps for k in p})
-        varying = [k for k in keys if len({json.dumps(p.get(k), sort_keys=True) for p in ps}) > 1]
+        pairs = df.loc[idx, pair_cols].astype(str).agg("|".join, axis=1)
+        varying = [
+            k
+            for k in keys
+            if (
+                pd.Series([json.dumps(p.get(k), sort_keys=True) for p in ps], index=idx)
+                .groupby(pairs.to_numpy())
+                .nunique()
+                .max()
+                > 1
+            )
+        ]
         if varying:
             labels.loc[idx] = [
                 f"{method} " + ", ".join(f"{k}={p.get(k)}" for k in varying) for p in ps
@@ -327,7 +346,6 @@ def layer_matrices(df: pd.DataFrame) -> dict[tuple[str, str, str, str], PairMatr
     than one layer on either side appear.
     """
     rows = pd.concat([stitch_rows(df), _measure_rows(df)])
-    rows = rows[(rows["source_layer"] != FINAL) | (rows["target_layer"] != FINAL)]
     if rows.empty:
         return {}
     rows = rows.assign(kind=kind_labels(rows))
@@ -483,10 +501,10 @@ def _layer_max(df: pd.DataFrame, measure: str, n_null: int, seed: int) -> pd.Dat
     """
     rows = _ok(df[df["method"] == measure])
     rows = rows[(rows["source"] != rows["target"])]
-    layered = rows[(rows["source_layer"] != FINAL) | (rows["target_layer"] != FINAL)]
-    if layered.empty:
+    if rows.empty or ((rows["source_layer"] == FINAL) & (rows["target_layer"] == FINAL)).all():
         return pd.DataFrame()
-    wide = layered.pivot_table(
+    # Every representation pair of a model pair counts, its final embeddings included.
+    wide = rows.pivot_table(
         index=[*PAIR_KEYS], columns="metric", values="value", aggfunc="mean"
     ).reset_index()
     higher = _higher_is_more_similar(measure)
@@ -782,13 +800,27 @@ def failures(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def paired_tests(
-    per_query: pd.DataFrame | None, *, n_permutations: int = DEFAULT_N_PERMUTATIONS, seed: int = 0
+    per_query: pd.DataFrame | None,
+    results: pd.DataFrame | None = None,
+    *,
+    n_permutations: int = DEFAULT_N_PERMUTATIONS,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Paired tests from the per-query table: do two methods differ on the same items?
 
-    For each (dataset, pair, layers, mode, metric) with at least two methods scored per item
-    (e.g. ``sse`` of two stitch kinds on the same held-out rows, or ``ndcg@10`` of stitched
-    and native retrieval on the same queries), a sign-flip test on the items they share.
+    Two comparisons, each a sign-flip test on the items both sides share:
+
+    * stitch kinds on the same held-out rows of one pair (per-row ``sse``; with the same
+      rows and target, Σsst is shared, so this compares R²), e.g. affine vs mlp depth=2;
+    * retrieval through a stitch vs the native search of the space it ran in, on the same
+      queries (``stitched_<m>`` vs ``native_target_<m>`` rows of one pair and mode).
+
+    Args:
+        per_query: The per-query table (None: no tests).
+        results: The results table; its ``params`` tell apart settings of one kind (MLP
+            depths) by task when the per-query table has no ``params`` column.
+        n_permutations: Sign flips per test.
+        seed: Seed of the flips.
 
     Returns:
         Columns ``dataset, source, target, layer, mode, metric, a, b, mean_difference,
@@ -809,50 +841,58 @@ def paired_tests(
     ]
     if per_query is None or per_query.empty:
         return pd.DataFrame(columns=cols)
-    pq = per_query.assign(
-        mode=per_query["mode"].fillna("").astype(str) if "mode" in per_query else "",
-        params=per_query["params"].fillna("{}").astype(str) if "params" in per_query else "{}",
-    )
+    pq = per_query.copy()
+    pq["mode"] = pq["mode"].fillna("").astype(str) if "mode" in pq else ""
+    if "params" not in pq:
+        pq["params"] = "{}"
+        if results is not None and "task" in pq and "task" in results:
+            by_task = results.drop_duplicates(["task", "method"]).set_index(["task", "method"])
+            idx = pd.MultiIndex.from_arrays([pq["task"], pq["method"]])
+            pq["params"] = by_task["params"].reindex(idx).fillna("{}").to_numpy()
+    pq["params"] = pq["params"].fillna("{}").astype(str)
     # Two settings of one kind (MLP depths) are two methods here; the mode is a key already.
     pq["method"] = kind_labels(pq.assign(mode="")).to_numpy()
-    pq = pq.assign(
-        layer=[
-            layer_label(str(s), str(t))
-            for s, t in zip(per_query["source_layer"], per_query["target_layer"], strict=True)
-        ]
-    )
-    records = []
-    keys = ["dataset", "source", "target", "layer", "mode", "metric"]
-    # Native retrieval is scored once per target space; pair it with every stitch whose
-    # search ran in that space (same dataset, target, layer, metric and queries).
-    is_native = pq["method"] == NATIVE_RETRIEVAL
-    native = {
-        k: g.groupby("item_id")["value"].mean()
-        for k, g in pq[is_native].groupby(["dataset", "target", "target_layer", "metric"])
-    }
-    for key, g in pq[~is_native].groupby(keys):
-        wide = g.pivot_table(index="item_id", columns="method", values="value", aggfunc="mean")
-        first = g.iloc[0]
-        nat = native.get(
-            (first["dataset"], first["target"], first["target_layer"], first["metric"])
+    pq["layer"] = [
+        layer_label(str(a), str(b))
+        for a, b in zip(pq["source_layer"], pq["target_layer"], strict=True)
+    ]
+    keys = ["dataset", "source", "target", "layer", "mode"]
+    records: list[dict[str, Any]] = []
+
+    def test(key: tuple[Any, ...], metric: str, a: str, b: str, wide: pd.DataFrame) -> None:
+        both = wide[[a, b]].dropna()
+        if len(both) < 2:
+            return
+        t = paired_test(both[a], both[b], n_permutations=n_permutations, seed=seed)
+        records.append(
+            dict(zip(keys, key, strict=True))
+            | {
+                "metric": metric,
+                "a": a,
+                "b": b,
+                "mean_difference": t.mean_difference,
+                "p_value": t.p_value,
+                "n": t.n,
+            }
         )
-        if nat is not None:
-            wide[NATIVE_RETRIEVAL] = nat.reindex(wide.index)
+
+    stitch = pq[pq["metric"] == "sse"]
+    for key, g in stitch.groupby(keys):
+        wide = g.pivot_table(index="item_id", columns="method", values="value", aggfunc="mean")
         methods = list(wide.columns)
         for i, a in enumerate(methods):
             for b in methods[i + 1 :]:
-                both = wide[[a, b]].dropna()
-                if len(both) < 2:
+                test(key, "sse", a, b, wide)
+    ret = pq[pq["metric"].astype(str).str.startswith(("stitched_", "native_target_"))]
+    for key, g in ret.groupby(keys):
+        for method, h in g.groupby("method"):
+            wide = h.pivot_table(index="item_id", columns="metric", values="value", aggfunc="mean")
+            for m in wide.columns:
+                if not str(m).startswith("stitched_"):
                     continue
-                t = paired_test(both[a], both[b], n_permutations=n_permutations, seed=seed)
-                records.append(
-                    dict(zip(keys, key, strict=True))
-                    | {
-                        "a": a,
-                        "b": b,
-                        "mean_difference": t.mean_difference,
-                        "p_value": t.p_value,
-                        "n": t.n,
-                    }
-                )
+                base = str(m)[len("stitched_") :]
+                native = f"native_target_{base}"
+                if native in wide.columns:
+                    renamed = wide[[m, native]].set_axis([f"{method}", "native target"], axis=1)
+                    test(key, base, f"{method}", "native target", renamed)
     return pd.DataFrame(records, columns=cols)

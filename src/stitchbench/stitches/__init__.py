@@ -1,7 +1,8 @@
 """Stitches: fitted maps from a source embedding space to a target space (source → target).
 
 Kinds (``STITCH_KINDS``): ``mean``, ``identity``, ``linear``, ``affine``, ``lowrank``,
-``procrustes``, ``mlp``. Every stitch has ``fit(X, Y)``, ``predict(X)``, ``save(path)``;
+``procrustes``, ``mlp``, ``unpaired`` (fitted from unpaired rows). Every stitch has
+``fit(X, Y)``, ``predict(X)``, ``save(path)``;
 ``load_stitch(path)`` restores any of them. ``fit_all_pairs`` fits every ordered pair of
 models, sharing moments and factorizations across pairs.
 """
@@ -17,6 +18,7 @@ from stitchbench.stitches.lowrank import LowRankStitch
 from stitchbench.stitches.mean import MeanStitch
 from stitchbench.stitches.mlp import MLPStitch
 from stitchbench.stitches.procrustes import ProcrustesStitch
+from stitchbench.stitches.unpaired import UnpairedStitch
 
 __all__ = [
     "STITCH_KINDS",
@@ -29,6 +31,7 @@ __all__ = [
     "MeanStitch",
     "ProcrustesStitch",
     "Stitch",
+    "UnpairedStitch",
     "fit_all_pairs",
     "layer_stitch_matrix",
     "load_stitch",

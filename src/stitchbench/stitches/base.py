@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from stitchbench.errors import DataError, UnknownNameError
+from stitchbench.errors import DataError, OfflineError, UnknownNameError
 from stitchbench.validation import as_matrix, check_dim, check_paired
 
 FORMAT_VERSION = 1
@@ -300,11 +300,15 @@ def load_stitch(path: str | os.PathLike[str]) -> Stitch:
     """Load a stitch saved with ``Stitch.save``.
 
     Args:
-        path: The folder holding ``stitch.json`` and ``weights.safetensors``.
+        path: The folder holding ``stitch.json`` and ``weights.safetensors`` (a folder
+            written by ``stitchbench publish`` is one), or ``hf://ORG/NAME`` for such a
+            folder on the Hugging Face hub (downloaded, or read from the local hub cache).
 
     Returns:
         A fitted stitch of the saved kind that predicts exactly what the saved one did.
     """
+    if isinstance(path, str) and path.startswith(HF_PREFIX):
+        path = _hub_snapshot(path[len(HF_PREFIX) :])
     folder = Path(path)
     meta_path, weights_path = folder / META_FILE, folder / WEIGHTS_FILE
     for p in (meta_path, weights_path):
@@ -429,6 +433,32 @@ def _type_name(hint: Any) -> str:
         "bool": "true or false",
         "str": "a string",
     }.get(name, f"a {name}")
+
+
+HF_PREFIX = "hf://"
+
+
+def _hub_snapshot(repo_id: str) -> Path:
+    """The local folder of a stitch repository on the hub (the hub cache when offline)."""
+    from huggingface_hub import snapshot_download
+
+    if not repo_id or repo_id.count("/") != 1:
+        raise DataError(f"hf:// wants hf://ORG/NAME (a model repository); got hf://{repo_id}.")
+    try:
+        return Path(
+            snapshot_download(
+                repo_id,
+                repo_type="model",
+                allow_patterns=[META_FILE, WEIGHTS_FILE, "*.md", "*.json"],
+                cache_dir=os.environ.get("HF_HUB_CACHE") or None,
+            )
+        )
+    except Exception as exc:  # offline, no network, unknown or private repository
+        raise OfflineError(
+            f"cannot fetch stitch hf://{repo_id} from the Hugging Face hub "
+            f"({type(exc).__name__}); go online (HF_HUB_OFFLINE is "
+            f"{os.environ.get('HF_HUB_OFFLINE', 'unset')}) or pass the published stitch's folder."
+        ) from exc
 
 
 def _jsonable(obj: Any) -> Any:

@@ -1,0 +1,216 @@
+"""Migration retention: MiniLM-L6 ↔ mpnet-base through stitches, beside isotrieve's mappings.
+
+For each dataset, each direction (old → new: the index was built with OLD, NEW is wanted),
+each migration mode (corpus: stored OLD vectors translated into NEW's space, queried by NEW;
+query: NEW's queries translated into the OLD index) and each calibration size, every stitch
+kind is fitted on the same calibration documents (``stitchbench.migrate``, nested seeded
+sizes) and scored by nDCG@10 retention on held-out queries (÷ native nDCG@10 of the space
+searched), with a 95% paired bootstrap interval over queries. The same calibration pairs go
+to isotrieve's ``RidgeMapping`` and ``LowRankAffineMapping`` (its PyPI package, 0.4.0, in its
+OWN virtualenv, driven by a subprocess: its pins never touch stitchbench's), and the vectors
+it returns are scored by the same code. "plan" marks the kind ``migrate plan`` picks at
+target 0.95.
+
+Embeddings come from the shared store (mpnet-base encodes ~36 texts/s on 2 free cores: warm
+the store first, e.g. by running this once per dataset); only the test queries are embedded.
+
+Usage:
+    python benchmarks/bench_migration.py --datasets bible --max-docs 3000
+    python benchmarks/bench_migration.py --datasets bible,bbc-news --kinds affine,linear \\
+        --out docs/notes/bench_migration.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from stitchbench.migrate import PairData, load_pair, plan_migration, score_stitch
+from stitchbench.migrate.calibration import calibration_sizes, stitch_direction
+from stitchbench.stitches.base import Stitch
+
+ISOVENV = Path("/tmp/isovenv")
+ISOTRIEVE = "isotrieve==0.4.0"
+ISO_KINDS = ("iso-ridge", "iso-lowrank")
+
+_DRIVER = r"""
+import sys, numpy as np
+from isotrieve.mapping.linear import RidgeMapping, LowRankAffineMapping
+d = np.load(sys.argv[1])
+out = {}
+for name, m in (("iso-ridge", RidgeMapping()), ("iso-lowrank", LowRankAffineMapping())):
+    m.fit(d["X"], d["Y"])
+    out[name] = m.transform(d["V"]).astype(np.float32)
+np.savez(sys.argv[2], **out)
+"""
+
+
+def ensure_isotrieve() -> Path:
+    """The isotrieve virtualenv's python (created and installed on first use)."""
+    py = ISOVENV / "bin" / "python"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(ISOVENV)], check=True)
+    ok = subprocess.run([str(py), "-c", "import isotrieve"], capture_output=True, check=False)
+    if ok.returncode != 0:
+        subprocess.run([str(py), "-m", "pip", "install", "-q", ISOTRIEVE], check=True)
+    return py
+
+
+class LookupStitch(Stitch):
+    """Vectors another tool translated, served as a stitch: row bytes → translated row.
+
+    Only the rows it was built with can be predicted (the benchmark asks for exactly
+    those); anything else raises.
+    """
+
+    kind: ClassVar[str] = "external"
+
+    def __init__(self, name: str = "external") -> None:
+        self.name = name
+
+    def build(self, inputs: np.ndarray, outputs: np.ndarray, n_fit: int) -> LookupStitch:
+        self._table = {
+            hashlib.blake2b(r.tobytes(), digest_size=16).digest(): o
+            for r, o in zip(np.asarray(inputs, np.float32), outputs, strict=True)
+        }
+        self.d_source_, self.d_target_ = int(inputs.shape[1]), int(outputs.shape[1])
+        self.n_fit_, self.fit_fingerprint_ = n_fit, "external"
+        return self
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        rows = X.astype(np.float32)
+        return np.stack(
+            [self._table[hashlib.blake2b(r.tobytes(), digest_size=16).digest()] for r in rows]
+        )
+
+
+def isotrieve_points(py: Path, pair: PairData, mode: str, n: int, n_boot: int, seed: int) -> list:
+    """isotrieve's ridge and low-rank mappings fitted on the same n calibration pairs."""
+    src, tgt = stitch_direction(pair, mode)
+    rows = np.sort(pair.calibration_rows[:n])
+    X, Y = pair.docs[src].vectors[rows], pair.docs[tgt].vectors[rows]
+    V = np.concatenate([pair.docs[src].vectors, pair.queries[src].vectors]).astype(np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        np.savez(Path(tmp) / "in.npz", X=X, Y=Y, V=V)
+        (Path(tmp) / "drive.py").write_text(_DRIVER)
+        subprocess.run(
+            [
+                str(py),
+                str(Path(tmp) / "drive.py"),
+                str(Path(tmp) / "in.npz"),
+                str(Path(tmp) / "out.npz"),
+            ],
+            check=True,
+        )
+        out = np.load(Path(tmp) / "out.npz")
+        translated = {k: out[k] for k in ISO_KINDS}
+    points = []
+    for k in ISO_KINDS:
+        st = LookupStitch(k).build(V, translated[k], n).with_names(src, tgt)
+        p = score_stitch(pair, st, n, mode, n_boot=n_boot, seed=seed)
+        p.kind = k
+        points.append(p)
+    return points
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--datasets", default="bible", help="Comma-separated: bible, bbc-news.")
+    ap.add_argument("--max-docs", default="3000", help="Per dataset, comma-separated (0 = all).")
+    ap.add_argument("--old", default="minilm-l6")
+    ap.add_argument("--new", default="mpnet-base")
+    ap.add_argument("--sizes", default="500,1000,2000,4000")
+    ap.add_argument("--kinds", default="affine,linear,procrustes,lowrank,mlp")
+    ap.add_argument("--modes", default="corpus,query")
+    ap.add_argument("--directions", default="forward,reverse")
+    ap.add_argument("--target", type=float, default=0.95)
+    ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-isotrieve", action="store_true")
+    ap.add_argument("--out", default=None, help="Write the markdown table (and a .json) here.")
+    args = ap.parse_args()
+
+    datasets = args.datasets.split(",")
+    max_docs = [int(x) for x in args.max_docs.split(",")]
+    max_docs += [max_docs[-1]] * (len(datasets) - len(max_docs))
+    sizes = [int(s) for s in args.sizes.split(",")]
+    kinds = args.kinds.split(",")
+    py = None if args.no_isotrieve else ensure_isotrieve()
+    records: list[dict[str, Any]] = []
+    lines = [
+        f"nDCG@10 retention (÷ native nDCG@10 of the space searched), 95% paired bootstrap "
+        "interval over held-out queries; ★ = the kind `migrate plan` picks at target "
+        f"{args.target}",
+        "",
+        "| dataset | old → new | mode (stitch) | pairs | "
+        + " | ".join(kinds + ([*ISO_KINDS] if py else []))
+        + " |",
+        "|---|---|---|---:|" + "---:|" * (len(kinds) + (len(ISO_KINDS) if py else 0)),
+    ]
+    t0 = time.time()
+    for ds, nd in zip(datasets, max_docs, strict=True):
+        for direction in args.directions.split(","):
+            old, new = (args.old, args.new) if direction == "forward" else (args.new, args.old)
+            pair = load_pair(ds, old, new, max_docs=nd or None, seed=args.seed, progress=True)
+            for mode in args.modes.split(","):
+                src, tgt = stitch_direction(pair, mode)
+                plan = plan_migration(
+                    pair, mode=mode, target=args.target, sizes=sizes, kinds=kinds,
+                    n_boot=args.n_boot, seed=args.seed, progress=True,
+                )  # fmt: skip
+                pick, _ = plan.recommended()
+                extra = []
+                if py is not None:
+                    for n in calibration_sizes(pair.n_calibration, sizes):
+                        extra += isotrieve_points(py, pair, mode, n, args.n_boot, args.seed)
+                for n in calibration_sizes(pair.n_calibration, sizes):
+                    cells = []
+                    for p in [*plan.points, *extra]:
+                        if p.n_pairs != n:
+                            continue
+                        r = p.retention
+                        star = "★" if p.kind == pick else ""
+                        cells.append(f"{r.estimate:.3f}{star} [{r.low:.3f}, {r.high:.3f}]")
+                        records.append(
+                            {
+                                "dataset": ds, "max_docs": nd, "old": old, "new": new, "mode": mode,
+                                "stitch": f"{src}→{tgt}", "kind": p.kind, "pairs": n,
+                                "retention": r.estimate, "ci_low": r.low, "ci_high": r.high,
+                                "n_queries": r.n, "native": p.result.native_target["ndcg@10"],
+                                "stitched": p.result.stitched["ndcg@10"],
+                                "plan_pick": p.kind == pick,
+                            }
+                        )  # fmt: skip
+                    label = f"{n} (all)" if n == pair.n_calibration else str(n)
+                    lines.append(
+                        f"| {ds} ({len(pair.doc_ids)} docs, {len(pair.test_query_ids)} q) | "
+                        f"{old} → {new} | {mode} ({src}→{tgt}) | {label} | "
+                        + " | ".join(cells)
+                        + " |"
+                    )
+                print(
+                    "\n".join(lines[-len(calibration_sizes(pair.n_calibration, sizes)) :]),
+                    flush=True,
+                )
+    lines.append("")
+    lines.append(f"wall time {time.time() - t0:.0f} s; command: python {' '.join(sys.argv)}")
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+        Path(args.out).with_suffix(".json").write_text(json.dumps(records, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,356 @@
+"""Sample efficiency: how a stitch's held-out quality grows with the number of paired texts.
+
+One *point* of a curve is one (kind, number of training pairs, seed): ``curve_point`` fits
+that stitch on a seeded sample of ``n_pairs`` rows of the training pool and scores it on
+fixed held-out rows — regression R² (against the sample's target mean), translation
+matching among the N held-out texts (top-1, mean rank, N stated) and, when queries are
+given, retrieval retention through the stitch (``evaluate.retrieval_through_stitch``).
+It is a pure function of its inputs, so a runner can execute each point as a task;
+``run_curve`` is the thin loop over points used by ``stitchbench curve``.
+
+Samples are nested: for one seed, the first 50 pairs are among the first 100, and so on,
+so the curve of one seed moves only by what the extra pairs add.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stitchbench.corpora.splits import subsample_ids
+from stitchbench.embeddings import Embeddings
+from stitchbench.errors import DataError
+from stitchbench.evaluate import retrieval_through_stitch, translation_matching
+from stitchbench.results import RunContext
+from stitchbench.scores import regression_scores
+from stitchbench.stitches import make_stitch
+
+#: Retrieval metric whose retention the curve reports (stitched ÷ native target).
+RETENTION_METRIC = "ndcg@10"
+DEFAULT_PAIRS: tuple[int | None, ...] = (50, 100, 200, 500, 1000, 2000, None)
+DEFAULT_CANDIDATES = 2048
+#: Salt of the held-out rows' hash: fixed across curve seeds, so every point scores on them.
+_TEST_SALT = 7919
+
+
+@dataclass(frozen=True)
+class CurveData:
+    """What every point of one curve shares (source → target, documents joined by id).
+
+    Attributes:
+        dataset: Dataset name (for the rows).
+        source: Source model name.
+        target: Target model name.
+        docs_source: Source document vectors, ids + (n, d_source).
+        docs_target: Target document vectors, the same ids in the same order.
+        test_mask: (n,) bool, rows held out from every fit (the translation candidates).
+        queries_source: Optional source query vectors (retrieval retention).
+        queries_target: Optional target query vectors.
+        qrels: Optional ``{query_id: {doc_id: relevance}}``.
+        ctx: Provenance of the rows (dataset, fingerprints).
+    """
+
+    dataset: str
+    source: str
+    target: str
+    docs_source: Embeddings
+    docs_target: Embeddings
+    test_mask: np.ndarray
+    queries_source: Embeddings | None = None
+    queries_target: Embeddings | None = None
+    qrels: Mapping[str, Mapping[str, int]] | None = None
+    ctx: RunContext | None = None
+
+    @property
+    def n_pool(self) -> int:
+        """Rows available for training."""
+        return int((~self.test_mask).sum())
+
+
+def held_out_mask(ids: Sequence[str], n_test: int) -> np.ndarray:
+    """(n,) bool: the ``n_test`` ids with the smallest seeded hash (independent of order)."""
+    if not 2 <= n_test < len(ids):
+        raise DataError(
+            f"{n_test} held-out rows asked of {len(ids)} documents; leave at least one for "
+            "training and hold out at least 2 (lower --candidates or raise --max-docs)."
+        )
+    chosen = set(subsample_ids([str(i) for i in ids], n_test, seed=_TEST_SALT))
+    return np.array([str(i) in chosen for i in ids])
+
+
+def make_curve_data(
+    dataset: str,
+    docs_source: Embeddings,
+    docs_target: Embeddings,
+    *,
+    n_candidates: int = DEFAULT_CANDIDATES,
+    queries_source: Embeddings | None = None,
+    queries_target: Embeddings | None = None,
+    qrels: Mapping[str, Mapping[str, int]] | None = None,
+    ctx: RunContext | None = None,
+) -> CurveData:
+    """Join the two models' documents by id and hold out ``n_candidates`` of them.
+
+    Args:
+        dataset: Dataset name.
+        docs_source: Source documents (ids + vectors).
+        docs_target: Target documents; joined to the source by id.
+        n_candidates: Held-out rows (N of translation matching).
+        queries_source: Optional source queries (for retrieval retention).
+        queries_target: Optional target queries.
+        qrels: Optional relevance judgments.
+        ctx: Provenance for the rows.
+
+    Returns:
+        The shared inputs of every point.
+    """
+    from stitchbench.embeddings import align
+
+    ids, arrays = align({"s": docs_source, "t": docs_target})
+    src = Embeddings(ids, arrays["s"], docs_source.model, docs_source.layer, "passage")
+    tgt = Embeddings(ids, arrays["t"], docs_target.model, docs_target.layer, "passage")
+    return CurveData(
+        dataset,
+        docs_source.model,
+        docs_target.model,
+        src,
+        tgt,
+        held_out_mask(list(ids), n_candidates),
+        queries_source,
+        queries_target,
+        qrels,
+        ctx,
+    )
+
+
+def training_rows(data: CurveData, n_pairs: int | None, seed: int) -> np.ndarray:
+    """Row indices of the first ``n_pairs`` of a seeded order of the training pool (nested)."""
+    pool = np.flatnonzero(~data.test_mask)
+    if n_pairs is None:
+        return pool
+    if not 1 <= n_pairs <= pool.size:
+        raise DataError(
+            f"n_pairs={n_pairs} but the training pool has {pool.size} rows "
+            f"({data.test_mask.sum()} held out); use at most {pool.size} or 'all'."
+        )
+    return np.sort(np.random.default_rng(seed).permutation(pool)[:n_pairs])
+
+
+def curve_point(
+    data: CurveData,
+    kind: str,
+    params: Mapping[str, Any],
+    n_pairs: int | None,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """Fit one stitch on ``n_pairs`` training pairs and score it on the held-out rows.
+
+    Args:
+        data: The curve's shared inputs (``make_curve_data``).
+        kind: Stitch kind (``STITCH_KINDS``).
+        params: Its hyperparameters.
+        n_pairs: Training pairs (None: the whole training pool).
+        seed: Seed of the pair sample (and of the stitch, when it takes one and
+            ``params`` does not fix it).
+
+    Returns:
+        Tidy rows (``method = "curve:<kind>"``, ``n_train`` = pairs used, ``params``
+        holding ``n_pairs`` and the number of candidates), metrics ``r2``, ``cosine``,
+        ``translation_top1``, ``translation_mean_rank``, ``translation_chance_top1``
+        and, with queries, ``retention_ndcg@10``, ``stitched_ndcg@10``,
+        ``native_target_ndcg@10``.
+    """
+    rows_idx = training_rows(data, n_pairs, seed)
+    n = int(rows_idx.size)
+    hyper = dict(params)
+    stitch = make_stitch(kind, **hyper)
+    if "seed" in stitch.get_params() and "seed" not in hyper:
+        stitch.set_params(seed=seed)
+    X, Y = data.docs_source.vectors, data.docs_target.vectors
+    stitch.fit(np.asarray(X[rows_idx]), np.asarray(Y[rows_idx]))
+    stitch.with_names(data.source, data.target)
+    test = np.flatnonzero(data.test_mask)
+    pred = stitch.predict(np.asarray(X[test]))
+    y_test = np.asarray(Y[test], dtype=np.float64)
+    mu = np.asarray(Y[rows_idx], dtype=np.float64).mean(axis=0)
+    values: dict[str, float] = {}
+    reg = regression_scores(y_test, pred, mu)
+    values["r2"], values["cosine"] = reg["r2"], reg["cosine"]
+    match = translation_matching(pred, y_test)
+    values["translation_top1"] = match.top1
+    values["translation_mean_rank"] = match.mean_rank
+    values["translation_chance_top1"] = match.chance_top1
+    if data.queries_source is not None and data.queries_target is not None and data.qrels:
+        values.update(_retention(data, stitch))
+    ctx = data.ctx or RunContext(data.dataset, "", seed)
+    point_params = {**stitch.get_params(), "n_pairs": n, "n_candidates": match.n_candidates}
+    out = []
+    for metric, value in values.items():
+        row = ctx.row(
+            split="test",
+            source=data.source,
+            target=data.target,
+            method=f"curve:{kind}",
+            metric=metric,
+            value=value,
+            n_train=n,
+            n_eval=int(test.size),
+            alpha=getattr(stitch, "alpha_", None),
+            params=point_params,
+        )
+        row["seed"] = seed
+        out.append(row)
+    return out
+
+
+def _retention(data: CurveData, stitch: Any) -> dict[str, float]:
+    """Retrieval through the stitch, corpus mode: source documents translated into the
+    target space, searched by the target's own queries; only queries whose relevant
+    documents are all held out (none trained on) are scored."""
+    assert data.qrels is not None and data.queries_target is not None
+    held = {str(i) for i in data.docs_source.ids[data.test_mask]}
+    qids = {str(q) for q in data.queries_target.ids}
+    test_q = [
+        q
+        for q, rel in data.qrels.items()
+        if q in qids and rel and all(d in held for d, r in rel.items() if r > 0)
+    ]
+    if not test_q:
+        return {}
+    assert data.queries_source is not None
+    res = retrieval_through_stitch(
+        stitch,
+        data.queries_source,
+        data.queries_target,
+        data.docs_source,
+        data.docs_target,
+        data.qrels,
+        test_q,
+        mode="corpus",
+    )
+    m = RETENTION_METRIC
+    return {
+        f"retention_{m}": res.retention.get(m, math.nan),
+        f"stitched_{m}": res.stitched.get(m, math.nan),
+        f"native_target_{m}": res.native_target.get(m, math.nan),
+        "retrieval_n_queries": float(res.n_queries),
+    }
+
+
+def parse_pairs(spec: str) -> list[int | None]:
+    """``"50,100,all"`` → ``[50, 100, None]`` (None: the whole training pool)."""
+    out: list[int | None] = []
+    for tok in (t.strip() for t in spec.split(",")):
+        if not tok:
+            continue
+        if tok.lower() == "all":
+            out.append(None)
+            continue
+        try:
+            v = int(tok)
+        except ValueError:
+            raise DataError(
+                f"--pairs entry {tok!r} is not a whole number or 'all'; e.g. 50,100,500,all."
+            ) from None
+        if v < 1:
+            raise DataError(f"--pairs entries must be >= 1; got {v}.")
+        out.append(v)
+    if not out:
+        raise DataError("--pairs is empty; e.g. 50,100,500,all.")
+    return out
+
+
+def run_curve(
+    data: CurveData,
+    kinds: Sequence[str],
+    pairs: Sequence[int | None],
+    seeds: Sequence[int],
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Every (kind, n_pairs, seed) point of the curves, as one tidy frame.
+
+    Args:
+        data: Shared inputs (``make_curve_data``).
+        kinds: Stitch kinds.
+        pairs: Training-pair counts (None: all of the pool).
+        seeds: Seeds of the samples.
+        params: Per-kind hyperparameters.
+        progress: Called with a short label before each point.
+
+    Returns:
+        The rows of every point (``curve_point``).
+    """
+    params = params or {}
+    for n in pairs:  # fail before fitting anything
+        if n is not None and n > data.n_pool:
+            training_rows(data, n, 0)
+    rows: list[dict[str, Any]] = []
+    for kind in kinds:
+        for n in pairs:
+            for seed in seeds:
+                if progress is not None:
+                    progress(f"{kind} n={'all' if n is None else n} seed={seed}")
+                rows += curve_point(data, kind, params.get(kind, {}), n, seed)
+    return pd.DataFrame(rows)
+
+
+def curve_figure(df: pd.DataFrame, path: str | Path) -> Path:
+    """Sample-efficiency curves: one panel per metric, log x, mean ± range over seeds.
+
+    Args:
+        df: Rows of ``run_curve`` (one source → target pair).
+        path: PNG to write.
+
+    Returns:
+        The path written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sub = df[df["method"].str.startswith("curve:")]
+    if sub.empty:
+        raise DataError("No curve rows to plot.")
+    source, target = sub["source"].iloc[0], sub["target"].iloc[0]
+    n_cand = int(sub["n_eval"].iloc[0])
+    panels = [
+        ("r2", "held-out R² (0 = mean predictor)", False),
+        ("translation_top1", f"translation top-1 among N = {n_cand}", False),
+        ("translation_mean_rank", f"mean rank among N = {n_cand} (1 = best)", True),
+    ]
+    if (sub["metric"] == f"retention_{RETENTION_METRIC}").any():
+        panels.append((f"retention_{RETENTION_METRIC}", f"{RETENTION_METRIC} retention", False))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.0), squeeze=False)
+    for ax, (metric, label, log_y) in zip(axes[0], panels, strict=True):
+        m = sub[sub["metric"] == metric]
+        for method, g in m.groupby("method"):
+            stats = g.groupby("n_train")["value"].agg(["mean", "min", "max", "count"])
+            x = stats.index.to_numpy()
+            ax.plot(x, stats["mean"], marker="o", label=str(method).removeprefix("curve:"))
+            ax.fill_between(x, stats["min"], stats["max"], alpha=0.2)
+        ax.set_xscale("log")
+        if log_y:
+            ax.set_yscale("log")
+        ax.set_xlabel("training pairs (log scale)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    n_seeds = sub["seed"].nunique()
+    axes[0][0].legend(title="stitch kind")
+    fig.suptitle(
+        f"Sample efficiency, {source} → {target} ({sub['dataset'].iloc[0]}); "
+        f"line = mean, band = min–max over {n_seeds} seed(s)"
+    )
+    fig.tight_layout()
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(dest, dpi=110)
+    plt.close(fig)
+    return dest

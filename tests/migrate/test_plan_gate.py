@@ -1,0 +1,136 @@
+"""migrate plan and gate on real packaged models (small Bible sample), and the plan's logic."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from tests.conftest import require_model
+from typer.testing import CliRunner
+
+OLD, NEW, MAX_DOCS = "static-64", "glove-50d", 600
+
+
+@pytest.fixture(scope="module")
+def pair():
+    require_model(OLD)
+    require_model(NEW)
+    from stitchbench.migrate import load_pair
+
+    return load_pair("bible", OLD, NEW, max_docs=MAX_DOCS, seed=0, progress=False)
+
+
+def test_pair_splits_calibration_from_scoring(pair):
+    from stitchbench.corpora import assign_splits
+
+    splits = assign_splits(pair.corpus.doc_ids, seed=0)
+    cal = {pair.doc_ids[i] for i in pair.calibration_rows}
+    assert cal == {d for d, s in splits.items() if s == "train"}
+    for q in pair.test_query_ids:  # no scored query has its answer among calibration docs
+        assert not set(pair.corpus.qrels[q]) & cal
+    assert len(pair.queries[OLD].ids) == len(pair.test_query_ids)  # only scored queries embedded
+
+
+@pytest.mark.parametrize(("mode", "direction"), [("corpus", (OLD, NEW)), ("query", (NEW, OLD))])
+def test_modes_fit_the_stitch_in_the_migration_direction(pair, mode, direction):
+    from stitchbench.migrate import fit_calibration_stitch, score_stitch
+
+    st = fit_calibration_stitch(pair, "affine", 200, mode)
+    assert (st.source, st.target) == direction and st.n_fit_ == 200
+    point = score_stitch(pair, st, 200, mode, n_boot=200)
+    res = point.result
+    assert (res.source, res.target, res.mode) == (*direction, mode)
+    # Retention divides by the native model of the space searched (the stitch's target).
+    assert point.retention.estimate == pytest.approx(
+        res.stitched["ndcg@10"] / res.native_target["ndcg@10"]
+    )
+    assert point.retention.low <= point.retention.estimate <= point.retention.high
+    assert res.n_held_out_docs == len(pair.doc_ids) - 200
+
+
+def test_plan_measures_each_kind_at_nested_sizes(pair):
+    from stitchbench.migrate import plan_migration
+
+    plan = plan_migration(
+        pair,
+        mode="corpus",
+        target=0.5,
+        sizes=(100, 200),
+        kinds=("affine", "procrustes"),
+        n_boot=200,
+        progress=False,
+    )
+    assert [p.n_pairs for p in plan.curve("affine")] == [100, 200, pair.n_calibration]
+    assert len(plan.points) == 6 and plan.n_queries == len(pair.test_query_ids)
+    kind, n = plan.recommended()
+    if n is not None:
+        assert plan.pairs_needed(kind) == n
+        assert next(p for p in plan.curve(kind) if p.n_pairs == n).retention.estimate >= 0.5
+    rec = plan.records()[0]
+    assert set(rec) >= {"kind", "n_pairs", "retention", "ci_low", "ci_high", "n_queries"}
+
+
+def test_plan_picks_the_kind_that_reaches_the_target_first():
+    from stitchbench.migrate import MigrationPlan, RetentionPoint
+    from stitchbench.stats import Interval
+
+    def pt(kind, n, est, low):
+        return RetentionPoint(
+            kind, n, "corpus", Interval(est, low, est + 0.02, 100, 0.95, 10), None
+        )
+
+    plan = MigrationPlan("d", "a", "b", "corpus", 0.9)
+    plan.points = [
+        pt("affine", 500, 0.85, 0.80),
+        pt("affine", 1000, 0.92, 0.88),
+        pt("affine", 2000, 0.95, 0.91),
+        pt("linear", 500, 0.80, 0.75),
+        pt("linear", 1000, 0.93, 0.90),
+        pt("linear", 2000, 0.96, 0.93),
+    ]
+    assert (
+        plan.pairs_needed("affine") == 1000 and plan.pairs_needed("affine", confident=True) == 2000
+    )
+    assert plan.pairs_needed("linear", confident=True) == 1000
+    assert plan.recommended() == ("linear", 1000)  # both reach at 1000; linear retains more
+    plan.target = 0.99
+    assert plan.recommended() == ("linear", None)  # none reaches: best at the largest size
+
+
+def test_gate_exits_0_above_and_1_below_the_threshold(pair, tmp_path):
+    from stitchbench.cli.app import app
+    from stitchbench.migrate import gate_migration
+
+    res = gate_migration(pair, pairs=300, threshold=0.5, kind="affine", n_boot=200, progress=False)
+    r = res.point.retention.estimate
+    assert 0.05 < r < 2 and res.passed == (r >= 0.5)
+    runner = CliRunner()
+    base = ["migrate", "gate", "--dataset", "bible", "--old", OLD, "--new", NEW, "--pairs", "300",
+            "--max-docs", str(MAX_DOCS), "--no-progress"]  # fmt: skip
+    below = runner.invoke(app, [*base, "--threshold", f"{r + 0.01:.6f}", "--json"])
+    assert below.exit_code == 1, below.output
+    out = json.loads(below.output)
+    assert out["passed"] is False and out["retention"] == pytest.approx(r, abs=1e-3)
+    assert out["stitch_source"] == OLD and out["stitch_target"] == NEW and out["pairs"] == 300
+    assert not math.isnan(out["ci_low"])
+    saved = tmp_path / "st"
+    above = runner.invoke(
+        app, [*base, "--threshold", f"{r - 0.01:.6f}", "--save-stitch", str(saved)]
+    )
+    assert above.exit_code == 0, above.output
+    assert "PASS" in above.output and (saved / "stitch.json").is_file()
+
+
+def test_gate_bad_input_is_one_line_exit_2(pair):
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "stitchbench", "migrate", "gate", "--dataset", "bible", "--old", OLD,
+         "--new", NEW, "--pairs", "100000", "--threshold", "0.9", "--max-docs", str(MAX_DOCS),
+         "--mode", "corpus", "--no-progress"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "--pairs 100000" in out.stdout and "calibration" in out.stdout
