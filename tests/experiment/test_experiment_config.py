@@ -102,7 +102,7 @@ def test_cli_bad_config_exits_2_with_one_line_before_work(tmp_path):
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,  # generous: the CI machine may be shared
     )
     assert res.returncode == 2, res.stdout + res.stderr
     lines = [ln for ln in res.stdout.splitlines() if ln.strip()]

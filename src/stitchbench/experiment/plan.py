@@ -334,9 +334,9 @@ def _plan(cfg: Config) -> Iterator[Task]:
                 )
 
         # -- sample-efficiency curves (stitchbench.experiment.curve, one task per point) ---
-        for a in models:
-            for b in models:
-                if a == b:
+        for src in models:
+            for tgt in models:
+                if src == tgt:
                     continue
                 for kind in cfg.curve.kinds if cfg.curve.pairs else ():
                     params = cfg.stitches.points(kind)[0] if kind in kinds else {}
@@ -344,21 +344,21 @@ def _plan(cfg: Config) -> Iterator[Task]:
                         for curve_seed in range(cfg.curve.seeds):
                             spec = {
                                 **base,
-                                "source": [a, FINAL],
-                                "target": [b, FINAL],
+                                "source": [src, FINAL],
+                                "target": [tgt, FINAL],
                                 "kind": kind,
                                 "params": params,
                                 "n_pairs": None if n_pairs == "all" else n_pairs,
                                 "curve_seed": curve_seed,
                                 "candidates": cfg.curve.candidates,
                                 "max_words": cfg.data.max_words,
-                                "embeds": {a: embed_docs[a], b: embed_docs[b]},
+                                "embeds": {src: embed_docs[src], tgt: embed_docs[tgt]},
                             }
                             yield _make(
                                 "curve",
                                 spec,
-                                sorted({embed_docs[a], embed_docs[b]}),
-                                f"curve {kind} {a} → {b} n={n_pairs} seed={curve_seed}",
+                                sorted({embed_docs[src], embed_docs[tgt]}),
+                                f"curve {kind} {src} → {tgt} n={n_pairs} seed={curve_seed}",
                             )
 
         # -- retrieval ------------------------------------------------------------------
