@@ -2,8 +2,8 @@
 
 Real Bible verses, real packaged models (static-64, GloVe, MiniLM-L3: fast), stitches scored
 on held-out rows with bootstrap intervals and flags, calibrated measures, retrieval in both
-modes; and a second run over MiniLM-L6's hidden layers. Nothing here is a typed-in number:
-the report tests read what the runner wrote.
+modes, a sample-efficiency curve; and a second run over MiniLM-L6's hidden layers. Nothing
+here is a typed-in number: the report tests read what the runner wrote.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ CONFIG: dict[str, Any] = {
     },
     "measures": {"names": ["linear_cka"], "calibrate": 20},
     "retrieval": {"modes": ["query", "corpus"], "kinds": ["affine"]},
+    "curve": {"pairs": [40, 80], "kinds": ["affine"]},
 }
 
 LAYER_CONFIG: dict[str, Any] = {

@@ -68,6 +68,21 @@ def test_depth_curves_carry_affine_and_mean_lines(tables: v.RunTables) -> None:
     assert abs(c.mean) < 0.05  # the mean predictor scores ~0 against the training mean
 
 
+def test_sample_efficiency_curves_from_the_runner(tables: v.RunTables) -> None:
+    df = tables.results
+    curves = v.sample_efficiency(df)
+    key = next(k for k in curves if k[1] == "affine" and k[2] == "r2")
+    c = curves[key]["glove-50d → static-64"]
+    assert list(c.k) == [40, 80]
+    rows = df[
+        (df["method"] == "curve:affine")
+        & (df["metric"] == "r2")
+        & (df["source"] == "glove-50d")
+        & (df["target"] == "static-64")
+    ]
+    assert c.value[1] == pytest.approx(rows[rows["n_train"] == 80]["value"].mean())
+
+
 def test_league_table_matches_scipy_on_the_pairs(tables: v.RunTables) -> None:
     df = tables.results
     league = v.league_table(df, n_permutations=500)
