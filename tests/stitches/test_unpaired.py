@@ -12,7 +12,7 @@ from scipy.stats import ortho_group
 from stitchbench.errors import DataError
 from stitchbench.evaluate import translation_matching
 from stitchbench.stitches import STITCH_KINDS, UnpairedStitch, load_stitch
-from stitchbench.stitches.unpaired import _csls_mutual_pairs, _unit
+from stitchbench.stitches.unpaired import _csls_mutual_pairs, _polar, _unit
 
 FAST = {"n_clusters": 8, "n_clusterings": 1, "n_iter": 8, "n_restarts": 3}
 
@@ -74,3 +74,24 @@ def test_bad_inputs() -> None:
         UnpairedStitch(n_clusters=8).fit(X[:5], Y[:100])
     with pytest.raises(DataError, match="anchor"):
         UnpairedStitch(**FAST).fit(X[A], Y[B], anchors=[[0, 10_000]])
+
+
+def test_pseudo_target_rounds_pull_a_rough_map_onto_the_rotation() -> None:
+    rng = np.random.default_rng(3)
+    d = 10
+    xs = _unit(rng.normal(size=(600, d)) * np.linspace(2.0, 0.5, d)).astype(np.float32)
+    rot = ortho_group.rvs(d, random_state=4)
+    ys = _unit(xs @ rot)[rng.permutation(600)].astype(np.float32)  # same texts, unpaired order
+    rough = _polar(rot + 0.25 * rng.normal(size=(d, d)))
+    st = UnpairedStitch(n_neighbors=1, n_pseudo_iter=8, smoothing=0.5)
+    refined = st._pseudo_target_rounds(xs, ys, np.zeros((0, 2), dtype=np.int64), rough)
+    assert np.linalg.norm(refined - rot) < 0.05 < 0.5 * np.linalg.norm(rough - rot)
+    np.testing.assert_allclose(refined @ refined.T, np.eye(d), atol=1e-8)  # stays orthogonal
+
+
+def test_bad_refinement_parameters() -> None:
+    X, Y, A, B, _ = _spaces(n=1500, d=6)
+    with pytest.raises(DataError, match="smoothing"):
+        UnpairedStitch(**FAST, smoothing=0.0).fit(X[A], Y[B])
+    with pytest.raises(DataError, match="n_pseudo_iter"):
+        UnpairedStitch(**FAST, n_pseudo_iter=-1).fit(X[A], Y[B])

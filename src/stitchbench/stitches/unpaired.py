@@ -16,7 +16,11 @@ follows the linear recipe of mini-vec2vec:
    paired with the mean of its ``n_neighbors`` nearest target rows), and orthogonal
    Procrustes on them gives the first map. ``n_clusterings`` clusterings with different
    seeds are concatenated into one description, which averages out single bad matchings.
-3. **Refinement.** Map, then pair rows that are mutual nearest neighbours (CSLS, which
+3. **Refinement.** First ``n_pseudo_iter`` rounds of pseudo-targets (mini-vec2vec's
+   first refinement): map every source row, average its ``n_neighbors`` nearest target
+   rows into a pseudo-target, solve Procrustes on (row, pseudo-target) and move the map a
+   step ``smoothing`` towards that solution (a damped update keeps one noisy round from
+   throwing the map away). Then pair rows that are mutual nearest neighbours (CSLS, which
    discounts hubs), refit Procrustes on those pairs; repeat until the pairs stop changing.
 
 ``n_restarts`` seeds run steps 2–3; the restart with the best final objective (mean
@@ -117,7 +121,9 @@ class UnpairedStitch(Stitch):
         n_clusters: k-means centroids per space for the seed matching.
         n_clusterings: Clusterings (seeds) concatenated into the relative description.
         n_neighbors: Target rows averaged into each seed pseudo-pair.
-        n_iter: Maximum refinement iterations.
+        n_iter: Maximum mutual-nearest-neighbour refinement iterations.
+        n_pseudo_iter: Pseudo-target refinement rounds before them (0: none).
+        smoothing: Step of each pseudo-target round towards its Procrustes solution (0, 1].
         n_restarts: Independent seeds; the best objective is kept, their agreement is
             ``consistency_``.
         csls_k: Neighbours in the CSLS hub correction.
@@ -166,6 +172,8 @@ class UnpairedStitch(Stitch):
         n_clusterings: int = 4,
         n_neighbors: int = 8,
         n_iter: int = 20,
+        n_pseudo_iter: int = 10,
+        smoothing: float = 0.5,
         n_restarts: int = 3,
         csls_k: int = 10,
         consistency_threshold: float = 0.5,
@@ -178,6 +186,8 @@ class UnpairedStitch(Stitch):
         self.n_clusterings = n_clusterings
         self.n_neighbors = n_neighbors
         self.n_iter = n_iter
+        self.n_pseudo_iter = n_pseudo_iter
+        self.smoothing = smoothing
         self.n_restarts = n_restarts
         self.csls_k = csls_k
         self.consistency_threshold = consistency_threshold
@@ -240,8 +250,11 @@ class UnpairedStitch(Stitch):
         for name in ("n_clusters", "n_clusterings", "n_neighbors", "n_restarts", "csls_k"):
             if int(getattr(self, name)) < 1:
                 raise DataError(f"{name} must be >= 1; got {getattr(self, name)}.")
-        if int(self.n_iter) < 0:
-            raise DataError(f"n_iter must be >= 0; got {self.n_iter}.")
+        for name in ("n_iter", "n_pseudo_iter"):
+            if int(getattr(self, name)) < 0:
+                raise DataError(f"{name} must be >= 0; got {getattr(self, name)}.")
+        if not 0.0 < float(self.smoothing) <= 1.0:
+            raise DataError(f"smoothing must lie in (0, 1]; got {self.smoothing}.")
         if self.dim is not None and int(self.dim) < 2:
             raise DataError(f"dim must be >= 2 (or None); got {self.dim}.")
         need = max(int(self.n_clusters) + 1, 3)
@@ -292,7 +305,7 @@ class UnpairedStitch(Stitch):
     def _one_restart(
         self, xs: np.ndarray, ys: np.ndarray, anc: np.ndarray, seed: int
     ) -> dict[str, Any]:
-        q = self._seed_map(xs, ys, anc, seed)
+        q = self._pseudo_target_rounds(xs, ys, anc, self._seed_map(xs, ys, anc, seed))
         objective: list[float] = []
         n_pairs: list[int] = []
         prev: set[tuple[int, int]] = set()
@@ -311,6 +324,26 @@ class UnpairedStitch(Stitch):
             ia, ib, cos = _csls_mutual_pairs(xs @ q.astype(np.float32), ys, int(self.csls_k))
             objective, n_pairs = [float(cos.mean()) if cos.size else 0.0], [int(ia.size)]
         return {"rotation": q, "objective": objective, "n_pairs": n_pairs}
+
+    def _pseudo_target_rounds(
+        self, xs: np.ndarray, ys: np.ndarray, anc: np.ndarray, q: np.ndarray
+    ) -> np.ndarray:
+        """Damped Procrustes on each source row vs. the mean of its nearest target rows."""
+        m = max(1, min(int(self.n_neighbors), ys.shape[0]))
+        step = float(self.smoothing)
+        for _ in range(int(self.n_pseudo_iter)):
+            mapped = xs @ q.astype(np.float32)
+            cross = np.zeros((xs.shape[1], ys.shape[1]))
+            for s in range(0, xs.shape[0], 2048):
+                sims = mapped[s : s + 2048] @ ys.T
+                nn = np.argpartition(-sims, m - 1, axis=1)[:, :m]
+                cross += xs[s : s + 2048].T.astype(np.float64) @ ys[nn].mean(axis=1)
+            if anc.shape[0]:
+                cross += xs[anc[:, 0]].T.astype(np.float64) @ ys[anc[:, 1]]
+            new = _polar(cross)
+            # Damped update, projected back onto the orthogonal matrices.
+            q = _polar((1.0 - step) * q + step * new) if step < 1.0 else new
+        return q
 
     def _seed_map(self, xs: np.ndarray, ys: np.ndarray, anc: np.ndarray, seed: int) -> np.ndarray:
         """First orthogonal map from matched clusters (and anchors), before refinement."""
