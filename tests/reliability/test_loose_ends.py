@@ -118,3 +118,14 @@ def test_fast_knn_nulls_equal_recomputation_with_duplicated_rows(name):
     null = np.array([MEASURES[name].fn(X, Y[p]) for p in perms])
     assert got.null_mean == pytest.approx(float(null.mean()), abs=1e-12)
     assert got.null_std == pytest.approx(float(null.std(ddof=1)), abs=1e-12)
+
+
+def test_api_argv_scrubbing_runs_only_when_a_url_or_api_option_is_there():
+    from stitchbench.cli import _needs_api_scrub
+
+    assert not _needs_api_scrub(["--help"])
+    assert not _needs_api_scrub(["fit", "--source", "minilm-l6", "--target", "static-64"])
+    assert _needs_api_scrub(["fit", "--source", "openai:e5@http://u:KEY@127.0.0.1:1/v1"])
+    assert _needs_api_scrub(["--base-url", "http://127.0.0.1:1/v1", "fit"])
+    assert _needs_api_scrub(["--api-key-env=MY_KEY", "--yes", "fit"])
+    assert _needs_api_scrub(["--yes", "fit"])

@@ -35,9 +35,10 @@ def main() -> None:
     click_errors = _click_exceptions()
 
     try:
-        from stitchbench.encoders.openai_api import scrub_argv  # keys never reach a label
+        if _needs_api_scrub(sys.argv[1:]):  # keys never reach a label
+            from stitchbench.encoders.openai_api import scrub_argv
 
-        sys.argv[1:] = scrub_argv(sys.argv[1:])
+            sys.argv[1:] = scrub_argv(sys.argv[1:])
         code = app(standalone_mode=False)
     except click_errors.NoArgsIsHelpError as exc:
         console.print(exc.ctx.get_help() if exc.ctx else exc.format_message())
@@ -75,3 +76,11 @@ def _fail(message: str, code: int = 2) -> None:
     # Escaped: brackets in a path or a list must print as they are, not as rich markup.
     console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
+
+
+def _needs_api_scrub(argv: list[str]) -> bool:
+    # The API module imports numpy; only a URL or a leading global API option needs it,
+    # so `stitchbench --help` and every other command line stay light.
+    if any("://" in a for a in argv):
+        return True
+    return bool(argv) and argv[0].split("=", 1)[0] in ("--base-url", "--api-key-env", "--yes")
