@@ -244,3 +244,51 @@ def test_depth_figure_reads_only_the_results_table(tmp_path):
     assert path is not None and path.stat().st_size > 10_000
     one_depth = df[~df["params"].str.contains('"depth": [23]')]
     assert depth_figure(one_depth, tmp_path, "r2") is None
+
+
+def test_curve_task_holds_out_whole_documents_when_chunked(tmp_path, shared_cache):
+    """With data.max_words, a curve point never trains on a chunk of a held-out document.
+
+    Chunks of one document are near-duplicates: one on each side inflates held-out R²
+    and translation top-1. The runner's point must equal a fit on document-closed rows.
+    """
+    from stitchbench.corpora import chunk_corpus
+    from stitchbench.experiment.plan import corpus_for
+    from stitchbench.experiment.runner import run_experiment
+    from stitchbench.experiment.tasks import TaskEnv, load_embeddings
+    from stitchbench.store import EmbeddingStore
+
+    curve = pytest.importorskip("stitchbench.experiment.curve")
+    cfg = parse_config(
+        {
+            "data": {"datasets": ["bible"], "max_docs": 120, "max_words": 6},
+            "models": {"names": ["static-64", "glove-50d"]},
+            "curve": {"pairs": ["all"], "seeds": 1, "kinds": ["affine"], "candidates": 60},
+        }
+    )
+    summary = run_experiment(cfg, tmp_path / "run", cache_dir=shared_cache, progress=False)
+    assert not summary.failed, [o.error for o in summary.failed]
+    spec = next(
+        t["spec"]
+        for t in json.loads((tmp_path / "run" / "plan.json").read_text())
+        if t["kind"] == "curve" and t["spec"]["source"][0] == "static-64"
+    )
+    env = TaskEnv(str(tmp_path / "run"), str(shared_cache))
+    store = EmbeddingStore(shared_cache)
+    da, _ = load_embeddings(env, store, spec["embeds"]["static-64"])
+    db, _ = load_embeddings(env, store, spec["embeds"]["glove-50d"])
+    chunks = chunk_corpus(corpus_for("bible", 120, 0), 6)
+    parent = dict(zip(chunks.ids, chunks.doc_ids, strict=True))
+    assert len(set(parent.values())) < len(parent)  # documents really are chunked
+    data = curve.make_curve_data(
+        "bible", da["final"], db["final"], n_candidates=60, doc_parents=parent
+    )
+    held = {parent[str(i)] for i in data.docs_source.ids[data.test_mask]}
+    trained = {parent[str(i)] for i in data.docs_source.ids[~data.test_mask]}
+    assert not held & trained and data.test_mask.sum() >= 60
+    want = next(r for r in curve.curve_point(data, "affine", {}, None, 0) if r["metric"] == "r2")
+    df = summary.results
+    got = df[(df["method"] == "curve:affine") & (df["metric"] == "r2")]
+    got = got[got["source"] == "static-64"]
+    assert got["n_train"].item() == want["n_train"]
+    assert got["value"].item() == pytest.approx(want["value"])

@@ -219,3 +219,33 @@ def test_ray_executor_equals_local(tmp_path, reference, shared_cache, small_conf
         ray.shutdown()
     assert not summary.failed and summary.ran == reference.total
     _same_results(summary.out, reference.out)
+
+
+def test_resume_reembeds_when_the_store_entries_are_gone(tmp_path):
+    """An embed task whose store entries are gone (cache cleared, other --cache-dir) is rerun.
+
+    Otherwise every task reading those embeddings fails on each resume with "rerun the
+    run", and rerunning never recomputes them.
+    """
+    from stitchbench.experiment.config import parse_config
+
+    def cfg(measures):
+        return parse_config(
+            {
+                "data": {"datasets": ["bible"], "max_docs": 100},
+                "models": {"names": ["static-64", "glove-50d"]},
+                "measures": {"names": measures},
+            }
+        )
+
+    out = tmp_path / "run"
+    first = run_experiment(cfg(["linear_cka"]), out, cache_dir=tmp_path / "cache-a", progress=False)
+    assert not first.failed
+    # Resume into an empty cache with one new measure task that reads the embeddings.
+    second = run_experiment(
+        cfg(["linear_cka", "mutual_knn"]), out, cache_dir=tmp_path / "cache-b", progress=False
+    )
+    assert not second.failed, [o.error for o in second.failed]
+    assert {o.kind for o in second.outcomes} == {"embed", "measure"}
+    knn = second.results[second.results["method"] == "mutual_knn"]
+    assert len(knn) and knn["value"].notna().all()

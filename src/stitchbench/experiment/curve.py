@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stitchbench.corpora.splits import subsample_ids
+from stitchbench.corpora.splits import subsample_ids, unit_hash
 from stitchbench.embeddings import Embeddings
 from stitchbench.errors import DataError
 from stitchbench.evaluate import retrieval_through_stitch, translation_matching
@@ -73,13 +73,40 @@ class CurveData:
         return int((~self.test_mask).sum())
 
 
-def held_out_mask(ids: Sequence[str], n_test: int) -> np.ndarray:
-    """(n,) bool: the ``n_test`` ids with the smallest seeded hash (independent of order)."""
+def held_out_mask(
+    ids: Sequence[str], n_test: int, parents: Sequence[str] | None = None
+) -> np.ndarray:
+    """(n,) bool: the ``n_test`` ids with the smallest seeded hash (independent of order).
+
+    With ``parents`` (the document of each row, when documents are chunked), whole
+    documents are held out, by the same hash of their ids, until at least ``n_test`` rows
+    are: chunks of one document are near-duplicates, so one on each side would leak
+    training rows into the held-out scores.
+    """
     if not 2 <= n_test < len(ids):
         raise DataError(
             f"{n_test} held-out rows asked of {len(ids)} documents; leave at least one for "
             "training and hold out at least 2 (lower --candidates or raise --max-docs)."
         )
+    if parents is not None and len(set(parents)) < len(parents):
+        of = [str(p) for p in parents]
+        counts: dict[str, int] = {}
+        for p in of:
+            counts[p] = counts.get(p, 0) + 1
+        docs: set[str] = set()
+        n_rows = 0
+        for p in sorted(counts, key=lambda d: unit_hash(_TEST_SALT, "sample", d)):
+            if n_rows >= n_test:
+                break
+            docs.add(p)
+            n_rows += counts[p]
+        mask = np.array([p in docs for p in of])
+        if mask.all() or mask.sum() < 2:
+            raise DataError(
+                f"{n_test} held-out rows leave no whole document for training; lower "
+                "--candidates or raise --max-docs."
+            )
+        return mask
     chosen = set(subsample_ids([str(i) for i in ids], n_test, seed=_TEST_SALT))
     return np.array([str(i) in chosen for i in ids])
 
@@ -94,6 +121,7 @@ def make_curve_data(
     queries_target: Embeddings | None = None,
     qrels: Mapping[str, Mapping[str, int]] | None = None,
     ctx: RunContext | None = None,
+    doc_parents: Mapping[str, str] | None = None,
 ) -> CurveData:
     """Join the two models' documents by id and hold out ``n_candidates`` of them.
 
@@ -106,6 +134,8 @@ def make_curve_data(
         queries_target: Optional target queries.
         qrels: Optional relevance judgments.
         ctx: Provenance for the rows.
+        doc_parents: ``{row id: document id}`` when rows are chunks: whole documents
+            are then held out (see :func:`held_out_mask`).
 
     Returns:
         The shared inputs of every point.
@@ -121,7 +151,11 @@ def make_curve_data(
         docs_target.model,
         src,
         tgt,
-        held_out_mask(list(ids), n_candidates),
+        held_out_mask(
+            list(ids),
+            n_candidates,
+            [doc_parents[str(i)] for i in ids.tolist()] if doc_parents is not None else None,
+        ),
         queries_source,
         queries_target,
         qrels,

@@ -21,8 +21,9 @@ import pandas as pd
 from stitchbench.experiment.config import Config, save_config
 from stitchbench.experiment.executors import Executor, make_executor
 from stitchbench.experiment.plan import Task, make_plan
-from stitchbench.experiment.tasks import Outcome, TaskEnv
+from stitchbench.experiment.tasks import Outcome, TaskEnv, manifest_path
 from stitchbench.results import merge_parts, part_paths, write_results
+from stitchbench.store import EmbeddingStore, cache_key
 
 
 @dataclass
@@ -70,6 +71,23 @@ def finished(parts_dir: Path, key: str) -> bool:
     except Exception:
         return False
     return not errors.fillna("").astype(bool).any()
+
+
+def embeddings_present(out: Path, embed_key: str, store: EmbeddingStore) -> bool:
+    """True when an embed task's manifest and every store entry it names still exist.
+
+    An embed task writes no rows: its output lives in the store, which can be cleared or
+    be another folder on resume (``--cache-dir``). Its part alone would then mark it
+    finished while every task reading its embeddings fails on each rerun.
+    """
+    path = manifest_path(out, embed_key)
+    try:
+        entries = json.loads(path.read_text())["entries"]
+        return bool(entries) and all(
+            all(p.is_file() for p in store.paths(cache_key(fields))) for fields in entries.values()
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def _write_plan(plan: list[Task], path: Path) -> None:
@@ -124,7 +142,12 @@ def run_experiment(
     save_config(cfg, root / "config.toml")
     _write_plan(plan, root / "plan.json")
     parts = root / "parts"
-    done_before = {t.key for t in plan if finished(parts, t.key)}
+    store = EmbeddingStore(cache_dir)
+    done_before = {
+        t.key
+        for t in plan
+        if finished(parts, t.key) and (t.kind != "embed" or embeddings_present(root, t.key, store))
+    }
     todo = [t for t in plan if t.key not in done_before]
     ex = make_executor(executor, ray_address) if isinstance(executor, str) else executor
     env = TaskEnv(

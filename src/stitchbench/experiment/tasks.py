@@ -798,12 +798,15 @@ def _curve(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict],
     db, fb = load_embeddings(env, store, spec["embeds"][b])
     ctx = _ctx(task, {a: fa, b: fb})
     n_docs = len(da[FINAL])
+    chunks = chunk_corpus(_corpus(spec), spec.get("max_words"))
     data = curve.make_curve_data(
         spec["dataset"],
         da[FINAL],
         db[FINAL],
         n_candidates=min(int(spec["candidates"]), n_docs // 2),
         ctx=ctx,
+        # Chunks of one document stay on one side of the held-out line.
+        doc_parents=dict(zip(chunks.ids, chunks.doc_ids, strict=True)),
     )
     rows = curve.curve_point(
         data, spec["kind"], spec["params"], spec["n_pairs"], spec["curve_seed"]
