@@ -53,13 +53,19 @@ def main() -> None:
     half_a, half_b = rest[::2], rest[1::2]
     print(f"{args.source} -> {args.target}: pool {pool.size}, halves {half_a.size}/{half_b.size}")
 
-    # Ceiling: the best orthogonal map in the whitened shared space, fitted on the pool.
-    k = min(X.shape[1], Y.shape[1])
-    mx, px, _ = _pca(X[half_a], k, True)
-    my, py, back = _pca(Y[half_b], k, True)
-    xs, ys = _unit((X[pool] - mx) @ px), _unit((Y[pool] - my) @ py)
-    oracle = translation_matching((xs @ _polar(xs.T @ ys)) @ back + my, Y[pool])
-    print(f"oracle orthogonal top-1 {oracle.top1:.3f} mean rank {oracle.mean_rank:.1f}")
+    # Ceiling: the best orthogonal map in the shared space (whitened as the stitch is, or
+    # not), fitted on the pool itself; predictions go through the same maps as predict().
+    k = min(X.shape[1], Y.shape[1], int(json.loads(args.params).get("dim") or 10**9))
+    for whiten in (True, False):
+        mx, px, _ = _pca(X[half_a], k, whiten)
+        my, py, back = _pca(Y[half_b], k, whiten)
+        sx, sy = (X[pool] - mx) @ px, (Y[pool] - my) @ py
+        q = _polar(_unit(sx).T @ _unit(sy))
+        oracle = translation_matching((sx @ q) @ back + my, Y[pool])
+        print(
+            f"oracle orthogonal (k {k}, whiten {whiten}) top-1 {oracle.top1:.3f} "
+            f"mean rank {oracle.mean_rank:.1f}"
+        )
 
     params = json.loads(args.params)
     for seed in [int(s) for s in args.seeds.split(",")]:

@@ -99,5 +99,6 @@ def test_guards_hold_on_every_demo_pair_at_400_documents() -> None:
     _assert_guards(400, encode=True)
 
 
+@pytest.mark.slow  # fits 20 pairs on 4,000 rows (about a minute on a quiet machine)
 def test_guards_hold_on_every_demo_pair_at_4000_documents() -> None:
     _assert_guards(4000, encode=False)

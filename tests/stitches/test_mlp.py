@@ -95,3 +95,14 @@ def test_bad_mode_and_diverging_residual() -> None:
     st = MLPStitch(lr=1e12, epochs=3, patience=2).fit(X, Y)
     assert not st.residual_kept_
     np.testing.assert_array_equal(st.predict(X), AffineStitch().fit(X, Y).predict(X))
+
+
+def test_too_few_held_out_rows_train_no_residual() -> None:
+    # 400 rows hold out 40: fewer than min_validation_rows (50), so even a strongly
+    # non-linear relation gets the affine map, exactly, and the note says why.
+    X, Y = _data("even", n=400)
+    st = MLPStitch(**FAST).fit(X, Y)
+    assert not st.residual_kept_ and "min_validation_rows" in st.note_, st.note_
+    np.testing.assert_array_equal(st.predict(X), AffineStitch().fit(X, Y).predict(X))
+    kept = MLPStitch(**FAST, min_validation_rows=10).fit(X, Y)
+    assert kept.residual_kept_, kept.note_

@@ -119,6 +119,10 @@ class MLPStitch(Stitch):
         validation_fraction: Share of training rows held out (choice, early stop, guard).
         alphas: Candidate ridge penalties of the affine part (residual mode).
         min_gain_se: Standard errors by which the residual must beat the affine map.
+        min_validation_rows: Fewer held-out rows than this: no residual is trained (the
+            stitch is the affine map). The same rows pick the epoch and weight decay, so a
+            gain judged on a few dozen rows is optimistic (measured: kept residuals lost
+            0.007–0.010 test R² at 400 Bible documents, 28 held-out rows).
         seed: Seed of initialisation, shuffling and the held-out split.
         device: "cpu", "cuda", "cuda:N" or "auto" (CUDA when available); checked by
             ``stitchbench.devices.resolve_device`` when fitting.
@@ -179,6 +183,7 @@ class MLPStitch(Stitch):
         validation_fraction: float = 0.1,
         alphas: Sequence[float] = DEFAULT_ALPHAS,
         min_gain_se: float = 2.0,
+        min_validation_rows: int = 50,
         seed: int = 0,
         device: str = "cpu",
     ) -> None:
@@ -196,6 +201,7 @@ class MLPStitch(Stitch):
         self.validation_fraction = validation_fraction
         self.alphas = alphas
         self.min_gain_se = min_gain_se
+        self.min_validation_rows = min_validation_rows
         self.seed = seed
         self.device = device
 
@@ -322,13 +328,19 @@ class MLPStitch(Stitch):
             aff_rows = self._row_loss(bv, yv).double().cpu().numpy()
         self.affine_val_loss_ = float(aff_rows.mean())
         best = None
-        for wd in self._weight_decays():
+        n_val = int(val.sum())
+        too_few = n_val < int(self.min_validation_rows)
+        for wd in () if too_few else self._weight_decays():
             run = self._train(xt, yt, xv, yv, wd, start_at_zero=True, base=(bt, bv))
             if run["state"] is not None and (best is None or run["best"] < best["best"]):
                 best = run
-        n_val = int(val.sum())
         keep = False
-        if best is not None and best["best_epoch"] > 0:
+        if too_few:
+            verdict = (
+                f"only {n_val} held-out rows (< min_validation_rows = "
+                f"{self.min_validation_rows}) to judge a residual; none trained"
+            )
+        elif best is not None and best["best_epoch"] > 0:
             module = self._restore(best)
             with torch.no_grad():
                 res_rows = self._row_loss(bv + module(xv), yv).double().cpu().numpy()
