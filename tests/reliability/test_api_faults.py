@@ -117,8 +117,11 @@ def test_30pct_transient_faults_give_identical_vectors_and_report_retries(
     np.testing.assert_array_equal(got, clean)
     faults = [o for o in proxy.outcomes() if o != "ok"]
     assert faults, "the plan should have injected faults"
-    assert enc.stats.retries == len(faults)
-    assert sum(enc.stats.causes.values()) == len(faults)
+    # Every injected fault is retried and reported; on a busy machine a clean request can also
+    # outlast the short timeout, which is retried and reported as a timeout (never hidden).
+    extra = enc.stats.retries - len(faults)
+    assert 0 <= extra <= enc.stats.causes.get("timeout", 0), enc.stats
+    assert sum(enc.stats.causes.values()) == enc.stats.retries
     assert any("retries" in r.getMessage() for r in caplog.records)
 
 
