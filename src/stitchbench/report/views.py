@@ -570,21 +570,14 @@ def league_table(
                 (mcol[:-4], "z (calibrated)") if mcol.endswith(" (z)") else (mcol, "raw")
             )
             for ocol in outcome_cols:
-                c = spearman_permutation(
-                    sub[mcol], sub[ocol], n_permutations=n_permutations, seed=seed
+                _add_league_row(
+                    records,
+                    sub[mcol],
+                    sub[ocol],
+                    (measure, form, ocol, scope),
+                    n_permutations,
+                    seed,
                 )
-                if c.n >= 3:
-                    records.append(
-                        {
-                            "measure": measure,
-                            "form": form,
-                            "outcome": ocol,
-                            "scope": scope,
-                            "rho": c.rho,
-                            "p_value": c.p_value,
-                            "n": c.n,
-                        }
-                    )
     final_outcomes = table[(table["source_layer"] == FINAL) & (table["target_layer"] == FINAL)]
     for measure in measure_names(df):
         lm = _layer_max(df, measure, n_null=2000, seed=seed)
@@ -595,21 +588,14 @@ def league_table(
             if form not in merged:
                 continue
             for ocol in outcome_cols:
-                c = spearman_permutation(
-                    merged[form], merged[ocol], n_permutations=n_permutations, seed=seed
+                _add_league_row(
+                    records,
+                    merged[form],
+                    merged[ocol],
+                    (measure, form, ocol, "model pairs (best layer pair)"),
+                    n_permutations,
+                    seed,
                 )
-                if c.n >= 3:
-                    records.append(
-                        {
-                            "measure": measure,
-                            "form": form,
-                            "outcome": ocol,
-                            "scope": "model pairs (best layer pair)",
-                            "rho": c.rho,
-                            "p_value": c.p_value,
-                            "n": c.n,
-                        }
-                    )
     out = pd.DataFrame(
         records, columns=["measure", "form", "outcome", "scope", "rho", "p_value", "n"]
     )
@@ -896,3 +882,28 @@ def paired_tests(
                     renamed = wide[[m, native]].set_axis([f"{method}", "native target"], axis=1)
                     test(key, base, f"{method}", "native target", renamed)
     return pd.DataFrame(records, columns=cols)
+
+
+def _add_league_row(
+    records: list[dict[str, Any]],
+    x: pd.Series,
+    y: pd.Series,
+    label: tuple[str, str, str, str],
+    n_permutations: int,
+    seed: int,
+) -> None:
+    """Append one league row (measure, form, outcome, scope, ρ, p, n) when ≥ 3 pairs."""
+    c = spearman_permutation(x, y, n_permutations=n_permutations, seed=seed)
+    if c.n >= 3:
+        measure, form, outcome, scope = label
+        records.append(
+            {
+                "measure": measure,
+                "form": form,
+                "outcome": outcome,
+                "scope": scope,
+                "rho": c.rho,
+                "p_value": c.p_value,
+                "n": c.n,
+            }
+        )
