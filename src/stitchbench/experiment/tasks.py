@@ -790,7 +790,7 @@ def _curve(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict],
     (``method = "curve:<kind>"``). Retrieval retention is left to ``stitchbench curve``:
     the runner embeds only the test queries of its split.
     """
-    from stitchbench.experiment import curve  # type: ignore[attr-defined]
+    from stitchbench.experiment import curve
 
     spec = task.spec
     a, b = spec["source"][0], spec["target"][0]
