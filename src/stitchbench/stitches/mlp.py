@@ -89,8 +89,9 @@ class MLPStitch(Stitch):
     map on the held-out rows by more than ``min_gain_se`` standard errors of the per-row
     difference (and at all); otherwise it is dropped (``residual_kept_ = False``,
     ``note_`` says why, both saved with the stitch) and the stitch predicts exactly what
-    ``AffineStitch`` fitted on all training rows predicts. When kept, the affine part is the
-    one fitted on the rows outside the holdout, as the residual was trained against it.
+    ``AffineStitch`` fitted on all training rows predicts. When kept, the residual (trained
+    against the affine map of the rows outside the holdout) is added to that same
+    all-rows affine map, which the stitch would otherwise lose.
 
     ``mode="plain"``: the study's MLP on raw inputs, trained from a random initialisation
     with early stopping on the held-out rows; no guard.
@@ -361,7 +362,10 @@ class MLPStitch(Stitch):
         if keep:
             assert best is not None
             self._keep(best)
-            self.coef_, self.intercept_ = base.coef_, base.intercept_
+            # The residual was judged on rows its base never saw; the stitch adds it to the
+            # affine map fitted on all training rows (the base alone loses those rows:
+            # measured up to 0.005 R² on the demo's pairs at 4,000 documents).
+            self.coef_, self.intercept_ = full.coef_, full.intercept_
             self.note_ = f"residual kept: {verdict}"
         else:
             self.coef_, self.intercept_ = full.coef_, full.intercept_
