@@ -246,6 +246,34 @@ def test_depth_figure_reads_only_the_results_table(tmp_path):
     assert depth_figure(one_depth, tmp_path, "r2") is None
 
 
+def test_versus_affine_figure_pairs_each_ordered_pair(tmp_path):
+    from stitchbench.report.figures import versus_affine_figure
+    from stitchbench.results import RunContext, results_frame
+
+    ctx = RunContext("toy", "fp", 0)
+    rows = [
+        ctx.row(
+            split="test",
+            source=s,
+            target=t,
+            method=m,
+            metric="r2",
+            value=v,
+            ci_low=v - 0.05,
+            ci_high=v + 0.05,
+            n_eval=40,
+            n_train=160,
+        )
+        for (s, t), (aff, mlp) in {("a", "b"): (0.5, 0.52), ("b", "a"): (0.4, 0.3)}.items()
+        for m, v in (("affine", aff), ("mlp", mlp))
+    ]
+    df = results_frame(rows)
+    path = versus_affine_figure(df, tmp_path)
+    assert path is not None and path.name == "mlp_vs_affine_r2.png"
+    assert path.stat().st_size > 10_000
+    assert versus_affine_figure(df[df["method"] == "affine"], tmp_path) is None
+
+
 def test_curve_task_holds_out_whole_documents_when_chunked(tmp_path, shared_cache):
     """With data.max_words, a curve point never trains on a chunk of a held-out document.
 

@@ -300,6 +300,9 @@ def demo_figures(
         )
     if len(aff) and len(cka):
         files.append(cka_vs_r2_figure(df, models, out, dataset))
+    versus = versus_affine_figure(df, out, "mlp")
+    if versus is not None:
+        files.append(versus)
     for mode in df.loc[
         df["method"].str.endswith("-retrieval") & (df["mode"] != ""), "mode"
     ].unique():
@@ -374,6 +377,72 @@ def layer_matrix(df: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
     mat.index.name = f"source {sub['source'].iloc[0]} layer"
     mat.columns.name = f"target {sub['target'].iloc[0]} layer"
     return mat
+
+
+def versus_affine_figure(
+    df: pd.DataFrame, out: str | os.PathLike[str], kind: str = "mlp", metric: str = "r2"
+) -> Path | None:
+    """Held-out ``metric`` of ``kind`` against the affine stitch, one point per ordered pair.
+
+    x = affine, y = ``kind`` (both source → target, test split, 95% intervals as bars),
+    with the diagonal y = x: points below it are pairs where ``kind`` loses to affine.
+    Reads only the results table; None when it lacks either method.
+    """
+    test = _final(df)
+    test = test[(test["split"] == "test") & (test["metric"] == metric) & (test["error"] == "")]
+    key = ["dataset", "source", "target"]
+    a = test[test["method"] == "affine"].drop_duplicates(key).set_index(key)
+    b = test[test["method"] == kind].drop_duplicates(key).set_index(key)
+    both = a.join(b, lsuffix="_affine", rsuffix="_kind", how="inner")
+    if both.empty:
+        return None
+    x, y = both["value_affine"].to_numpy(float), both["value_kind"].to_numpy(float)
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    xerr = np.vstack([x - both["ci_low_affine"], both["ci_high_affine"] - x]).astype(float)
+    yerr = np.vstack([y - both["ci_low_kind"], both["ci_high_kind"] - y]).astype(float)
+    below = y < x - 0.005
+    for mask, color, label in (
+        (~below, "tab:blue", f"{kind} ≥ affine − 0.005"),
+        (below, "tab:red", f"{kind} < affine − 0.005"),
+    ):
+        if mask.any():
+            ax.errorbar(
+                x[mask],
+                y[mask],
+                xerr=np.nan_to_num(xerr[:, mask]),
+                yerr=np.nan_to_num(yerr[:, mask]),
+                fmt="o",
+                ms=4,
+                color=color,
+                ecolor="0.7",
+                elinewidth=0.8,
+                capsize=0,
+                label=label,
+            )
+    for xi, yi, (_, src, tgt) in zip(x, y, both.index, strict=True):
+        ax.annotate(
+            f"{src} → {tgt}", (xi, yi), fontsize=6, xytext=(3, -8), textcoords="offset points"
+        )
+    lo = float(min(x.min(), y.min(), 0.0))
+    hi = float(max(x.max(), y.max()))
+    ax.plot([lo, hi], [lo, hi], color="k", lw=0.8, ls="--", label="y = x")
+    label = {"r2": "held-out R²", "mse": "held-out MSE"}.get(metric, metric)
+    ax.set_xlabel(f"affine stitch, {label} (source → target)", fontsize=9)
+    ax.set_ylabel(f"{kind} stitch, {label} (source → target)", fontsize=9)
+    n_eval = _one(both.rename(columns={"n_eval_affine": "n_eval"}), "n_eval")
+    n_train = _one(both.rename(columns={"n_train_affine": "n_train"}), "n_train")
+    datasets = ", ".join(sorted({str(d) for d, _, _ in both.index}))
+    ax.set_title(
+        _wrap(
+            f"{kind} vs affine per ordered pair ({datasets}; fit on {n_train} train docs, "
+            f"scored on {n_eval} test docs; bars: 95% CI)"
+        ),
+        fontsize=9,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, Path(out) / f"{kind}_vs_affine_{metric}.png")
 
 
 def depth_figure(
