@@ -92,7 +92,12 @@ def _figure(rows: list[dict[str, Any]], path: Path) -> None:
     ax.plot([], [], ":", color="grey", label="oracle orthogonal map (fitted on the pool)")
     ax.scatter([], [], c="tab:green", label="seed, consistency ≥ 0.5")
     ax.scatter([], [], c="tab:red", label="seed, consistency < 0.5 (flagged)")
-    ax.set_xticks(range(len(labels)), labels, rotation=15, ha="right", fontsize=8)
+    rsa = {r["pair"]: r["rsa"] for r in rows}
+    ticks = [
+        f"{lab}\n(RSA {rsa[lab]:.2f}, {sum(r['pair'] == lab for r in rows)} seeds)"
+        for lab in labels
+    ]
+    ax.set_xticks(range(len(labels)), ticks, rotation=15, ha="right", fontsize=7)
     ax.set_ylim(-0.03, 1.03)
     ax.set_ylabel(f"top-1 matching among {n_c} held-out verses")
     seeds = sorted({r["seed"] for r in rows})

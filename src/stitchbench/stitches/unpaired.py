@@ -31,12 +31,16 @@ Self-consistency without labels: ``consistency_`` is the agreement of the kept m
 the closest other restart (mean cosine between the same source rows mapped by both maps).
 Independent restarts that find the real alignment agree (≈ 1); when the two spaces do not
 share enough structure, each restart lands somewhere else (≈ 0).
-``converged_`` is ``consistency_ >= consistency_threshold``.
+``converged_`` is ``consistency_ >= consistency_threshold``. The score is conservative:
+it needs two restarts to find the alignment, so when only the kept one (best objective)
+did, a correct map is flagged too; more ``n_restarts`` make that rarer.
 
 The seed needs the two clouds to share their coarse (cluster-level) structure. Two
 spaces that are a rotation of each other, even under heavy isotropic noise, are aligned;
-two real models whose neighbourhoods overlap little (e.g. MiniLM-L6 vs e5-small on Bible
-verses: 10-NN overlap ≈ 0.2) are not, and ``consistency_`` says so.
+so are MiniLM-L6 and mpnet-base on Bible verses (top-1 ≈ 0.95 among 2,048 from ~6,900
+verses a side); two real models whose neighbourhoods overlap less (MiniLM-L6 vs e5-small:
+RSA 0.55, 10-NN overlap 0.25) are not, and ``consistency_`` says so. The seed needs a
+few thousand rows a side (a rotated copy of real embeddings: 1,000 fail, 2,000 succeed).
 """
 
 from __future__ import annotations
