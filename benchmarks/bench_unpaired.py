@@ -202,8 +202,9 @@ def main() -> None:
                 with log.open("a") as fh:
                     fh.write(json.dumps(row) + "\n")
                 done.append(row)
-    if done:
-        _figure(done, out / "unpaired.png")
+    mine = [r for r in done if r["params"] == params]  # the log may hold other settings
+    if mine:
+        _figure(mine, out / "unpaired.png")
         print(f"wrote {log} and {out / 'unpaired.png'}")
 
 

@@ -272,6 +272,23 @@ def test_versus_affine_figure_pairs_each_ordered_pair(tmp_path):
     assert path is not None and path.name == "mlp_vs_affine_r2.png"
     assert path.stat().st_size > 10_000
     assert versus_affine_figure(df[df["method"] == "affine"], tmp_path) is None
+    # A sweep (two MLP rows for one pair) is not silently reduced to one of its points.
+    twice = results_frame(
+        [
+            *rows,
+            ctx.row(
+                split="test",
+                source="a",
+                target="b",
+                method="mlp",
+                metric="r2",
+                value=0.1,
+                n_eval=40,
+                n_train=160,
+            ),
+        ]
+    )
+    assert versus_affine_figure(twice, tmp_path) is None
 
 
 def test_curve_task_holds_out_whole_documents_when_chunked(tmp_path, shared_cache):

@@ -114,6 +114,20 @@ def test_bad_refinement_parameters() -> None:
         UnpairedStitch(**{**FAST, "n_pseudo_iter": -1}).fit(X[A], Y[B])
     with pytest.raises(DataError, match="qap_starts"):
         UnpairedStitch(**{**FAST, "qap_starts": 0}).fit(X[A], Y[B])
+    with pytest.raises(DataError, match="cluster_rows"):
+        UnpairedStitch(**{**FAST, "cluster_rows": 5}).fit(X[A], Y[B])
+    with pytest.raises(DataError, match="max_rows"):
+        UnpairedStitch(**{**FAST, "max_rows": 5}).fit(X[A], Y[B])
+    with pytest.raises(DataError, match="seed"):
+        UnpairedStitch(**{**FAST, "seed": -1}).fit(X[A], Y[B])
+
+
+def test_the_last_objective_belongs_to_the_map_returned() -> None:
+    # One mutual-NN round refits the map after measuring it; the map returned must be
+    # measured again (restarts are chosen by that number).
+    X, Y, A, B, _ = _spaces()
+    st = UnpairedStitch(**{**FAST, "n_iter": 1}).fit(X[A], Y[B])
+    assert len(st.objective_) == len(st.n_pairs_) == 2
 
 
 def test_neighbour_means_average_the_values_of_the_nearest_keys() -> None:
@@ -162,8 +176,6 @@ def test_real_embeddings_under_a_rotation_are_aligned_from_disjoint_halves() -> 
     st = UnpairedStitch(**params).fit(X[A], Y[B])
     res = translation_matching(st.predict(X[pool]), Y[pool])
     assert res.top1 > 0.9, res
-    # The kept restart is the one with the best label-free objective.
-    assert st.objective_[-1] == max(st.restart_objectives_)
 
 
 def test_swap_gains_equal_the_objective_change_of_every_swap() -> None:

@@ -265,7 +265,8 @@ def retrieval_figure(
 def demo_figures(
     df: pd.DataFrame, models: Sequence[str], out: str | os.PathLike[str], dataset: str
 ) -> list[Path]:
-    """The demo's figures from its results table: affine R², linear CKA, CKA vs R², retention."""
+    """The demo's figures from its results table: affine R², linear CKA, CKA vs R², MLP vs
+    affine per pair, retention."""
     out = Path(out)
     final = _final(df)
     files: list[Path] = []
@@ -391,8 +392,10 @@ def versus_affine_figure(
     test = _final(df)
     test = test[(test["split"] == "test") & (test["metric"] == metric) & (test["error"] == "")]
     key = ["dataset", "source", "target"]
-    a = test[test["method"] == "affine"].drop_duplicates(key).set_index(key)
-    b = test[test["method"] == kind].drop_duplicates(key).set_index(key)
+    a, b = test[test["method"] == "affine"], test[test["method"] == kind]
+    if a.duplicated(key).any() or b.duplicated(key).any():
+        return None  # several settings or seeds per pair (a sweep): see depth_figure
+    a, b = a.set_index(key), b.set_index(key)
     both = a.join(b, lsuffix="_affine", rsuffix="_kind", how="inner")
     if both.empty:
         return None
@@ -400,6 +403,7 @@ def versus_affine_figure(
     fig, ax = plt.subplots(figsize=(6.4, 5.2))
     xerr = np.vstack([x - both["ci_low_affine"], both["ci_high_affine"] - x]).astype(float)
     yerr = np.vstack([y - both["ci_low_kind"], both["ci_high_kind"] - y]).astype(float)
+    xerr, yerr = (np.clip(np.nan_to_num(e), 0.0, None) for e in (xerr, yerr))
     below = y < x - 0.005
     for mask, color, label in (
         (~below, "tab:blue", f"{kind} ≥ affine − 0.005"),
@@ -409,8 +413,8 @@ def versus_affine_figure(
             ax.errorbar(
                 x[mask],
                 y[mask],
-                xerr=np.nan_to_num(xerr[:, mask]),
-                yerr=np.nan_to_num(yerr[:, mask]),
+                xerr=xerr[:, mask],
+                yerr=yerr[:, mask],
                 fmt="o",
                 ms=4,
                 color=color,

@@ -19,13 +19,15 @@ follows the linear recipe of mini-vec2vec (Dar, 2025):
 3. **Refinement.** ``n_pseudo_iter`` rounds of pseudo-targets on a fresh sample of
    ``pseudo_rows`` source rows: map them, average each one's ``n_neighbors`` nearest target
    rows, solve Procrustes and move the map a damped step (``smoothing``) towards that
-   solution. Then rows that are mutual nearest neighbours under CSLS (which discounts
-   hubs) among ``refine_rows`` sampled rows of each side are paired and Procrustes is
-   refitted on them, until the pairs stop changing.
+   solution (a running average of the rounds' solutions, made orthogonal at the end).
+   Then rows that are mutual nearest neighbours under CSLS (which discounts hubs) among
+   ``refine_rows`` sampled rows of each side are paired and Procrustes is refitted on
+   them, until the pairs stop changing.
 
 ``n_restarts`` seeds run steps 2–3; the restart with the best final objective (mean
-cosine of its mutual pairs) is kept. Known pairs (``anchors``) join the description as
-extra matched points and every Procrustes fit as fixed pairs.
+cosine of its mutual pairs on the same ``refine_rows`` sample) is kept. Known pairs
+(``anchors``) join the description as extra matched points and every Procrustes fit as
+fixed pairs.
 
 Self-consistency without labels: ``consistency_`` is the agreement of the kept map with
 the closest other restart (mean cosine between the same source rows mapped by both maps).
@@ -194,9 +196,9 @@ def _csls_mutual_pairs(
 class UnpairedStitch(Stitch):
     """Orthogonal map between two embedding spaces fitted from unpaired rows (see module doc).
 
-    ``ŷ = μ_y + ((x − μ_x) P_x) Q P_y⁺``: ``P_x`` (d_source × k) projects and whitens the
-    source, ``Q`` (k × k) is orthogonal, ``P_y⁺`` (k × d_target) maps the shared space back
-    to the target's top-k principal subspace.
+    ``ŷ = μ_y + ((x − μ_x) P_x) Q P_y⁺``: ``P_x`` (d_source × k) projects (and with
+    ``whiten`` whitens) the source, ``Q`` (k × k) is orthogonal, ``P_y⁺`` (k × d_target)
+    maps the shared space back to the target's top-k principal subspace.
 
     Args:
         dim: Largest shared dimension k (None: min(d_source, d_target)).
@@ -318,8 +320,15 @@ class UnpairedStitch(Stitch):
         # float32 for the many n×n similarity products; maps are solved in float64.
         xs = _unit((Xa - self.source_mean_) @ self.source_proj_).astype(np.float32)
         ys = _unit((Ya - self.train_target_mean_) @ y_in).astype(np.float32)
+        # One row sample for the mutual-NN rounds, shared by every restart, so that their
+        # final objectives (which pick the kept restart) are measured on the same rows.
+        sample_rng = np.random.default_rng([int(self.seed), 1])
+        sx, sy = (
+            np.sort(sample_rng.choice(a.shape[0], min(int(self.refine_rows), a.shape[0]), False))
+            for a in (xs, ys)
+        )
         runs = [
-            self._one_restart(xs, ys, anc, int(self.seed) * 1000 + r)
+            self._one_restart(xs, ys, anc, int(self.seed) * 1000 + r, (sx, sy))
             for r in range(int(self.n_restarts))
         ]
         best = max(range(len(runs)), key=lambda i: runs[i]["objective"][-1])
@@ -361,6 +370,16 @@ class UnpairedStitch(Stitch):
                 raise DataError(f"{name} must be >= 0; got {getattr(self, name)}.")
         if not 0.0 < float(self.smoothing) <= 1.0:
             raise DataError(f"smoothing must lie in (0, 1]; got {self.smoothing}.")
+        if int(self.cluster_rows) < int(self.n_clusters):
+            raise DataError(
+                f"cluster_rows ({self.cluster_rows}) must be >= n_clusters ({self.n_clusters})."
+            )
+        if int(self.max_rows) <= int(self.n_clusters):
+            raise DataError(
+                f"max_rows ({self.max_rows}) must exceed n_clusters ({self.n_clusters})."
+            )
+        if int(self.seed) < 0:
+            raise DataError(f"seed must be >= 0; got {self.seed}.")
         if self.dim is not None and int(self.dim) < 2:
             raise DataError(f"dim must be >= 2 (or None); got {self.dim}.")
         need = max(int(self.n_clusters) + 1, 3)
@@ -409,14 +428,17 @@ class UnpairedStitch(Stitch):
         return X[ix], Y[iy], new_anc
 
     def _one_restart(
-        self, xs: np.ndarray, ys: np.ndarray, anc: np.ndarray, seed: int
+        self,
+        xs: np.ndarray,
+        ys: np.ndarray,
+        anc: np.ndarray,
+        seed: int,
+        sample: tuple[np.ndarray, np.ndarray],
     ) -> dict[str, Any]:
         rng = np.random.default_rng(seed)
         q = self._pseudo_target_rounds(xs, ys, anc, self._seed_map(xs, ys, anc, rng), rng)
-        # Mutual-NN rounds on a sample of each side: every round compares all pairs.
-        sx = np.sort(rng.choice(xs.shape[0], min(int(self.refine_rows), xs.shape[0]), False))
-        sy = np.sort(rng.choice(ys.shape[0], min(int(self.refine_rows), ys.shape[0]), False))
-        xr, yr = xs[sx], ys[sy]
+        # Mutual-NN rounds on the shared row sample: every round compares all its pairs.
+        xr, yr = xs[sample[0]], ys[sample[1]]
         fixed = xs[anc[:, 0]].T.astype(np.float64) @ ys[anc[:, 1]]
         objective: list[float] = []
         n_pairs: list[int] = []
@@ -430,9 +452,10 @@ class UnpairedStitch(Stitch):
                 break
             prev = pairs
             q = _polar(xr[ia].T.astype(np.float64) @ yr[ib] + fixed)
-        if not objective:
+        else:  # the last refit (or none) has no objective yet: measure the map returned
             ia, ib, cos = _csls_mutual_pairs(xr @ q.astype(np.float32), yr, int(self.csls_k))
-            objective, n_pairs = [float(cos.mean()) if cos.size else 0.0], [int(ia.size)]
+            objective.append(float(cos.mean()) if cos.size else 0.0)
+            n_pairs.append(int(ia.size))
         return {"rotation": q, "objective": objective, "n_pairs": n_pairs}
 
     def _pseudo_target_rounds(
