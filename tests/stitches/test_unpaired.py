@@ -120,6 +120,9 @@ def test_bad_refinement_parameters() -> None:
         UnpairedStitch(**{**FAST, "max_rows": 5}).fit(X[A], Y[B])
     with pytest.raises(DataError, match="seed"):
         UnpairedStitch(**{**FAST, "seed": -1}).fit(X[A], Y[B])
+    many = np.stack([np.arange(20), np.arange(20)], axis=1)
+    with pytest.raises(DataError, match="anchors but max_rows"):
+        UnpairedStitch(**{**FAST, "max_rows": 15}).fit(X[A], Y[B], anchors=many)
 
 
 def test_the_last_objective_belongs_to_the_map_returned() -> None:

@@ -311,6 +311,11 @@ class UnpairedStitch(Stitch):
         Xa, Ya = as_matrix(X, "X (source)"), as_matrix(Y, "Y (target)")
         self._check_params(Xa, Ya)
         anc = self._check_anchors(anchors, Xa.shape[0], Ya.shape[0])
+        if anc.shape[0] >= int(self.max_rows):
+            raise DataError(
+                f"{anc.shape[0]} anchors but max_rows is {self.max_rows}; raise max_rows above "
+                "the number of anchors (anchor rows are always kept)."
+            )
         rng = np.random.default_rng(int(self.seed))
         Xa, Ya, anc = self._sample(Xa, Ya, anc, rng)
         k = min(Xa.shape[1], Ya.shape[1], *(int(self.dim),) if self.dim else ())
