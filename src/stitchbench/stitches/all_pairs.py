@@ -12,7 +12,9 @@ The closed-form kinds (mean, affine, linear, lowrank, procrustes) share their wo
 * the stitch objects are built directly from those moments (``MomentStitch._fit_moments``),
   so they equal pair-by-pair fits (same holdout rows, same tie rule) and save/load alike.
 
-Other kinds (mlp, identity) are fitted pair by pair on the training rows.
+Every MLP of a call trains in one batched model (``mlp_batched``); kinds fitted per
+source (``group_fit = "source"``) share their factorization across that source's targets;
+the rest (identity, unpaired) are fitted pair by pair on the training rows.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ from tqdm.auto import tqdm
 
 from stitchbench.errors import DataError, UnknownNameError
 from stitchbench.scores import regression_scores
-from stitchbench.stitches.base import STITCH_KINDS, Stitch, array_digest, combine_digests
+from stitchbench.stitches.base import (
+    STITCH_KINDS,
+    Stitch,
+    array_digest,
+    combine_digests,
+    make_stitch,
+)
 from stitchbench.stitches.closed_form import MomentStitch, SourceCache, cached, holdout_mask
 from stitchbench.stitches.mean import MeanStitch
 from stitchbench.stitches.moments import (
@@ -44,21 +52,32 @@ class AllPairsResult:
     """Fitted stitches and their held-out scores.
 
     Attributes:
-        stitches: ``{(source, target, kind): fitted Stitch}``.
-        scores: Tidy dicts with keys source, target, method, metric, value, n_train, n_eval,
-            alpha, params (no dataset provenance: the caller adds it).
+        stitches: ``{(source, target, kind): fitted Stitch}`` (the first hyperparameter
+            point of the kind when several were given).
+        sweep: ``{(source, target, kind): [fitted Stitch per point]}``, in the order of
+            the points given in ``params``.
+        scores: Tidy dicts with keys source, target, method, point, metric, value, n_train,
+            n_eval, alpha, params (no dataset provenance: the caller adds it).
     """
 
     stitches: dict[tuple[str, str, str], Stitch] = field(default_factory=dict)
+    sweep: dict[tuple[str, str, str], list[Stitch]] = field(default_factory=dict)
     scores: list[dict[str, Any]] = field(default_factory=list)
 
 
-def make_stitch(kind: str, **params: Any) -> Stitch:
-    """A fresh stitch of a registered kind (``STITCH_KINDS``) with hyperparameters."""
-    if kind not in STITCH_KINDS:
-        raise UnknownNameError(f"Unknown stitch kind {kind!r}; known: {sorted(STITCH_KINDS)}.")
-    # set_params names the offending parameter and lists the valid ones.
-    return STITCH_KINDS[kind]().set_params(**params)
+def kind_points(
+    kind: str, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
+) -> list[dict[str, Any]]:
+    """A kind's hyperparameter points: one mapping, or a list of them (a sweep)."""
+    if params is None:
+        return [{}]
+    if isinstance(params, Mapping):
+        return [dict(params)]
+    if not params or not all(isinstance(p, Mapping) for p in params):
+        raise DataError(
+            f"params[{kind!r}] must be a mapping of hyperparameters or a non-empty list of them."
+        )
+    return [dict(p) for p in params]
 
 
 def _rows(index: np.ndarray | None, n: int, name: str) -> np.ndarray:
@@ -113,12 +132,18 @@ def fit_all_pairs(
     *,
     train: np.ndarray,
     evaluate: np.ndarray | None = None,
-    params: Mapping[str, Mapping[str, Any]] | None = None,
+    params: Mapping[str, Mapping[str, Any] | Sequence[Mapping[str, Any]]] | None = None,
     pairs: Sequence[tuple[str, str]] | None = None,
     progress: bool = True,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    device: str | None = None,
 ) -> AllPairsResult:
     """Fit a stitch of every kind for every ordered pair of models, sharing the work.
+
+    How each kind shares work is declared by its class (``Stitch.group_fit``): the
+    closed-form kinds from one streamed moments pass; the kernel stitch with one
+    factorization per source for every target; every MLP of the call (all pairs, all
+    points) trained together as one batched model (``mlp_batched.fit_mlp_stitches``).
 
     Args:
         embeddings: ``{model: (n, d_model)}`` arrays whose rows are already joined by id
@@ -126,10 +151,14 @@ def fit_all_pairs(
         kinds: Stitch kinds (``STITCH_KINDS``).
         train: Row indices (or a boolean mask) to fit on.
         evaluate: Held-out row indices (or mask) to score on; None skips scoring.
-        params: Per-kind hyperparameters, e.g. ``{"affine": {"alphas": (0, 1e-3)}}``.
+        params: Per-kind hyperparameters, e.g. ``{"affine": {"alphas": (0, 1e-3)}}``, or a
+            list of such mappings for several points of one kind (a sweep, e.g.
+            ``{"mlp": [{"depth": 1}, {"depth": 4}]}``), all fitted in this call.
         pairs: Ordered ``(source, target)`` pairs; default every pair with source != target.
         progress: Show a progress bar.
         chunk_rows: Rows per chunk of the shared moments pass.
+        device: Torch device for the kinds that train ("cpu", "cuda", "auto"); None: each
+            stitch's own ``device`` parameter.
 
     Returns:
         The fitted stitches (equal to pair-by-pair fits on ``embeddings[m][train]``) and
@@ -160,85 +189,119 @@ def fit_all_pairs(
             if m not in embeddings:
                 raise UnknownNameError(f"Pair ({s!r}, {t!r}) names {m!r}, not in {names}.")
     params = params or {}
-    protos = {k: make_stitch(k, **dict(params.get(k, {}))) for k in kinds}
-    shared_kinds = [k for k in kinds if isinstance(protos[k], MomentStitch | MeanStitch)]
+    points = {k: kind_points(k, params.get(k)) for k in kinds}
+    protos = {k: [make_stitch(k, **p) for p in points[k]] for k in kinds}
+    how = {k: STITCH_KINDS[k].group_fit for k in kinds}
     used = [m for m in names if any(m in p for p in pairs)]
     col = {m: i for i, m in enumerate(used)}
     digests = {m: array_digest(embeddings[m], tr) for m in used}
 
     shared: _SharedMoments | None = None
-    if shared_kinds:
+    moment_kinds = [k for k in kinds if how[k] == "moments"]
+    if moment_kinds:
         specs: set[tuple[float, int]] = set()
-        for k in shared_kinds:
-            proto = protos[k]
-            frac = proto._holdout_fraction() if isinstance(proto, MomentStitch) else None
-            if frac is not None:
-                specs.add((float(frac), int(getattr(protos[k], "seed", 0))))
+        for k in moment_kinds:
+            for proto in protos[k]:
+                frac = proto._holdout_fraction() if isinstance(proto, MomentStitch) else None
+                if frac is not None:
+                    specs.add((float(frac), int(getattr(proto, "seed", 0))))
         shared = _shared_moments([embeddings[m] for m in used], used, tr, specs, chunk_rows)
 
     train_arrays: dict[str, np.ndarray] = {}
 
-    def train_rows(m: str) -> np.ndarray:  # only for kinds fitted pair by pair
+    def train_rows(m: str) -> np.ndarray:  # one copy per model, shared by its fits
         if m not in train_arrays:
             train_arrays[m] = np.asarray(embeddings[m][tr])
         return train_arrays[m]
+
+    fitted: dict[tuple[str, str, str], list[Stitch]] = {}
+    # Every MLP of the call in one batched fit; every "source" kind one call per source.
+    for kind in kinds:
+        if how[kind] == "batched":
+            from stitchbench.stitches.mlp_batched import fit_mlp_stitches
+
+            jobs = [
+                (make_stitch(kind, **p), train_rows(s), train_rows(t))
+                for s, t in pairs
+                for p in points[kind]
+            ]
+            done = iter(fit_mlp_stitches(jobs, device=device, progress=progress))  # type: ignore[arg-type]
+            for s, t in pairs:
+                fitted[(s, t, kind)] = [next(done) for _ in points[kind]]
+        elif how[kind] == "source":
+            for source in dict.fromkeys(s for s, _ in pairs):
+                targets = [t for s, t in pairs if s == source]
+                per_point = [
+                    _on_device(proto, device).fit_targets(
+                        train_rows(source), [train_rows(t) for t in targets]
+                    )
+                    for proto in protos[kind]
+                ]
+                for i, t in enumerate(targets):
+                    fitted[(source, t, kind)] = [fits[i] for fits in per_point]
 
     eval_arrays = (
         {m: np.asarray(embeddings[m][ev], dtype=np.float64) for m in used} if ev is not None else {}
     )
     caches: dict[str, SourceCache] = {}
     result = AllPairsResult()
-    total = len(pairs) * len(kinds)
+    total = len(pairs) * sum(len(points[k]) for k in kinds)
     with tqdm(total=total, desc="fit stitches", unit="stitch", disable=not progress) as bar:
         for source, target in pairs:
             cache = caches.setdefault(source, {})
             for kind in kinds:
-                if kind in shared_kinds:
-                    assert shared is not None
-                    st = _fit_shared(
-                        make_stitch(kind, **dict(params.get(kind, {}))),
-                        shared,
-                        col[source],
-                        col[target],
-                        cache,
-                        embeddings,
-                        pairs,
-                        source,
-                        target,
-                        tr,
-                        col,
-                    )
-                    st.n_fit_ = int(tr.size)
-                    st.fit_fingerprint_ = combine_digests(digests[source], digests[target])
-                else:
-                    st = make_stitch(kind, **dict(params.get(kind, {})))
-                    st.fit(train_rows(source), train_rows(target))
-                st.with_names(source, target)
-                result.stitches[(source, target, kind)] = st
-                if ev is not None:
-                    mu = (
-                        shared.full.mean[shared.full.block(col[target])]
-                        if shared is not None
-                        else train_rows(target).mean(axis=0)
-                    )
-                    pred = st.predict(eval_arrays[source])
-                    scores = regression_scores(eval_arrays[target], pred, mu)
-                    for metric, value in scores.items():
-                        result.scores.append(
-                            {
-                                "source": source,
-                                "target": target,
-                                "method": kind,
-                                "metric": metric,
-                                "value": value,
-                                "n_train": int(tr.size),
-                                "n_eval": int(ev.size),
-                                "alpha": getattr(st, "alpha_", None),
-                                "params": st.get_params(),
-                            }
+                sts = fitted.get((source, target, kind))
+                if sts is None:
+                    sts = []
+                    for p in points[kind]:
+                        st = make_stitch(kind, **p)
+                        if how[kind] == "moments":
+                            assert shared is not None
+                            _fit_shared(
+                                st, shared, col[source], col[target], cache, embeddings,
+                                pairs, source, target, tr, col,
+                            )  # fmt: skip
+                            st.n_fit_ = int(tr.size)
+                            st.fit_fingerprint_ = combine_digests(digests[source], digests[target])
+                        else:
+                            _on_device(st, device).fit(train_rows(source), train_rows(target))
+                        sts.append(st)
+                for i, st in enumerate(sts):
+                    st.with_names(source, target)
+                    if ev is not None:
+                        mu = (
+                            shared.full.mean[shared.full.block(col[target])]
+                            if shared is not None
+                            else train_rows(target).mean(axis=0)
                         )
-                bar.update(1)
+                        pred = st.predict(eval_arrays[source])
+                        scores = regression_scores(eval_arrays[target], pred, mu)
+                        for metric, value in scores.items():
+                            result.scores.append(
+                                {
+                                    "source": source,
+                                    "target": target,
+                                    "method": kind,
+                                    "point": i,
+                                    "metric": metric,
+                                    "value": value,
+                                    "n_train": int(tr.size),
+                                    "n_eval": int(ev.size),
+                                    "alpha": getattr(st, "alpha_", None),
+                                    "params": st.get_params(),
+                                }
+                            )
+                    bar.update(1)
+                result.sweep[(source, target, kind)] = sts
+                result.stitches[(source, target, kind)] = sts[0]
     return result
+
+
+def _on_device(st: Stitch, device: str | None) -> Stitch:
+    """``st`` with its ``device`` parameter set, for kinds that have one."""
+    if device is not None and "device" in st.get_params():
+        st.set_params(device=device)
+    return st
 
 
 def _fit_shared(

@@ -92,11 +92,28 @@ def data_fingerprint(*arrays: np.ndarray) -> str:
     return combine_digests(*(array_digest(np.asarray(a)) for a in arrays))
 
 
+#: How ``fit_all_pairs`` fits a kind among many pairs (``Stitch.group_fit``):
+#: "moments": from moments shared by every pair (one streamed pass, one factorization per
+#: source); "source": all targets of a source in one call (``Stitch.fit_targets``);
+#: "batched": every stitch of the call trained together (``mlp_batched``); "pair": alone.
+GROUP_FITS = ("moments", "source", "batched", "pair")
+
+
+def make_stitch(kind: str, **params: Any) -> Stitch:
+    """A fresh stitch of a registered kind (``STITCH_KINDS``) with hyperparameters."""
+    if kind not in STITCH_KINDS:
+        raise UnknownNameError(f"Unknown stitch kind {kind!r}; known: {sorted(STITCH_KINDS)}.")
+    # set_params names the offending parameter and lists the valid ones.
+    return STITCH_KINDS[kind]().set_params(**params)
+
+
 class Stitch:
     """Base class of every stitch: maps source vectors ``X: (n, d_source)`` to target space.
 
     Subclasses set ``kind``, implement ``_fit(X, Y)`` and ``_predict(X)`` on float64 arrays,
     and list their learned arrays in ``_array_attrs`` and learned scalars in ``_scalar_attrs``.
+    ``group_fit`` declares how ``fit_all_pairs`` fits the kind among many pairs
+    (``GROUP_FITS``).
 
     Attributes (after ``fit``):
         d_source_: Source dimension.
@@ -106,6 +123,7 @@ class Stitch:
     """
 
     kind: ClassVar[str] = "base"
+    group_fit: ClassVar[str] = "pair"
     _array_attrs: ClassVar[tuple[str, ...]] = ()
     _scalar_attrs: ClassVar[tuple[str, ...]] = ()
 
@@ -125,13 +143,36 @@ class Stitch:
         Returns:
             self.
         """
+        Xa, Ya = self._begin_fit(X, Y)
+        self._fit(Xa, Ya)
+        return self
+
+    def _begin_fit(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Check paired rows and record dims, row count and data fingerprint (before ``_fit``).
+
+        Fitters that train many stitches together (``fit_all_pairs``) call it per stitch.
+        """
         Xa, Ya = check_paired(X, Y, ("X (source)", "Y (target)"))
         self.d_source_ = int(Xa.shape[1])
         self.d_target_ = int(Ya.shape[1])
         self.n_fit_ = int(Xa.shape[0])
         self.fit_fingerprint_ = data_fingerprint(np.asarray(X), np.asarray(Y))
-        self._fit(Xa, Ya)
-        return self
+        return Xa, Ya
+
+    def fit_targets(self, X: np.ndarray, Ys: Sequence[np.ndarray]) -> list[Stitch]:
+        """One stitch with these hyperparameters per target, all from the same source rows.
+
+        Kinds with ``group_fit = "source"`` share work across the targets (e.g. one
+        factorization of the source's kernel); the default fits each alone.
+
+        Args:
+            X: (n, d_source) source rows.
+            Ys: Targets, each (n, d_target_i), paired with ``X``'s rows.
+
+        Returns:
+            Fitted stitches in the order of ``Ys`` (``self`` is left unfitted).
+        """
+        return [type(self)(**self.get_params()).fit(X, Y) for Y in Ys]
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Map source vectors into the target space.

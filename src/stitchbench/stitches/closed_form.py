@@ -75,6 +75,7 @@ class MomentStitch(Stitch):
     """
 
     chunk_rows: int
+    group_fit = "moments"
 
     def _holdout_fraction(self) -> float | None:
         """Share of rows to hold out for choosing hyperparameters, or None."""
@@ -90,6 +91,11 @@ class MomentStitch(Stitch):
         Returns:
             self.
         """
+        return self._fit_with_cache(X, Y, {})
+
+    def _fit_with_cache(self, X: np.ndarray, Y: np.ndarray, cache: SourceCache) -> Self:
+        """``fit``, sharing factorizations through ``cache`` with other fits on the same X rows
+        (and the same holdout split): one source, many targets."""
         check_rows_paired(X, Y)
         n = X.shape[0]
         frac = self._holdout_fraction()
@@ -104,7 +110,7 @@ class MomentStitch(Stitch):
                 X, [Y], eig, m.mean_x, [m.mean_y], [m.sxy], alphas, chunk_rows=self.chunk_rows
             )[0]
 
-        self._fit_moments(fit_m, val_m, {}, loo)
+        self._fit_moments(fit_m, val_m, cache, loo)
         self.d_source_, self.d_target_, self.n_fit_ = int(X.shape[1]), int(Y.shape[1]), int(n)
         self.fit_fingerprint_ = data_fingerprint(X, Y)
         return self

@@ -16,6 +16,7 @@ class MeanStitch(Stitch):
     """
 
     kind = "mean"
+    group_fit = "moments"
     _array_attrs = ("mean_",)
 
     def __init__(self) -> None:

@@ -13,7 +13,9 @@ import copy
 import itertools
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -146,6 +148,7 @@ class MLPStitch(Stitch):
     """
 
     kind = "mlp"
+    group_fit = "batched"
     _array_attrs = ("train_target_mean_",)
     _scalar_attrs = (
         "best_epoch_",
@@ -164,7 +167,7 @@ class MLPStitch(Stitch):
     alpha_: float | None
     y_scale_: float | None
     affine_val_loss_: float | None
-    best_val_loss_: float
+    best_val_loss_: float | None
     width_: int | None
     weight_decay_: float | None
 
@@ -253,90 +256,120 @@ class MLPStitch(Stitch):
         return 1.0 - torch.nn.functional.cosine_similarity(pred, y, dim=1)
 
     # -- fitting --------------------------------------------------------------------------
+    # A fit is three steps, so that ``stitchbench.stitches.mlp_batched`` can train many
+    # networks together and still give each stitch exactly what a lone fit gives it:
+    # ``_prepare`` (the affine part, scaling, held-out rows: a ``TrainingProblem``),
+    # training one network per weight decay (``_train`` here, stacked there), and
+    # ``_conclude`` (the choice of weight decay and the guard).
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
         import torch
 
         self._check_params()
-        n = X.shape[0]
         dev = torch.device(resolve_device(self.device))  # no CUDA: one line, before work
-        val = holdout_mask(n, self.validation_fraction, self.seed)
-        was_det = torch.are_deterministic_algorithms_enabled()
-        env_key = "CUBLAS_WORKSPACE_CONFIG"
-        had_env = env_key in os.environ
-        if dev.type == "cuda" and not had_env:
-            os.environ[env_key] = ":4096:8"
-        threads = torch.get_num_threads()
         width = round(self.width_multiplier * max(X.shape[1], Y.shape[1]))
         # Tiny matrices: thread hand-offs cost more than they save (and suffer most when
         # the CPU is shared), so small networks train on one thread.
         small = dev.type == "cpu" and int(self.batch_size) * max(width, X.shape[1]) < 2**16
-        try:
-            if small:
-                torch.set_num_threads(1)
-            torch.use_deterministic_algorithms(True, warn_only=True)
-            with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-                if self._is_residual():
-                    self._fit_residual(X, Y, val, dev)
-                else:
-                    self._fit_plain(X, Y, val, dev)
-        finally:
-            torch.set_num_threads(threads)
-            torch.use_deterministic_algorithms(was_det)
-            if dev.type == "cuda" and not had_env:
-                os.environ.pop(env_key, None)
+        with deterministic_torch(dev, one_thread=small):
+            problem = self._prepare(X, Y, dev)
+            runs = [self._train(problem, wd) for wd in problem.weight_decays]
+            self._conclude(problem, runs)
+
+    def _prepare(
+        self, X: np.ndarray, Y: np.ndarray, dev: Any, cache: dict[Any, Any] | None = None
+    ) -> TrainingProblem:
+        """The affine part, scaling and held-out rows of one fit (``fit``'s first step).
+
+        Args:
+            X: (n, d_source) training rows (float64).
+            Y: (n, d_target) training rows.
+            dev: Torch device.
+            cache: Shared between stitches of one batched fit: inputs scaled once per
+                source array (keyed by its identity, the seed and the holdout share).
+        """
+        self._check_params()
+        n = X.shape[0]
+        val = holdout_mask(n, self.validation_fraction, self.seed)
         self.train_target_mean_ = Y.mean(axis=0)
-
-    def _fit_plain(self, X: np.ndarray, Y: np.ndarray, val: np.ndarray, dev: Any) -> None:
-        t = _tensors(dev, X[~val], Y[~val], X[val], Y[val])
-        best = None
-        for wd in self._weight_decays():
-            run = self._train(t[0], t[1], t[2], t[3], wd, start_at_zero=False)
-            if best is None or run["best"] < best["best"]:
-                best = run
-        assert best is not None
-        if best["state"] is None:  # every held-out loss was NaN: training diverged
-            raise DataError(
-                f"MLPStitch training diverged (held-out loss {best['val'][-1:]}); "
-                f"lower lr (now {self.lr}) or check the inputs' scale."
+        fit_idx, val_idx = np.flatnonzero(~val), np.flatnonzero(val)
+        n_val = int(val.sum())
+        cache = {} if cache is None else cache
+        if not self._is_residual():
+            key = ("plain", id(X), n, self.validation_fraction, self.seed, str(dev))
+            x = cached_value(cache, key, lambda: _tensors(dev, X)[0])
+            (y,) = _tensors(dev, Y)
+            return TrainingProblem(
+                x, y, None, _index(fit_idx, dev), _index(val_idx, dev), self._weight_decays()
             )
-        self._keep(best)
-        self.residual_kept_ = True
-        self.note_ = "plain MLP (no affine base, no guard)"
-        self.affine_val_loss_ = self.alpha_ = self.y_scale_ = None
-
-    def _fit_residual(self, X: np.ndarray, Y: np.ndarray, val: np.ndarray, dev: Any) -> None:
-        import torch
-
         alphas = [float(a) for a in self.alphas]
         # The affine stitch on all rows, alpha chosen on the same held-out rows: what this
         # stitch is when the residual is dropped.
-        full = AffineStitch(alphas, self.validation_fraction, self.seed).fit(X, Y)
+        # Factorizations of X's scatter are shared with the other targets of a batched fit.
+        key = ("residual", id(X), n, self.validation_fraction, self.seed, str(dev))
+        full = AffineStitch(alphas, self.validation_fraction, self.seed)._fit_with_cache(
+            X, Y, cached_value(cache, ("affine-all", *key, tuple(alphas)), dict)
+        )
         self.alpha_ = float(full.alpha_)
-        base = AffineStitch((self.alpha_,)).fit(X[~val], Y[~val])
-        fit_x = X[~val]
-        self.x_mean_ = fit_x.mean(axis=0)
-        sd = fit_x.std(axis=0)
-        self.x_scale_ = np.where(sd > 1e-12 * max(float(sd.max(initial=0.0)), 1e-300), sd, 1.0)
+        self._full_affine = (full.coef_, full.intercept_)
+        fit_x = cached_value(cache, ("fit-rows", *key), lambda: X[~val])
+        base = AffineStitch((self.alpha_,))._fit_with_cache(
+            fit_x, Y[~val], cached_value(cache, ("affine-fit", *key), dict)
+        )
+
+        def scaled() -> tuple[Any, np.ndarray, np.ndarray]:
+            fit_x = X[~val]
+            mean = fit_x.mean(axis=0)
+            sd = fit_x.std(axis=0)
+            scale = np.where(sd > 1e-12 * max(float(sd.max(initial=0.0)), 1e-300), sd, 1.0)
+            return _tensors(dev, (X - mean) / scale)[0], mean, scale
+
+        x, self.x_mean_, self.x_scale_ = cached_value(cache, key, scaled)
         yc = Y[~val] - Y[~val].mean(axis=0)
         y_scale = float(np.sqrt(np.mean(yc * yc))) or 1.0
         self.y_scale_ = y_scale
-        xs = (X - self.x_mean_) / self.x_scale_
-        ys = Y / y_scale
-        bs = base.predict(X).astype(np.float64) / y_scale
-        xt, yt, xv, yv = _tensors(dev, xs[~val], ys[~val], xs[val], ys[val])
-        bt, bv = _tensors(dev, bs[~val], bs[val])
+        y, b = _tensors(dev, Y / y_scale, base.predict(X).astype(np.float64) / y_scale)
+        problem = TrainingProblem(
+            x, y, b, _index(fit_idx, dev), _index(val_idx, dev), self._weight_decays()
+        )
+        import torch
+
         with torch.no_grad():
-            aff_rows = self._row_loss(bv, yv).double().cpu().numpy()
-        self.affine_val_loss_ = float(aff_rows.mean())
+            aff = self._row_loss(problem.base_val(), problem.y_val()).double().cpu().numpy()
+        problem.affine_val_rows = aff
+        self.affine_val_loss_ = float(aff.mean())
+        if n_val < int(self.min_validation_rows):
+            problem.weight_decays = []
+        return problem
+
+    def _conclude(self, problem: TrainingProblem, runs: Sequence[dict[str, Any]]) -> None:
+        """Choose among the trained networks and apply the guard (``fit``'s last step)."""
+        import torch
+
+        if not self._is_residual():
+            best = None
+            for run in runs:
+                if best is None or run["best"] < best["best"]:
+                    best = run
+            assert best is not None
+            if best["state"] is None:  # every held-out loss was NaN: training diverged
+                raise DataError(
+                    f"MLPStitch training diverged (held-out loss {best['val'][-1:]}); "
+                    f"lower lr (now {self.lr}) or check the inputs' scale."
+                )
+            self._keep(best)
+            self.residual_kept_ = True
+            self.note_ = "plain MLP (no affine base, no guard)"
+            self.affine_val_loss_ = self.alpha_ = self.y_scale_ = None
+            return
         best = None
-        n_val = int(val.sum())
-        too_few = n_val < int(self.min_validation_rows)
-        for wd in () if too_few else self._weight_decays():
-            run = self._train(xt, yt, xv, yv, wd, start_at_zero=True, base=(bt, bv))
+        for run in runs:
             if run["state"] is not None and (best is None or run["best"] < best["best"]):
                 best = run
+        n_val = int(problem.val_idx.numel())
+        aff_rows = problem.affine_val_rows
+        assert aff_rows is not None
         keep = False
-        if too_few:
+        if not problem.weight_decays:
             verdict = (
                 f"only {n_val} held-out rows (< min_validation_rows = "
                 f"{self.min_validation_rows}) to judge a residual; none trained"
@@ -344,7 +377,8 @@ class MLPStitch(Stitch):
         elif best is not None and best["best_epoch"] > 0:
             module = self._restore(best)
             with torch.no_grad():
-                res_rows = self._row_loss(bv + module(xv), yv).double().cpu().numpy()
+                pred = problem.base_val() + module(problem.x_val())
+                res_rows = self._row_loss(pred, problem.y_val()).double().cpu().numpy()
             gain = aff_rows - res_rows
             se = float(gain.std(ddof=1) / math.sqrt(n_val)) if n_val > 1 else math.inf
             keep = bool(gain.mean() > 0 and gain.mean() > float(self.min_gain_se) * se)
@@ -362,7 +396,8 @@ class MLPStitch(Stitch):
         # Kept or not, the linear part is the affine map fitted on all training rows: the
         # residual's own base never saw the held-out rows (keeping it cost up to 0.005 R²
         # on the demo's pairs at 4,000 documents).
-        self.coef_, self.intercept_ = full.coef_, full.intercept_
+        self.coef_, self.intercept_ = self._full_affine
+        del self._full_affine
         if keep:
             assert best is not None
             self._keep(best)
@@ -391,27 +426,26 @@ class MLPStitch(Stitch):
         module.load_state_dict(run["state"])
         return module.eval()
 
-    def _train(
-        self,
-        xt: Any,
-        yt: Any,
-        xv: Any,
-        yv: Any,
-        wd: float,
-        *,
-        start_at_zero: bool,
-        base: tuple[Any, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Train one network; the best held-out epoch's weights and the loss curves."""
+    def _initial_module(self, device: Any) -> Any:
+        """The network training starts from: seeded init, output at zero in residual mode."""
         import torch
 
         torch.manual_seed(int(self.seed))
-        module = self._new_module().to(xt.device)
-        if start_at_zero:
+        module = self._new_module().to(device)
+        if self._is_residual():
             _zero_output(module)
+        return module
+
+    def _train(self, problem: TrainingProblem, wd: float) -> dict[str, Any]:
+        """Train one network; the best held-out epoch's weights and the loss curves."""
+        import torch
+
+        module = self._initial_module(problem.x.device)
         opt = torch.optim.AdamW(module.parameters(), lr=self.lr, weight_decay=wd)
         gen = torch.Generator().manual_seed(int(self.seed))
-        bt, bv = base if base is not None else (None, None)
+        xt, yt = problem.x[problem.fit_idx], problem.y[problem.fit_idx]
+        bt = None if problem.base is None else problem.base[problem.fit_idx]
+        xv, yv, bv = problem.x_val(), problem.y_val(), problem.base_val()
         n_tr, bs = xt.shape[0], int(self.batch_size)
 
         def held_out() -> float:
@@ -423,7 +457,7 @@ class MLPStitch(Stitch):
         best, best_state, best_epoch, bad = math.inf, None, 0, 0
         train_curve: list[float] = []
         val_curve: list[float] = []
-        if start_at_zero:  # epoch 0: the starting point (the affine map) is a candidate
+        if self._is_residual():  # epoch 0: the starting point (the affine map) is a candidate
             best = held_out()
             best_state = copy.deepcopy(module.state_dict())
             val_curve.append(best)
@@ -515,6 +549,79 @@ class MLPStitch(Stitch):
         except DataError:
             dev = torch.device("cpu")  # a stitch trained on a GPU still loads on a laptop
         self.module_ = module.to(dev).eval()
+
+
+@dataclass
+class TrainingProblem:
+    """One MLP fit's training data on its device (shared by the lone and batched trainers).
+
+    Attributes:
+        x: (n, d_source) every training row as the network sees it (standardized in
+            residual mode); may be shared by the stitches of one source.
+        y: (n, d_target) the targets as the network sees them (divided by ``y_scale_``).
+        base: (n, d_target) the affine base's predictions (residual mode) or None.
+        fit_idx: (n_fit,) rows trained on.
+        val_idx: (n_val,) held-out rows (weight decay, early stop, guard).
+        weight_decays: One network is trained per value (empty: none is trained).
+        affine_val_rows: (n_val,) the affine map's loss per held-out row (residual mode).
+    """
+
+    x: Any
+    y: Any
+    base: Any
+    fit_idx: Any
+    val_idx: Any
+    weight_decays: list[float]
+    affine_val_rows: np.ndarray | None = None
+
+    def x_val(self) -> Any:
+        """(n_val, d_source) held-out inputs."""
+        return self.x[self.val_idx]
+
+    def y_val(self) -> Any:
+        """(n_val, d_target) held-out targets."""
+        return self.y[self.val_idx]
+
+    def base_val(self) -> Any:
+        """(n_val, d_target) the base's held-out predictions, or None."""
+        return None if self.base is None else self.base[self.val_idx]
+
+
+@contextmanager
+def deterministic_torch(dev: Any, one_thread: bool = False) -> Iterator[None]:
+    """Deterministic kernels and a private RNG for the duration of a fit (restored after)."""
+    import torch
+
+    was_det = torch.are_deterministic_algorithms_enabled()
+    env_key = "CUBLAS_WORKSPACE_CONFIG"
+    had_env = env_key in os.environ
+    if dev.type == "cuda" and not had_env:
+        os.environ[env_key] = ":4096:8"
+    threads = torch.get_num_threads()
+    try:
+        if one_thread:
+            torch.set_num_threads(1)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+            yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(was_det)
+        if dev.type == "cuda" and not had_env:
+            os.environ.pop(env_key, None)
+
+
+def cached_value(cache: dict[Any, Any], key: Any, make: Any) -> Any:
+    """``cache[key]``, made by ``make()`` the first time."""
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
+def _index(rows: np.ndarray, dev: Any) -> Any:
+    import torch
+
+    return torch.from_numpy(rows.astype(np.int64)).to(dev)
 
 
 def _tensors(dev: Any, *arrays: np.ndarray) -> list[Any]:
