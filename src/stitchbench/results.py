@@ -66,6 +66,9 @@ PER_QUERY_COLUMNS: tuple[str, ...] = (
     "item_id",
     "value",
     "task",
+    # JSON of the stitch's hyperparameters ("" where one task has one setting per method):
+    # tells apart the points of a sweep fitted in one task (MLP depths).
+    "params",
 )
 
 NATIVE_RETRIEVAL = "native-retrieval"
@@ -166,6 +169,7 @@ def per_query_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(list(rows), columns=list(PER_QUERY_COLUMNS))
     df["value"] = df["value"].astype("float64")
     df["item_id"] = df["item_id"].astype(str)
+    df["params"] = df["params"].fillna("").astype(str)
     return df
 
 

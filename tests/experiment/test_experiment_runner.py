@@ -249,3 +249,27 @@ def test_resume_reembeds_when_the_store_entries_are_gone(tmp_path):
     assert {o.kind for o in second.outcomes} == {"embed", "measure"}
     knn = second.results[second.results["method"] == "mutual_knn"]
     assert len(knn) and knn["value"].notna().all()
+
+
+def test_mlp_points_train_together_one_task_per_source(reference, tmp_path):
+    """The MLP sweep (depth 1 and 2) is one batched grid task per source model, not one
+    task per pair × point; each point's stitch is saved and scored on its own."""
+    from stitchbench.experiment.plan import make_plan, stitch_path
+
+    (tmp_path / "small.toml").write_text(schema())
+    cfg = load_config(tmp_path / "small.toml")
+    mlp = [t for t in make_plan(cfg) if t.kind == "stitch_grid" and t.spec["kinds"] == ["mlp"]]
+    assert not [t for t in make_plan(cfg) if t.kind == "pair_stitch"]
+    assert sorted(t.spec["pairs"][0][0] for t in mlp) == ["glove-50d", "static-64"]
+    assert all(len(t.spec["params"]["mlp"]) == 2 for t in mlp)
+    for t in mlp:
+        (a, la, b, lb) = t.spec["pairs"][0]
+        for point in (0, 1):
+            path = reference.out / stitch_path(t.key, (a, la), (b, lb), "mlp", point)
+            assert (path / "stitch.json").is_file()
+    df = reference.results
+    depths = df[(df.method == "mlp") & (df.split == "test") & (df.metric == "r2")].params
+    assert sorted(depths.str.extract(r'"depth": (\d)')[0]) == ["1", "1", "2", "2"]
+    # Per-row values carry the point, so paired tests tell the depths apart.
+    pq = pd.read_parquet(reference.out / "per_query.parquet")
+    assert pq[pq.method == "mlp"].params.str.contains('"depth": 2').any()

@@ -4,12 +4,15 @@ Task kinds (``TASK_KINDS``), in dependency order:
 
 * ``embed``: one model × dataset × text kind × layers into the embedding store. Queries
   are embedded only for the queries retrieval scores (the test queries).
-* ``stitch_grid``: every closed-form stitch (mean, affine, linear, lowrank, procrustes) of
-  one dataset × seed × layer set in ONE ``fit_all_pairs`` call, so its shared moments pass
-  and per-source factorizations serve every pair. The fitted stitches are saved under
-  ``DIR/stitches/<task>/``. A layer set is every model's final embedding when
-  ``layers = "final"``, else one unordered model pair with all their layers.
-* ``pair_stitch``: an iteratively fitted stitch (MLP; identity) for one ordered pair ×
+* ``stitch_grid``: every shared-work stitch (mean, affine, linear, lowrank, procrustes,
+  kernel) of one dataset × seed × layer set in ONE ``fit_all_pairs`` call, so its shared
+  moments pass and per-source factorizations serve every pair. A layer set is every
+  model's final embedding when ``layers = "final"``, else one unordered model pair with
+  all their layers. The batched kinds (MLP) get their own grid tasks: one per dataset ×
+  layer set × source model × block of hyperparameter points (``POINTS_PER_BATCH``), whose
+  networks train together as one batched model. Fitted stitches are saved under
+  ``DIR/stitches/<task>/``.
+* ``pair_stitch``: a stitch fitted alone (identity; unpaired) for one ordered pair ×
   hyperparameter point; saved likewise.
 * ``measure``: one measure over every pair of a layer set (shared work such as
   linear CKA's centring is kept), calibrated when asked.
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -186,16 +189,41 @@ def _layer_sets(cfg: Config) -> list[tuple[list[Rep], list[tuple[Rep, Rep]]]]:
 
 
 def _shared_kind(kind: str) -> bool:
-    from stitchbench.stitches import STITCH_KINDS, MeanStitch
-    from stitchbench.stitches.closed_form import MomentStitch
+    """Kinds fitted from moments shared by every pair of a grid (``Stitch.group_fit``)."""
+    from stitchbench.stitches import STITCH_KINDS
 
-    return issubclass(STITCH_KINDS[kind], MomentStitch | MeanStitch)
+    return STITCH_KINDS[kind].group_fit in ("moments", "source")
 
 
-def stitch_path(task_key_: str, source: Rep, target: Rep, kind: str) -> str:
-    """Where a task saves a fitted stitch, relative to the run folder."""
+def _has_device(kind: str) -> bool:
+    from stitchbench.stitches import STITCH_KINDS
+
+    return "device" in STITCH_KINDS[kind]().get_params()
+
+
+def _batched_kind(kind: str) -> bool:
+    """Kinds whose fits train together as one batched model (the MLP)."""
+    from stitchbench.stitches import STITCH_KINDS
+
+    return STITCH_KINDS[kind].group_fit == "batched"
+
+
+#: Hyperparameter points of a batched kind trained together in one task (memory and the
+#: size of one task's part bound it; a run resumes per block).
+POINTS_PER_BATCH = 8
+
+
+def stitch_path(
+    task_key_: str, source: Rep, target: Rep, kind: str, point: int | None = None
+) -> str:
+    """Where a task saves a fitted stitch, relative to the run folder.
+
+    ``point`` numbers the hyperparameter point when the task fitted several of one kind.
+    """
+    suffix = "" if point is None else f".p{point}"
     return (
-        f"stitches/{task_key_}/{safe_name(_label(source))}__to__{safe_name(_label(target))}.{kind}"
+        f"stitches/{task_key_}/{safe_name(_label(source))}__to__{safe_name(_label(target))}"
+        f".{kind}{suffix}"
     )
 
 
@@ -205,219 +233,308 @@ def make_plan(cfg: Config) -> list[Task]:
     Raises:
         StitchbenchError: A dataset that cannot be loaded (before any work).
     """
-    return list(_plan(cfg))
-
-
-def _plan(cfg: Config) -> Iterator[Task]:
-    seed = cfg.run.seed
-    fractions = list(cfg.data.fractions)
-    models = list(cfg.models.names)
+    tasks: list[Task] = []
     for dataset in cfg.data.datasets:
-        corpus = corpus_for(dataset, cfg.data.max_docs, seed)
+        corpus = corpus_for(dataset, cfg.data.max_docs, cfg.run.seed)
         base: dict[str, Any] = {
             "dataset": dataset,
             "max_docs": cfg.data.max_docs,
             "corpus": corpus.fingerprint,
-            "seed": seed,
-            "fractions": fractions,
+            "seed": cfg.run.seed,
+            "fractions": list(cfg.data.fractions),
         }
-        # -- embeddings -----------------------------------------------------------------
-        embed_docs: dict[str, str] = {}
-        embed_queries: dict[str, str] = {}
-        for m in models:
-            layers = [lay for lay in model_layers(cfg, m) if lay != FINAL]
-            spec = {
-                **base,
-                "model": m,
-                "weights": model_identity(m),
-                "text": "passage",
-                "max_words": cfg.data.max_words,
-                "layers": layers,
-            }
-            t = _make("embed", spec, (), f"embed {m} docs ({dataset})")
-            embed_docs[m] = t.key
-            yield t
-            if cfg.retrieval.modes and corpus.num_queries:
-                qspec = {
-                    **base,
-                    "model": m,
-                    "weights": model_identity(m),
-                    "text": "query",
-                    "max_words": None,
-                    "layers": [],
-                }
-                t = _make("embed", qspec, (), f"embed {m} test queries ({dataset})")
-                embed_queries[m] = t.key
-                yield t
-
-        # -- stitches -------------------------------------------------------------------
+        with_queries = bool(cfg.retrieval.modes and corpus.num_queries)
+        docs, queries = _plan_embeds(cfg, base, with_queries, tasks)
         stitch_of: dict[tuple[Rep, Rep, str], tuple[str, str]] = {}  # -> (task key, path)
-        kinds = list(cfg.stitches.kinds)
-        shared = [k for k in kinds if _shared_kind(k)]
-        iterative = [k for k in kinds if not _shared_kind(k)]
         groups = layer_sets(cfg)
         for group, pairs in groups:
-            deps = sorted({embed_docs[r[0]] for r in group})
-            # Kinds with one hyperparameter point share one grid; a swept kind gets one grid
-            # per point (its points differ, the shared pass is per call).
-            batches: list[tuple[list[str], dict[str, dict[str, Any]]]] = []
-            plain = [k for k in shared if not cfg.stitches.swept(k)]
-            if plain:
-                batches.append((plain, {k: cfg.stitches.points(k)[0] for k in plain}))
-            for k in shared:
-                if cfg.stitches.swept(k):
-                    batches += [([k], {k: p}) for p in cfg.stitches.points(k)]
-            for bkinds, params in batches:
+            _plan_grids(cfg, base, docs, group, pairs, stitch_of, tasks)
+            _plan_batched(cfg, base, docs, pairs, stitch_of, tasks)
+            _plan_pair_stitches(cfg, base, docs, pairs, stitch_of, tasks)
+        for group, pairs in groups:
+            _plan_measures(cfg, base, docs, group, pairs, tasks)
+        _plan_curves(cfg, base, docs, tasks)
+        if with_queries:
+            _plan_retrieval(cfg, base, docs, queries, stitch_of, tasks)
+    return tasks
+
+
+def _plan_embeds(
+    cfg: Config, base: dict[str, Any], with_queries: bool, tasks: list[Task]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``embed`` tasks: each model's documents (with its layers) and its test queries."""
+    docs: dict[str, str] = {}
+    queries: dict[str, str] = {}
+    dataset = base["dataset"]
+    for m in cfg.models.names:
+        layers = [lay for lay in model_layers(cfg, m) if lay != FINAL]
+        common = {**base, "model": m, "weights": model_identity(m)}
+        spec = {**common, "text": "passage", "max_words": cfg.data.max_words, "layers": layers}
+        t = _make("embed", spec, (), f"embed {m} docs ({dataset})")
+        docs[m] = t.key
+        tasks.append(t)
+        if with_queries:
+            qspec = {**common, "text": "query", "max_words": None, "layers": []}
+            t = _make("embed", qspec, (), f"embed {m} test queries ({dataset})")
+            queries[m] = t.key
+            tasks.append(t)
+    return docs, queries
+
+
+def _embeds_of(docs: dict[str, str], reps: Sequence[Rep]) -> dict[str, str]:
+    return {m: docs[m] for m in dict.fromkeys(r[0] for r in reps)}
+
+
+def _plan_grids(
+    cfg: Config,
+    base: dict[str, Any],
+    docs: dict[str, str],
+    group: list[Rep],
+    pairs: list[tuple[Rep, Rep]],
+    stitch_of: dict[tuple[Rep, Rep, str], tuple[str, str]],
+    tasks: list[Task],
+) -> None:
+    """``stitch_grid`` tasks: the shared-work kinds of a layer set in one call.
+
+    Kinds with one hyperparameter point share one grid; a swept kind gets one grid per
+    point (its points differ, the shared pass is per call).
+    """
+    shared = [k for k in cfg.stitches.kinds if _shared_kind(k)]
+    batches: list[tuple[list[str], dict[str, dict[str, Any]]]] = []
+    plain = [k for k in shared if not cfg.stitches.swept(k)]
+    if plain:
+        batches.append((plain, {k: cfg.stitches.points(k)[0] for k in plain}))
+    for k in shared:
+        if cfg.stitches.swept(k):
+            batches += [([k], {k: p}) for p in cfg.stitches.points(k)]
+    deps = sorted({docs[r[0]] for r in group})
+    for bkinds, params in batches:
+        spec = {
+            **base,
+            "group": [list(r) for r in group],
+            "pairs": [[*a, *b] for a, b in pairs],
+            "kinds": bkinds,
+            "params": params,
+            "max_words": cfg.data.max_words,
+            "embeds": _embeds_of(docs, group),
+        }
+        if any(_has_device(k) for k in bkinds):  # the kernel stitch computes on a device
+            spec["device"] = cfg.run.device
+        t = _make(
+            "stitch_grid",
+            spec,
+            deps,
+            f"stitch grid {','.join(bkinds)} ({base['dataset']}, {len(pairs)} pairs)",
+        )
+        for a, b in pairs:
+            for k in bkinds:
+                stitch_of.setdefault((a, b, k), (t.key, stitch_path(t.key, a, b, k)))
+        tasks.append(t)
+
+
+def _plan_batched(
+    cfg: Config,
+    base: dict[str, Any],
+    docs: dict[str, str],
+    pairs: list[tuple[Rep, Rep]],
+    stitch_of: dict[tuple[Rep, Rep, str], tuple[str, str]],
+    tasks: list[Task],
+) -> None:
+    """``stitch_grid`` tasks of the batched kinds (MLP): one per source model of the layer
+    set × block of hyperparameter points; every network of a task trains in one model."""
+    for k in (k for k in cfg.stitches.kinds if _batched_kind(k)):
+        points = cfg.stitches.points(k)
+        for source in dict.fromkeys(a[0] for a, _ in pairs):
+            mine = [(a, b) for a, b in pairs if a[0] == source]
+            reps = list(dict.fromkeys([r for p in mine for r in p]))
+            for start in range(0, len(points), POINTS_PER_BATCH):
+                block = points[start : start + POINTS_PER_BATCH]
                 spec = {
                     **base,
-                    "group": [list(r) for r in group],
-                    "pairs": [[*a, *b] for a, b in pairs],
-                    "kinds": bkinds,
-                    "params": params,
+                    "group": [list(r) for r in reps],
+                    "pairs": [[*a, *b] for a, b in mine],
+                    "kinds": [k],
+                    "params": {k: block},
+                    "device": cfg.run.device,
                     "max_words": cfg.data.max_words,
-                    "embeds": {m: embed_docs[m] for m in dict.fromkeys(r[0] for r in group)},
+                    "embeds": _embeds_of(docs, reps),
                 }
                 t = _make(
                     "stitch_grid",
                     spec,
-                    deps,
-                    f"stitch grid {','.join(bkinds)} ({dataset}, {len(pairs)} pairs)",
+                    sorted({docs[r[0]] for r in reps}),
+                    f"{k} ×{len(block)} point(s) from {source} ({base['dataset']}, "
+                    f"{len(mine)} pairs)",
                 )
-                for a, b in pairs:
-                    for k in bkinds:
-                        stitch_of.setdefault((a, b, k), (t.key, stitch_path(t.key, a, b, k)))
-                yield t
-            for k in iterative:
-                for point in cfg.stitches.points(k):
-                    for a, b in pairs:
-                        spec = {
-                            **base,
-                            "source": list(a),
-                            "target": list(b),
-                            "kind": k,
-                            "params": point,
-                            "device": cfg.run.device,
-                            "max_words": cfg.data.max_words,
-                            "embeds": {m: embed_docs[m] for m in dict.fromkeys((a[0], b[0]))},
-                        }
-                        pdeps = sorted({embed_docs[a[0]], embed_docs[b[0]]})
-                        t = _make(
-                            "pair_stitch",
-                            spec,
-                            pdeps,
-                            f"{k} {_label(a)} → {_label(b)} {point or ''} ({dataset})",
-                        )
-                        stitch_of.setdefault((a, b, k), (t.key, stitch_path(t.key, a, b, k)))
-                        yield t
+                for a, b in mine:
+                    point = 0 if len(block) > 1 else None
+                    stitch_of.setdefault((a, b, k), (t.key, stitch_path(t.key, a, b, k, point)))
+                tasks.append(t)
 
-        # -- measures -------------------------------------------------------------------
-        for group, gpairs in groups:
-            deps = sorted({embed_docs[r[0]] for r in group})
-            for name in cfg.measures.names:
+
+def _plan_pair_stitches(
+    cfg: Config,
+    base: dict[str, Any],
+    docs: dict[str, str],
+    pairs: list[tuple[Rep, Rep]],
+    stitch_of: dict[tuple[Rep, Rep, str], tuple[str, str]],
+    tasks: list[Task],
+) -> None:
+    """``pair_stitch`` tasks: kinds fitted alone (identity, unpaired), per pair × point."""
+    for k in cfg.stitches.kinds:
+        if _shared_kind(k) or _batched_kind(k):
+            continue
+        for point in cfg.stitches.points(k):
+            for a, b in pairs:
                 spec = {
                     **base,
-                    "group": [list(r) for r in group],
-                    "measure": name,
-                    "calibrate": cfg.measures.calibrate,
+                    "source": list(a),
+                    "target": list(b),
+                    "kind": k,
+                    "params": point,
+                    "device": cfg.run.device,
                     "max_words": cfg.data.max_words,
-                    # every pair of a final-only group (diagonal included), else the group's pairs
-                    "pairs": None
-                    if cfg.models.layers == "final"
-                    else [[*x, *y] for x, y in gpairs],
-                    "embeds": {m: embed_docs[m] for m in dict.fromkeys(r[0] for r in group)},
+                    "embeds": _embeds_of(docs, (a, b)),
                 }
-                yield _make(
-                    "measure",
+                t = _make(
+                    "pair_stitch",
                     spec,
-                    deps,
-                    f"measure {name} ({dataset}, {len(group)} representations)",
+                    sorted({docs[a[0]], docs[b[0]]}),
+                    f"{k} {_label(a)} → {_label(b)} {point or ''} ({base['dataset']})",
                 )
+                stitch_of.setdefault((a, b, k), (t.key, stitch_path(t.key, a, b, k)))
+                tasks.append(t)
 
-        # -- sample-efficiency curves (stitchbench.experiment.curve, one task per point) ---
-        for src in models:
-            for tgt in models:
-                if src == tgt:
-                    continue
-                for kind in cfg.curve.kinds if cfg.curve.pairs else ():
-                    params = cfg.stitches.points(kind)[0] if kind in kinds else {}
-                    for n_pairs in cfg.curve.pairs:
-                        for curve_seed in range(cfg.curve.seeds):
-                            spec = {
-                                **base,
-                                "source": [src, FINAL],
-                                "target": [tgt, FINAL],
-                                "kind": kind,
-                                "params": params,
-                                "n_pairs": None if n_pairs == "all" else n_pairs,
-                                "curve_seed": curve_seed,
-                                "candidates": cfg.curve.candidates,
-                                "max_words": cfg.data.max_words,
-                                "embeds": {src: embed_docs[src], tgt: embed_docs[tgt]},
-                            }
-                            yield _make(
+
+def _plan_measures(
+    cfg: Config,
+    base: dict[str, Any],
+    docs: dict[str, str],
+    group: list[Rep],
+    pairs: list[tuple[Rep, Rep]],
+    tasks: list[Task],
+) -> None:
+    """``measure`` tasks: one measure over every pair of a layer set."""
+    for name in cfg.measures.names:
+        spec = {
+            **base,
+            "group": [list(r) for r in group],
+            "measure": name,
+            "calibrate": cfg.measures.calibrate,
+            "max_words": cfg.data.max_words,
+            # every pair of a final-only group (diagonal included), else the group's pairs
+            "pairs": None if cfg.models.layers == "final" else [[*x, *y] for x, y in pairs],
+            "embeds": _embeds_of(docs, group),
+        }
+        tasks.append(
+            _make(
+                "measure",
+                spec,
+                sorted({docs[r[0]] for r in group}),
+                f"measure {name} ({base['dataset']}, {len(group)} representations)",
+            )
+        )
+
+
+def _plan_curves(
+    cfg: Config, base: dict[str, Any], docs: dict[str, str], tasks: list[Task]
+) -> None:
+    """``curve`` tasks: one point of a sample-efficiency curve (final embeddings)."""
+    if not cfg.curve.pairs:
+        return
+    models = list(cfg.models.names)
+    for src in models:
+        for tgt in models:
+            if src == tgt:
+                continue
+            for kind in cfg.curve.kinds:
+                params = cfg.stitches.points(kind)[0] if kind in cfg.stitches.kinds else {}
+                for n_pairs in cfg.curve.pairs:
+                    for curve_seed in range(cfg.curve.seeds):
+                        spec = {
+                            **base,
+                            "source": [src, FINAL],
+                            "target": [tgt, FINAL],
+                            "kind": kind,
+                            "params": params,
+                            "n_pairs": None if n_pairs == "all" else n_pairs,
+                            "curve_seed": curve_seed,
+                            "candidates": cfg.curve.candidates,
+                            "max_words": cfg.data.max_words,
+                            "embeds": {src: docs[src], tgt: docs[tgt]},
+                        }
+                        tasks.append(
+                            _make(
                                 "curve",
                                 spec,
-                                sorted({embed_docs[src], embed_docs[tgt]}),
+                                sorted({docs[src], docs[tgt]}),
                                 f"curve {kind} {src} → {tgt} n={n_pairs} seed={curve_seed}",
                             )
+                        )
 
-        # -- retrieval ------------------------------------------------------------------
-        if cfg.retrieval.modes and corpus.num_queries:
-            rbase: dict[str, Any] = {
-                **base,
-                "k": cfg.retrieval.k,
-                "metrics": list(cfg.retrieval.metrics),
-                "max_words": cfg.data.max_words,
-                "device": cfg.run.device,
-            }
-            for m in models:
-                spec = {
-                    **rbase,
-                    "source": [m, FINAL],
-                    "target": [m, FINAL],
-                    "kind": None,
-                    "mode": "native",
-                    "stitch": None,
-                    "embeds": {m: embed_docs[m]},
-                    "queries": {m: embed_queries[m]},
-                }
-                yield _make(
-                    "retrieval",
-                    spec,
-                    (embed_docs[m], embed_queries[m]),
-                    f"native retrieval {m} ({dataset})",
-                )
-            for kind in cfg.retrieval.kinds:
-                for src in models:
-                    for tgt in models:
-                        if src == tgt:
-                            continue
-                        ra, rb = (src, FINAL), (tgt, FINAL)
-                        if (ra, rb, kind) not in stitch_of:
-                            continue
-                        fit_key, path = stitch_of[(ra, rb, kind)]
-                        for i, mode in enumerate(cfg.retrieval.modes):
-                            spec = {
-                                **rbase,
-                                "source": list(ra),
-                                "target": list(rb),
-                                "kind": kind,
-                                "mode": mode,
-                                "stitch": path,
-                                "translation": i == 0,
-                                "embeds": {src: embed_docs[src], tgt: embed_docs[tgt]},
-                                "queries": {src: embed_queries[src], tgt: embed_queries[tgt]},
-                            }
-                            rdeps = (
-                                fit_key,
-                                embed_docs[src],
-                                embed_docs[tgt],
-                                embed_queries[src],
-                                embed_queries[tgt],
-                            )
-                            yield _make(
-                                "retrieval",
-                                spec,
-                                rdeps,
-                                f"{kind} retrieval {src} → {tgt}, {mode} mode ({dataset})",
-                            )
+
+def _plan_retrieval(
+    cfg: Config,
+    base: dict[str, Any],
+    docs: dict[str, str],
+    queries: dict[str, str],
+    stitch_of: dict[tuple[Rep, Rep, str], tuple[str, str]],
+    tasks: list[Task],
+) -> None:
+    """``retrieval`` tasks: each model natively, and through saved stitches per mode."""
+    rbase: dict[str, Any] = {
+        **base,
+        "k": cfg.retrieval.k,
+        "metrics": list(cfg.retrieval.metrics),
+        "max_words": cfg.data.max_words,
+        "device": cfg.run.device,
+    }
+    dataset = base["dataset"]
+    models = list(cfg.models.names)
+    for m in models:
+        spec = {
+            **rbase,
+            "source": [m, FINAL],
+            "target": [m, FINAL],
+            "kind": None,
+            "mode": "native",
+            "stitch": None,
+            "embeds": {m: docs[m]},
+            "queries": {m: queries[m]},
+        }
+        tasks.append(
+            _make(
+                "retrieval",
+                spec,
+                (docs[m], queries[m]),
+                f"native retrieval {m} ({dataset})",
+            )
+        )
+    for kind in cfg.retrieval.kinds:
+        for src in models:
+            for tgt in models:
+                ra, rb = (src, FINAL), (tgt, FINAL)
+                if src == tgt or (ra, rb, kind) not in stitch_of:
+                    continue
+                fit_key, path = stitch_of[(ra, rb, kind)]
+                for i, mode in enumerate(cfg.retrieval.modes):
+                    spec = {
+                        **rbase,
+                        "source": list(ra),
+                        "target": list(rb),
+                        "kind": kind,
+                        "mode": mode,
+                        "stitch": path,
+                        "translation": i == 0,
+                        "embeds": {src: docs[src], tgt: docs[tgt]},
+                        "queries": {src: queries[src], tgt: queries[tgt]},
+                    }
+                    rdeps = (fit_key, docs[src], docs[tgt], queries[src], queries[tgt])
+                    tasks.append(
+                        _make(
+                            "retrieval",
+                            spec,
+                            rdeps,
+                            f"{kind} retrieval {src} → {tgt}, {mode} mode ({dataset})",
+                        )
+                    )

@@ -343,6 +343,7 @@ def _score_rows(
 
     mu = np.asarray(Y[masks.train], dtype=np.float64).mean(axis=0)
     n_train = int(masks.train.sum())
+    params_json = json.dumps(st.get_params(), sort_keys=True, default=str)
     rows: list[dict] = []
     perq: list[dict] = []
     for split in ("validation", "test"):
@@ -375,6 +376,7 @@ def _score_rows(
                         "item_id": str(i),
                         "value": float(v),
                         "task": ctx.task,
+                        "params": params_json,
                     }
                     for i, v in zip(ids[m].tolist(), per[metric], strict=True)
                 ]
@@ -430,26 +432,29 @@ def _stitch_grid(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[
         params=spec["params"],
         pairs=[(_label(a), _label(b)) for a, b in pairs],
         progress=False,
+        device=spec.get("device"),
     )
     rows: list[dict] = []
     perq: list[dict] = []
     for a, b in pairs:
         for kind in spec["kinds"]:
-            st = fitted.stitches[(_label(a), _label(b), kind)]
-            r, q = _score_rows(
-                ctx,
-                st,
-                a,
-                b,
-                kind,
-                data.arrays[_label(a)],
-                data.arrays[_label(b)],
-                data.masks,
-                data.ids,
-            )
-            rows += r
-            perq += q
-            _save_stitch(env, st, a, b, stitch_path(task.key, a, b, kind))
+            sweep = fitted.sweep[(_label(a), _label(b), kind)]
+            for i, st in enumerate(sweep):
+                r, q = _score_rows(
+                    ctx,
+                    st,
+                    a,
+                    b,
+                    kind,
+                    data.arrays[_label(a)],
+                    data.arrays[_label(b)],
+                    data.masks,
+                    data.ids,
+                )
+                rows += r
+                perq += q
+                point = i if len(sweep) > 1 else None
+                _save_stitch(env, st, a, b, stitch_path(task.key, a, b, kind, point))
     return rows + _missing_rows(task, data, ",".join(spec["kinds"])), perq
 
 

@@ -829,13 +829,19 @@ def paired_tests(
         return pd.DataFrame(columns=cols)
     pq = per_query.copy()
     pq["mode"] = pq["mode"].fillna("").astype(str) if "mode" in pq else ""
-    if "params" not in pq:
-        pq["params"] = "{}"
-        if results is not None and "task" in pq and "task" in results:
-            by_task = results.drop_duplicates(["task", "method"]).set_index(["task", "method"])
-            idx = pd.MultiIndex.from_arrays([pq["task"], pq["method"]])
-            pq["params"] = by_task["params"].reindex(idx).fillna("{}").to_numpy()
-    pq["params"] = pq["params"].fillna("{}").astype(str)
+    # Rows written since per-query params exist carry their own; older ones take their
+    # task's (one setting per task and method then).
+    own = (
+        pq["params"].fillna("").astype(str)
+        if "params" in pq
+        else pd.Series("", index=pq.index, dtype=str)
+    )
+    from_task: Any = "{}"
+    if results is not None and "task" in pq and "task" in results:
+        by_task = results.drop_duplicates(["task", "method"]).set_index(["task", "method"])
+        idx = pd.MultiIndex.from_arrays([pq["task"], pq["method"]])
+        from_task = by_task["params"].reindex(idx).fillna("{}").to_numpy()
+    pq["params"] = own.where(own != "", from_task)
     # Two settings of one kind (MLP depths) are two methods here; the mode is a key already.
     pq["method"] = kind_labels(pq.assign(mode="")).to_numpy()
     pq["layer"] = [
