@@ -1,8 +1,8 @@
 """Stitches: fitted maps from a source embedding space to a target space (source → target).
 
 Kinds (``STITCH_KINDS``): ``mean``, ``identity``, ``linear``, ``affine``, ``lowrank``,
-``procrustes``, ``mlp``, ``unpaired`` (fitted from unpaired rows). Every stitch has
-``fit(X, Y)``, ``predict(X)``, ``save(path)``;
+``procrustes``, ``mlp``, ``kernel`` (affine + Nyström kernel ridge), ``unpaired`` (fitted
+from unpaired rows). Every stitch has ``fit(X, Y)``, ``predict(X)``, ``save(path)``;
 ``load_stitch(path)`` restores any of them. ``fit_all_pairs`` fits every ordered pair of
 models, sharing moments and factorizations across pairs.
 """
@@ -13,6 +13,7 @@ from stitchbench.stitches.affine import AffineStitch, LinearStitch
 from stitchbench.stitches.all_pairs import AllPairsResult, fit_all_pairs, make_stitch
 from stitchbench.stitches.base import STITCH_KINDS, Stitch, load_stitch, register_stitch
 from stitchbench.stitches.identity import IdentityStitch
+from stitchbench.stitches.kernel import KernelStitch
 from stitchbench.stitches.layers import layer_stitch_matrix
 from stitchbench.stitches.lowrank import LowRankStitch
 from stitchbench.stitches.mean import MeanStitch
@@ -25,6 +26,7 @@ __all__ = [
     "AffineStitch",
     "AllPairsResult",
     "IdentityStitch",
+    "KernelStitch",
     "LinearStitch",
     "LowRankStitch",
     "MLPStitch",
