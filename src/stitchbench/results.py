@@ -52,6 +52,9 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "target_fingerprint",
     "corpus_fingerprint",
     "stitchbench_version",
+    # The wall and CPU seconds of the task that wrote the row (every row of a part the same).
+    "task_seconds",
+    "task_cpu_seconds",
 )
 
 PER_QUERY_COLUMNS: tuple[str, ...] = (
@@ -147,6 +150,8 @@ class RunContext:
             "target_fingerprint": self.fingerprints.get(target, ""),
             "corpus_fingerprint": self.corpus_fingerprint,
             "stitchbench_version": __version__,
+            "task_seconds": math.nan,  # set by the runner when the task ends
+            "task_cpu_seconds": math.nan,
         }
 
 
@@ -156,10 +161,11 @@ def results_frame(rows: Iterable[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame
     text = {"mode", "flags", "error", "task", "task_kind", "params", "split", "metric", "method"}
     for c in RESULT_COLUMNS:
         if c not in df.columns:
-            df[c] = "" if c in text else (math.nan if c in ("ci_low", "ci_high") else None)
+            nan = c in ("ci_low", "ci_high", "task_seconds", "task_cpu_seconds")
+            df[c] = "" if c in text else (math.nan if nan else None)
     for c in ("source_layer", "target_layer"):
         df[c] = [layer_name(v) for v in df[c]] if len(df) else df[c].astype(str)
-    for c in ("value", "ci_low", "ci_high"):
+    for c in ("value", "ci_low", "ci_high", "task_seconds", "task_cpu_seconds"):
         df[c] = df[c].astype("float64")
     return df[list(RESULT_COLUMNS)]
 

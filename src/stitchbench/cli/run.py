@@ -15,6 +15,8 @@ def report_summary(summary: object) -> None:
 
     assert isinstance(summary, RunSummary)
     console.print(summary.line())
+    if summary.outcomes:
+        console.print(summary.time_line())
     for o in summary.failed:
         console.print(f"[red]failed[/] {o.label} [{o.key}]: {o.error}")
     console.print(f"wrote {summary.out / 'results.parquet'} ({len(summary.results)} rows)")

@@ -53,6 +53,28 @@ class RunSummary:
     cache_misses: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
 
+    def time_by_kind(self) -> list[tuple[str, int, float, float]]:
+        """Where the time of the tasks run now went: ``(task kind, tasks, wall s, CPU s)``,
+        most wall time first (stitch grids of a batched kind are named by that kind)."""
+        acc: dict[str, list[float]] = {}
+        for o in self.outcomes:
+            kind = o.kind
+            if o.kind == "stitch_grid" and o.label.startswith("mlp "):
+                kind = "stitch_grid (mlp, batched)"
+            a = acc.setdefault(kind, [0, 0.0, 0.0])
+            a[0] += 1
+            a[1] += o.seconds
+            a[2] += o.cpu_seconds
+        return sorted(((k, int(v[0]), v[1], v[2]) for k, v in acc.items()), key=lambda r: -r[2])
+
+    def time_line(self) -> str:
+        """One line: the share of task wall time per task kind (tasks run now)."""
+        rows = self.time_by_kind()
+        total = sum(r[2] for r in rows) or 1.0
+        return "time by task kind (wall, CPU): " + "; ".join(
+            f"{k} ×{n}: {w:.0f}s ({100 * w / total:.0f}%), {c:.0f}s CPU" for k, n, w, c in rows
+        )
+
     def line(self) -> str:
         """One line: tasks total / skipped / ran / failed, and the wall time."""
         return (

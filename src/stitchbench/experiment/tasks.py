@@ -54,7 +54,8 @@ class TaskEnv:
 
 @dataclass
 class Outcome:
-    """How a task ended."""
+    """How a task ended (``seconds``: wall time; ``cpu_seconds``: its process's CPU time,
+    every thread counted)."""
 
     key: str
     kind: str
@@ -65,6 +66,7 @@ class Outcome:
     rows: int = 0
     cache_hits: int = 0
     cache_misses: int = 0
+    cpu_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -865,16 +867,20 @@ def record_failure(task: Task, env: TaskEnv, message: str) -> Outcome:
 
 def run_task(task: Task, env: TaskEnv) -> Outcome:
     """Run one task and write its part (rows, or an error row when it raises)."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     store = EmbeddingStore(env.cache_dir)
     try:
         rows, perq = TASK_FUNCTIONS[task.kind](task, env, store)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        for r in rows:
+            r["task_seconds"], r["task_cpu_seconds"] = wall, cpu
     except Exception as exc:
         message = f"{type(exc).__name__}: {exc}".strip()
         if not str(exc):
             message += " at " + traceback.format_exc(limit=-1).strip().splitlines()[-1]
         out = record_failure(task, env, message.splitlines()[0] if message else type(exc).__name__)
         out.seconds = time.perf_counter() - t0
+        out.cpu_seconds = time.process_time() - c0
         out.cache_hits, out.cache_misses = store.hits, store.misses
         return out
     write_part(Path(env.out) / "parts", task.key, rows, perq)
@@ -885,8 +891,9 @@ def run_task(task: Task, env: TaskEnv) -> Outcome:
         task.label,
         not errors,
         errors[0] if errors else "",
-        time.perf_counter() - t0,
+        wall,
         len(rows),
         store.hits,
         store.misses,
+        cpu,
     )

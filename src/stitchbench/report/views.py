@@ -67,6 +67,8 @@ _DEFAULTS: dict[str, Any] = {
     "params": "{}",
     "n_train": np.nan,
     "n_eval": np.nan,
+    "task_seconds": np.nan,
+    "task_cpu_seconds": np.nan,
 }
 _REQUIRED = ("dataset", "source", "target", "method", "metric", "value")
 
