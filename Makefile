@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean browser
 
 install: $(STAMP)
 
@@ -25,9 +25,19 @@ $(STAMP): pyproject.toml requirements-models.txt
 demo: install
 	$(BIN)/stitchbench demo --config experiments/demo.toml --out demo-out
 
-test: install
+test: install browser
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
+
+# The report is tested in a real headless browser: Debian's chromium and chromium-driver.
+# Installed here when run as root; otherwise one line says how (that test then skips).
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	else \
+		echo "make test: the browser test needs Chromium; run: sudo apt-get install -y chromium chromium-driver"; \
+	fi
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks scripts

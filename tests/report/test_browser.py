@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from html.parser import HTMLParser
@@ -57,10 +58,15 @@ def test_html_has_no_external_reference(report) -> None:  # type: ignore[no-unty
 @pytest.mark.slow
 def test_report_renders_in_headless_chromium(report, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.fail(
+        why = (
             "Debian chromium and chromium-driver are needed: apt-get install -y chromium "
-            "chromium-driver (.ci/run installs them)."
+            "chromium-driver (`make test` installs them when run as root)."
         )
+        # As root `make test` installed them, so their absence is a failure; a user who
+        # cannot install packages was told the command by `make test` and skips.
+        if os.geteuid() == 0 or os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import Select

@@ -63,6 +63,26 @@ __all__ = [
 ]
 
 
+#: Names an earlier release documented here that now live elsewhere: (module, why).
+_MOVED = {"ir_scores": "stitchbench.evaluate.ir_metrics"}
+
+
+def __getattr__(name: str) -> Any:
+    """Keep moved public names importable from here, with a DeprecationWarning."""
+    if name in _MOVED:
+        import importlib
+        import warnings
+
+        warnings.warn(
+            f"stitchbench.evaluate.retrieval.{name} moved to {_MOVED[name]}.{name}; "
+            "import it from there (or from stitchbench.evaluate).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 RETRIEVAL_MODES: tuple[str, ...] = ("query", "corpus", "mixed")
 RUN_NAMES: tuple[str, ...] = ("native_source", "native_target", "stitched")
 
