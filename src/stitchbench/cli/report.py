@@ -51,3 +51,28 @@ def report(
     console.print(f"wrote {rep.html} ({len(rep.views)} views)")
     for p in rep.pngs:
         console.print(f"wrote {p}")
+
+
+@app.command()
+def findings(
+    run_dirs: list[Path] = typer.Argument(..., help="Run folders (results.parquet inside)."),
+    out: Path = typer.Option(Path("docs/findings.md"), help="Markdown file to write."),
+    permutations: int = typer.Option(1000, help="Shuffles behind each league p-value."),
+    seed: int = typer.Option(0, help="Seed of bootstraps and shuffles."),
+) -> None:
+    """Give each claim of the study a verdict from these runs; write OUT (markdown)."""
+    from stitchbench.errors import DataError
+    from stitchbench.report.findings import findings_markdown, run_command
+    from stitchbench.report.views import load_run
+
+    for d in run_dirs:  # every input checked before anything is computed or written
+        if not (d / "results.parquet").is_file():
+            raise DataError(f"{d} has no results.parquet; run `stitchbench run` into it first.")
+    runs = [(d.name, load_run(d), run_command(str(d))) for d in run_dirs]
+    text = findings_markdown(runs, n_permutations=permutations, seed=seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(out)
+    console.print(text.split("\n## ", 1)[-1][:2000])
+    console.print(f"wrote {out}")

@@ -24,6 +24,7 @@ from plotly.subplots import make_subplots
 from plotly.utils import PlotlyJSONEncoder
 
 from stitchbench.report import views as v
+from stitchbench.report.findings import findings
 from stitchbench.report.png import figure_png
 from stitchbench.stats import MIN_EVAL_ROWS, TRAIN_ROWS_PER_SOURCE_DIM, spearman_permutation
 
@@ -567,7 +568,7 @@ def render_html(
     title = title or f"stitchbench report: {tables.run_dir.name}"
     datasets = ", ".join(sorted(df["dataset"].astype(str).unique()))
     models = ", ".join(v.model_order(df))
-    nav = "".join(
+    nav = "<a href='#findings'>Findings</a>" + "".join(
         f"<a href='#{view.id}'>{html_lib.escape(view.title.split(':')[0])}</a>" for view in views
     )
     nav += "<a href='#league'>Which measure predicts a stitch</a><a href='#tests'>Paired tests</a>"
@@ -596,20 +597,35 @@ def render_html(
         "95% interval too wide to rank by."
     )
     tests = v.paired_tests(tables.per_query, df)
-    body = "".join(sections) + (
-        f"<section id='league'><h2>Which measure predicts a stitch</h2><p class='note'>"
-        f"{html_lib.escape(league_note)}</p>{_table_html(league, 'league table')}</section>"
-        f"<section id='tests'><h2>Paired tests</h2><p class='note'>Sign-flip permutation tests on "
-        f"the items two methods share (per-row sse for two stitch kinds of one pair; per-query "
-        f"scores for retrieval through a stitch vs the native search in the target space); "
-        f"mean_difference = mean(a − b).</p>"
-        f"{_table_html(tests, 'paired tests (needs per_query.parquet)')}</section>"
-        f"<section id='flags'><h2>Small-sample flags and failures</h2><p class='note'>"
-        f"{html_lib.escape(flags_note)}</p>{_table_html(v.flagged_rows(df), 'flagged rows')}"
-        f"{_table_html(v.failures(df), 'failed tasks')}</section>"
-        f"<section id='params'><h2>Run parameters and fingerprints</h2>"
-        f"{_table_html(v.fingerprint_table(df), 'encoder fingerprints')}"
-        f"{_table_html(v.parameter_table(df), 'every distinct parameter setting')}</section>"
+    summary = "".join(
+        f"<li><b>({f.key}) {html_lib.escape(f.question)}</b> {html_lib.escape(f.verdict)}</li>"
+        for f in findings(tables, league=league)
+    )
+    body = (
+        (
+            "<section id='findings'><h2>Findings</h2><p class='note'>The study's claims, each "
+            "answered from this run's results table (the same text as `stitchbench findings`).</p>"
+            f"<ul>{summary}</ul></section>"
+        )
+        + "".join(sections)
+        + (
+            f"<section id='league'><h2>Which measure predicts a stitch</h2><p class='note'>"
+            f"{html_lib.escape(league_note)}</p>{_table_html(league, 'league table')}</section>"
+            f"<section id='tests'><h2>Paired tests</h2><p class='note'>Sign-flip permutation "
+            f"tests on the items two methods share (per-row sse for two stitch kinds of one "
+            f"pair; per-query scores for retrieval through a stitch vs the native search in the "
+            f"target space); mean_difference = mean(a − b). First the summary: per source → "
+            f"target pair, how often another stitch kind beats / ties / loses to affine "
+            f"(p < 0.05 on per-row squared error); then every test.</p>"
+            f"{_table_html(v.paired_summary(tests), 'wins/ties/losses against affine')}"
+            f"{_table_html(tests, 'paired tests (needs per_query.parquet)')}</section>"
+            f"<section id='flags'><h2>Small-sample flags and failures</h2><p class='note'>"
+            f"{html_lib.escape(flags_note)}</p>{_table_html(v.flagged_rows(df), 'flagged rows')}"
+            f"{_table_html(v.failures(df), 'failed tasks')}</section>"
+            f"<section id='params'><h2>Run parameters and fingerprints</h2>"
+            f"{_table_html(v.fingerprint_table(df), 'encoder fingerprints')}"
+            f"{_table_html(v.parameter_table(df), 'every distinct parameter setting')}</section>"
+        )
     )
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

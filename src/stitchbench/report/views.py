@@ -415,6 +415,8 @@ def depth_curves(df: pd.DataFrame) -> dict[tuple[str, str, str], dict[tuple[str,
     out: dict[tuple[str, str, str], dict[tuple[str, str], DepthCurve]] = {}
     mlp = rows[(rows["method"] == "mlp") & rows["depth"].notna()]
     for (ds, layer, metric), g in mlp.groupby(["dataset", "layer", "metric"]):
+        if g["depth"].nunique() < 2:  # one depth is a point, not a curve: the tables show it
+            continue
         ref = rows[(rows["dataset"] == ds) & (rows["layer"] == layer) & (rows["metric"] == metric)]
         curves: dict[tuple[str, str], DepthCurve] = {}
         for (s, t), h in g.groupby(["source", "target"]):
@@ -711,13 +713,16 @@ def sample_efficiency(df: pd.DataFrame) -> dict[tuple[str, str, str], dict[str, 
         curves = {}
         for (s, t), h in g.groupby(["source", "target"]):
             h = h.groupby("n_train")[["value", "ci_low", "ci_high"]].mean().sort_index()
+            if len(h) < 2:  # one training size is a point, not a curve
+                continue
             curves[f"{s} → {t}"] = AgreementCurve(
                 h.index.to_numpy(),
                 h["value"].to_numpy(),
                 h["ci_low"].to_numpy(),
                 h["ci_high"].to_numpy(),
             )
-        out[(str(ds), str(kind), str(metric))] = curves
+        if curves:
+            out[(str(ds), str(kind), str(metric))] = curves
     return out
 
 
@@ -890,6 +895,43 @@ def paired_tests(
                     renamed = wide[[m, native]].set_axis([f"{method}", "native target"], axis=1)
                     test(key, base, f"{method}", "native target", renamed)
     return pd.DataFrame(records, columns=cols)
+
+
+def paired_summary(
+    tests: pd.DataFrame, baseline: str = "affine", level: float = 0.05
+) -> pd.DataFrame:
+    """Source × target matrix of ``wins/ties/losses`` of the other stitch kinds against
+    ``baseline`` (per-row sse tests of :func:`paired_tests`; a win: lower error, p < level).
+
+    Returns:
+        One row per source, one column per target (final layers; ``layer`` kept in the
+        index when a run has layer pairs), cells like ``"2/1/0"``; empty without tests.
+    """
+    if tests.empty:
+        return pd.DataFrame()
+    t = tests[(tests["metric"] == "sse") & ((tests["a"] == baseline) | (tests["b"] == baseline))]
+    if t.empty:
+        return pd.DataFrame()
+    # mean_difference = mean(sse_a − sse_b): the other kind wins when its error is lower.
+    other_minus_base = np.where(t["a"] == baseline, -t["mean_difference"], t["mean_difference"])
+    sig = t["p_value"] < level
+    outcome = np.where(~sig, "tie", np.where(other_minus_base < 0, "win", "loss"))
+    t = t.assign(outcome=outcome)
+    counts = (
+        t.groupby(["dataset", "layer", "source", "target", "outcome"]).size().unstack(fill_value=0)
+    )
+    for c in ("win", "tie", "loss"):
+        if c not in counts:
+            counts[c] = 0
+    cell = (
+        counts["win"].astype(str)
+        + "/"
+        + counts["tie"].astype(str)
+        + "/"
+        + counts["loss"].astype(str)
+    )
+    out = cell.unstack("target").fillna("")
+    return out.reset_index()
 
 
 def _add_league_row(

@@ -1,0 +1,133 @@
+"""Findings: each claim's numbers equal what the per-row table implies (known answers)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stitchbench.report.findings import findings, findings_markdown, r2_gains
+from stitchbench.report.views import RunTables, normalise, paired_summary
+
+N = 200
+
+
+def _per_query(gain_of: dict[str, float], seed: int = 0) -> pd.DataFrame:
+    """sse/sst rows of a → b and b → a for mean, affine and MLP depths 1 and 2."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s, t in (("a", "b"), ("b", "a")):
+        sst = rng.uniform(1.0, 2.0, N)
+        for label, params in (
+            ("mean", {}),
+            ("affine", {}),
+            ("mlp1", {"depth": 1}),
+            ("mlp2", {"depth": 2}),
+        ):
+            method = "mlp" if label.startswith("mlp") else label
+            frac = {"mean": 1.0, "affine": 0.5}.get(label, 0.5 - gain_of.get(label, 0.0))
+            sse = sst * frac * rng.uniform(0.9, 1.1, N)
+            for metric, vals in (("sse", sse), ("sst", sst)):
+                rows += [
+                    {
+                        "dataset": "d",
+                        "source": s,
+                        "source_layer": "final",
+                        "target": t,
+                        "target_layer": "final",
+                        "method": method,
+                        "mode": "",
+                        "metric": metric,
+                        "item_id": str(i),
+                        "value": float(v),
+                        "task": "t",
+                        "params": json.dumps(params, sort_keys=True),
+                    }
+                    for i, v in enumerate(vals)
+                ]
+    return pd.DataFrame(rows)
+
+
+def _tables(pq: pd.DataFrame) -> RunTables:
+    res = normalise(
+        pd.DataFrame(
+            [
+                {"dataset": "d", "source": "a", "target": "b", "method": "affine",
+                 "metric": "r2", "value": 0.5, "split": "test"},
+            ]
+        )
+    )  # fmt: skip
+    return RunTables(res, pq, Path("."))
+
+
+def test_r2_gain_is_the_paired_difference_of_sums() -> None:
+    pq = _per_query({"mlp2": 0.1})
+    g = r2_gains(pq, "affine", "mean")
+    assert len(g) == 2 and (g["n"] == N).all()
+    for _, row in g.iterrows():
+        sub = pq[(pq.source == row.source) & (pq.metric.isin(["sse", "sst"]))]
+        sse = sub[sub.metric == "sse"].groupby("method").value.sum()
+        sst = sub[(sub.metric == "sst") & (sub.method == "mean")].value.sum()
+        assert row.gain == pytest.approx((sse["mean"] - sse["affine"]) / sst, rel=1e-12)
+        assert row.low < row.gain < row.high
+
+
+def test_nonlinear_verdict_counts_wins_ties_losses_per_depth() -> None:
+    pq = _per_query({"mlp2": 0.1, "mlp1": -0.1})
+    f = {x.key: x for x in findings(_tables(pq), n_permutations=10)}
+    table = f["b"].table.set_index("kind")
+    assert table.loc["mlp depth=2", "wins"] == 2 and table.loc["mlp depth=2", "losses"] == 0
+    assert table.loc["mlp depth=1", "losses"] == 2
+    assert table.loc["mlp depth=2", "median gain"] == pytest.approx(0.1, abs=0.02)
+    assert "mlp depth=2" in f["b"].verdict and "2 of 2" in f["b"].verdict
+    assert "20" not in f["a"].verdict.split("pairs")[0] and "2 of 2" in f["a"].verdict
+
+
+def test_markdown_states_the_command_and_says_what_was_not_measured() -> None:
+    text = findings_markdown(
+        [("r", _tables(_per_query({})), "stitchbench run x.toml")], n_permutations=10
+    )
+    assert "Reproduce: `stitchbench run x.toml`" in text
+    assert "### (d)" in text and "Not measured: the run stitches final layers only." in text
+
+
+def test_paired_summary_is_a_source_by_target_matrix() -> None:
+    tests = pd.DataFrame(
+        [
+            {"dataset": "d", "source": "a", "target": "b", "layer": "final", "mode": "",
+             "metric": "sse", "a": "affine", "b": "mlp", "mean_difference": 0.2,
+             "p_value": 0.001, "n": 100},
+            {"dataset": "d", "source": "a", "target": "b", "layer": "final", "mode": "",
+             "metric": "sse", "a": "affine", "b": "mean", "mean_difference": -0.5,
+             "p_value": 0.001, "n": 100},
+            {"dataset": "d", "source": "a", "target": "b", "layer": "final", "mode": "",
+             "metric": "sse", "a": "kernel", "b": "affine", "mean_difference": 0.0,
+             "p_value": 0.9, "n": 100},
+        ]
+    )  # fmt: skip
+    m = paired_summary(tests)
+    assert m.loc[0, "b"] == "1/1/1"  # mlp wins (lower sse), kernel ties, mean loses
+
+
+def test_cli_refuses_a_folder_without_results_before_writing(tmp_path: Path) -> None:
+    out = tmp_path / "f.md"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stitchbench",
+            "findings",
+            str(tmp_path / "nope"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "no results.parquet" in proc.stderr + proc.stdout
+    assert not out.exists()
