@@ -23,6 +23,10 @@ def test_demo_toml_is_the_demo_commands_config():
 
     shipped = tomllib.loads((ROOT / "experiments" / "demo.toml").read_text())
     assert parse_config(shipped) == parse_config(DEMO)
+    # One copy: the preset in experiments/ is the file the package ships.
+    assert (ROOT / "experiments" / "demo.toml").resolve() == (
+        ROOT / "src" / "stitchbench" / "data" / "demo.toml"
+    ).resolve()
 
 
 def test_demo_fits_each_affine_once_and_encodes_only_scored_queries(tmp_path, monkeypatch):

@@ -16,37 +16,16 @@ from stitchbench.cli.render import frame_table, matrix_table
 if TYPE_CHECKING:
     import pandas as pd
 
-# experiments/demo.toml, as data (the package does not ship the experiments folder; a test
-# checks the two are equal).
-DEMO: dict[str, Any] = {
-    "run": {"name": "demo", "seed": 0},
-    "data": {"datasets": ["bible"], "max_docs": 4000},
-    "models": {
-        "names": ["minilm-l6", "minilm-l3", "e5-small", "glove-50d", "static-64"],
-        "layers": "final",
-    },
-    "stitches": {
-        "kinds": ["mean", "linear", "affine", "lowrank", "procrustes", "mlp"],
-        "params": {
-            "lowrank": {"rank": 32},
-            "procrustes": {"scale": True},
-            "mlp": {"depth": 2, "epochs": 20, "patience": 3},
-        },
-    },
-    "measures": {
-        "names": [
-            "linear_cka",
-            "debiased_cka",
-            "svcca",
-            "pwcca",
-            "mutual_knn",
-            "procrustes_distance",
-            "rsa",
-        ],
-        "calibrate": 0,
-    },
-    "retrieval": {"modes": ["query"], "kinds": ["affine"]},
-}
+
+def _shipped_demo() -> dict[str, Any]:
+    """The demo's experiment: ``stitchbench/data/demo.toml`` (experiments/demo.toml links it)."""
+    import tomllib
+    from importlib.resources import files
+
+    return tomllib.loads(files("stitchbench.data").joinpath("demo.toml").read_text("utf-8"))
+
+
+DEMO: dict[str, Any] = _shipped_demo()
 DEFAULT_MODELS: tuple[str, ...] = tuple(DEMO["models"]["names"])
 DEFAULT_KINDS: tuple[str, ...] = tuple(DEMO["stitches"]["kinds"])
 
