@@ -14,9 +14,9 @@ from stitchbench.stitches.base import STITCH_KINDS
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 PRESETS = sorted(EXPERIMENTS.glob("*.toml"))
-SECTIONS = {"run", "data", "models", "stitches", "measures", "retrieval"}
+SECTIONS = {"run", "data", "models", "stitches", "measures", "retrieval", "curve"}
 # Every kind that maps between spaces of any width (identity needs equal widths).
-PAIRED_KINDS = {"mean", "linear", "affine", "lowrank", "procrustes", "mlp"}
+PAIRED_KINDS = {"mean", "linear", "affine", "lowrank", "procrustes", "kernel", "mlp"}
 
 LEAD_MODELS = [
     "WhereIsAI/UAE-Large-V1",
@@ -58,7 +58,8 @@ def test_every_preset_names_only_known_things(path):
         assert m in MODELS or m.startswith("openai:") or m.count("/") == 1, m
     for d in cfg["data"]["datasets"]:
         assert d in list_corpora(), d
-    for k in cfg["stitches"]["kinds"] + cfg.get("retrieval", {}).get("kinds", []):
+    kinds = cfg["stitches"]["kinds"] + cfg.get("retrieval", {}).get("kinds", [])
+    for k in kinds + cfg.get("curve", {}).get("kinds", []):
         assert k in STITCH_KINDS, k
     for name in cfg.get("measures", {}).get("names", []):
         assert name in list_measures(), name
@@ -79,6 +80,16 @@ def test_offline_full_covers_everything_offline():
     assert cfg["measures"]["calibrate"] > 0
     assert sorted(cfg["retrieval"]["modes"]) == ["corpus", "query"]
     assert cfg["run"]["device"] == "cpu"
+
+
+def test_offline_large_is_every_model_on_every_document():
+    cfg = load("offline-large.toml")
+    assert cfg["models"]["names"] == list(MODELS) and cfg["models"]["layers"] == "final"
+    assert cfg["data"] == {"datasets": ["bible", "bbc-news"], "max_docs": 0}
+    assert set(cfg["stitches"]["kinds"]) >= PAIRED_KINDS
+    assert cfg["stitches"]["params"]["mlp"]["depth"] == [1, 2, 4]
+    assert {"affine", "kernel", "mlp"} <= set(cfg["curve"]["kinds"])
+    assert max(cfg["curve"]["pairs"]) >= 16000
 
 
 def test_lead_is_the_studys_grid():
