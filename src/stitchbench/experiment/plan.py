@@ -9,8 +9,9 @@ Task kinds (``TASK_KINDS``), in dependency order:
   moments pass and per-source factorizations serve every pair. A layer set is every
   model's final embedding when ``layers = "final"``, else one unordered model pair with
   all their layers. The batched kinds (MLP) get their own grid tasks: one per dataset ×
-  layer set × source model × block of hyperparameter points (``POINTS_PER_BATCH``), whose
-  networks train together as one batched model. Fitted stitches are saved under
+  source model (every representation of it, into every target of the run's pairs) × block
+  of hyperparameter points (``POINTS_PER_BATCH``), whose networks train together as one
+  batched model. Fitted stitches are saved under
   ``DIR/stitches/<task>/``.
 * ``pair_stitch``: a stitch fitted alone (identity; unpaired) for one ordered pair ×
   hyperparameter point; saved likewise.
@@ -249,8 +250,11 @@ def make_plan(cfg: Config) -> list[Task]:
         groups = layer_sets(cfg)
         for group, pairs in groups:
             _plan_grids(cfg, base, docs, group, pairs, stitch_of, tasks)
-            _plan_batched(cfg, base, docs, pairs, stitch_of, tasks)
             _plan_pair_stitches(cfg, base, docs, pairs, stitch_of, tasks)
+        # Batched kinds gather a source model's pairs from every layer set: all its
+        # representations into every target, one task per block of points.
+        every_pair = list(dict.fromkeys(p for _, pairs in groups for p in pairs))
+        _plan_batched(cfg, base, docs, every_pair, stitch_of, tasks)
         for group, pairs in groups:
             _plan_measures(cfg, base, docs, group, pairs, tasks)
         _plan_curves(cfg, base, docs, tasks)
@@ -340,8 +344,9 @@ def _plan_batched(
     stitch_of: dict[tuple[Rep, Rep, str], tuple[str, str]],
     tasks: list[Task],
 ) -> None:
-    """``stitch_grid`` tasks of the batched kinds (MLP): one per source model of the layer
-    set × block of hyperparameter points; every network of a task trains in one model."""
+    """``stitch_grid`` tasks of the batched kinds (MLP): one per source model (all its
+    representations, every target) × block of hyperparameter points; every network of a
+    task trains in one batched model."""
     for k in (k for k in cfg.stitches.kinds if _batched_kind(k)):
         points = cfg.stitches.points(k)
         for source in dict.fromkeys(a[0] for a, _ in pairs):
