@@ -57,6 +57,10 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "task_cpu_seconds",
 )
 
+#: Columns that measure the run (wall and CPU seconds), not the result: they differ from
+#: one run of the same task to the next.
+TIMING_COLUMNS: tuple[str, ...] = ("task_seconds", "task_cpu_seconds")
+
 PER_QUERY_COLUMNS: tuple[str, ...] = (
     "dataset",
     "source",

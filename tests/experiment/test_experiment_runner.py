@@ -37,8 +37,11 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _same_results(a_dir, b_dir) -> None:
-    a = _sorted(pd.read_parquet(a_dir / "results.parquet"))
-    b = _sorted(pd.read_parquet(b_dir / "results.parquet"))
+    from stitchbench.results import TIMING_COLUMNS
+
+    # Timings are measurements of this run, not results: they differ from run to run.
+    a = _sorted(pd.read_parquet(a_dir / "results.parquet")).drop(columns=list(TIMING_COLUMNS))
+    b = _sorted(pd.read_parquet(b_dir / "results.parquet")).drop(columns=list(TIMING_COLUMNS))
     pd.testing.assert_frame_equal(a.drop(columns=["value"]), b.drop(columns=["value"]))
     np.testing.assert_allclose(a["value"], b["value"], rtol=1e-6, atol=1e-7, equal_nan=True)
 
