@@ -459,7 +459,6 @@ def project_lead(
     n_pairs, model_pairs = pair_counts(reps, layer_pairs)
     max_docs = cfg["data"].get("max_docs")
     mlp = cfg["stitches"].get("params", {}).get("mlp", {})
-    depths = [int(x) for x in as_list(mlp.get("depth", 2))]
     epochs, batch = int(mlp.get("epochs", 50)), int(mlp.get("batch_size", 256))
     # CPU work: this run's timings ÷ its slowdown (quiet 2 cores) × cores/2 (BLAS scales
     # with cores: an assumption).
@@ -489,11 +488,6 @@ def project_lead(
             mult = pairs_of(reps, a, b, layer_pairs)
             kinds = [k for k in cfg["stitches"]["kinds"] if k in CLOSED_FORM]
             fit_cpu += mult * per * len(kinds) / len(CLOSED_FORM) / cpu_speedup
-            # MLP on a GPU: launch-bound steps (≈ (15 + 6·depth) ops per step).
-            if "mlp" in cfg["stitches"]["kinds"]:
-                steps = epochs * math.ceil(n_train * 0.9 / batch)
-                for depth in depths:
-                    mlp_gpu += mult * steps * (15 + 6 * depth) * GPU_OP_SECONDS
             # measures on the CPUs
             for name in cfg.get("measures", {}).get("names", []):
                 e = m["measures"][name]
@@ -507,6 +501,17 @@ def project_lead(
                 len(ret.get("modes", [])) * len(ret.get("kinds", [])) * flops / (f_gpu * 0.5)
             )  # search is a float32 GEMM: half the encoding's effective rate (assumption)
     meas_cpu /= cpu_speedup
+    # MLP on a GPU with the batched trainer, for this preset's recipe; and both recipes,
+    # one network at a time and batched, for the comparison printed with the projection.
+    recipes: dict[str, dict[str, float]] = {}
+    if "mlp" in cfg["stitches"]["kinds"]:
+        mlp_gpu = lead_mlp_gpu_seconds(cfg, f_gpu, batch, epochs, 1, batched=True)
+        for label, r in RECIPES.items():
+            args = (cfg, f_gpu, r["batch_size"], r["epochs"], r["networks"])
+            recipes[label] = {
+                "one_at_a_time_s": lead_mlp_gpu_seconds(*args, batched=False),
+                "batched_s": lead_mlp_gpu_seconds(*args, batched=True),
+            }
     gpu_total = enc_gpu + mlp_gpu + ret_gpu
     cpu_total = fit_cpu + meas_cpu
     walls = {}
@@ -531,7 +536,75 @@ def project_lead(
         "wall_s": walls,
         "gpu_total_s": gpu_total,
         "cpu_total_s": cpu_total,
+        "mlp_recipes": recipes,
     }
+
+
+#: The MLP recipes the lead projection prices: the study's (lead.toml) and stitchbench's default.
+RECIPES: dict[str, dict[str, Any]] = {
+    "study (plain, batch 32, 50 epochs)": {"batch_size": 32, "epochs": 50, "networks": 1},
+    "default (residual, batch 256, ≤50 epochs, 2 weight decays)": {
+        "batch_size": 256,
+        "epochs": 50,
+        "networks": 2,
+    },
+}
+
+
+def batched_step_ops(depth: int) -> int:
+    """Kernel launches per step of the batched trainer (stitchbench.stitches.mlp_batched):
+    forward 2 per layer, backward ~4 per layer, the AdamW update 7 per weight or bias
+    tensor (2 per layer), ~15 for batch gathers and the loss."""
+    return 15 + 20 * depth
+
+
+def mlp_weights(depth: int, d_in: int, d_out: int) -> int:
+    """Weights of one network (hidden width max(d_in, d_out), as MLPStitch's default)."""
+    w = max(d_in, d_out)
+    return d_in * d_out if depth == 1 else d_in * w + (depth - 2) * w * w + w * d_out
+
+
+def lead_mlp_gpu_seconds(
+    cfg: dict[str, Any], f_train: float, batch: int, epochs: int, networks: int, batched: bool
+) -> float:
+    """GPU seconds of lead.toml's MLP fits for one recipe.
+
+    One at a time: every network runs its own launch-bound steps. Batched: the runner's
+    tasks (one per dataset × source model × block of depths) train every network of one
+    shape (d_in, width, d_out) and depth in one stacked step, so a group pays the launches
+    of one step and the arithmetic of all its networks (``f_train`` FLOP/s).
+    """
+    names = cfg["models"]["names"]
+    layers = cfg["models"].get("layers", "final")
+    max_docs = cfg["data"].get("max_docs")
+    mlp = cfg["stitches"].get("params", {}).get("mlp", {})
+    depths = [int(x) for x in as_list(mlp.get("depth", 2))]
+    total = 0.0
+    for ds in cfg["data"]["datasets"]:
+        docs = BEIR[ds][0]
+        n = min(docs, int(max_docs)) if max_docs else docs
+        steps = epochs * math.ceil(n * TRAIN_FRACTION * 0.9 / batch)
+        for a in names:
+            spec = LEAD_MODELS[a]
+            n_layer_reps = representations(layers, spec.layers) - 1
+            sources = [(spec.hidden, n_layer_reps), (spec.dim, 1)]
+            for depth in depths:
+                groups: dict[tuple[int, int], int] = {}
+                for b in names:
+                    if b == a:
+                        continue
+                    for d_in, count in sources:
+                        if count:
+                            key = (d_in, LEAD_MODELS[b].dim)
+                            groups[key] = groups.get(key, 0) + count * networks
+                for (d_in, d_out), g in groups.items():
+                    flops = 6 * batch * mlp_weights(depth, d_in, d_out)
+                    launch = batched_step_ops(depth) * GPU_OP_SECONDS
+                    if batched:
+                        total += steps * (launch + g * flops / f_train)
+                    else:
+                        total += g * steps * ((15 + 6 * depth) * GPU_OP_SECONDS + flops / f_train)
+    return total
 
 
 def hours(s: float) -> str:
@@ -683,6 +756,16 @@ def project_all(m: dict[str, Any], args: argparse.Namespace) -> None:
     for k in ("gpu_encode_s", "gpu_mlp_s", "gpu_search_s", "cpu_fit_s", "cpu_measure_s", "api_s"):
         print(f"  {k:16s} {hours(lead[k]):>10s}")
     print(f"  API tokens       {lead['api_tokens'] / 1e6:10.1f} M")
+    print(
+        f"  MLP fits on one GPU (arithmetic at {lead['gpu_effective_tflops']:.1f} TFLOP/s, "
+        f"{GPU_OP_SECONDS * 1e6:.0f} µs per launched op; epochs as upper bound):"
+    )
+    for label, r in lead["mlp_recipes"].items():
+        print(
+            f"    {label}: one network at a time {hours(r['one_at_a_time_s'])}, batched "
+            f"{hours(r['batched_s'])} ({r['one_at_a_time_s'] / max(r['batched_s'], 1e-9):.0f}× "
+            f"fewer GPU-hours; {r['batched_s'] / 3600:.1f} GPU-h)"
+        )
     for k, s in lead["wall_s"].items():
         print(f"  wall on {k:3d} GPU machine(s) with Ray: {hours(s)}")
     base = lead["wall_s"][machines[0]]
