@@ -104,6 +104,36 @@ class RunContext:
     task: str = ""
     task_kind: str = ""
 
+    def item(
+        self,
+        *,
+        source: str,
+        target: str,
+        method: str,
+        metric: str,
+        item_id: str,
+        value: float,
+        source_layer: int | str | None = FINAL,
+        target_layer: int | str | None = FINAL,
+        mode: str = "",
+        params: str = "",
+    ) -> dict[str, Any]:
+        """One per-query (per-row) value with :data:`PER_QUERY_COLUMNS` (for paired tests)."""
+        return {
+            "dataset": self.dataset,
+            "source": source,
+            "source_layer": layer_name(source_layer),
+            "target": target,
+            "target_layer": layer_name(target_layer),
+            "method": method,
+            "mode": mode,
+            "metric": metric,
+            "item_id": str(item_id),
+            "value": float(value),
+            "task": self.task,
+            "params": params,
+        }
+
     def row(
         self,
         *,

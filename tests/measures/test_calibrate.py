@@ -7,7 +7,7 @@ import pytest
 
 from stitchbench.errors import UnknownNameError
 from stitchbench.measures import MEASURES, Calibration, Measure, calibrate
-from stitchbench.measures.calibrate import _linear_cka_null
+from stitchbench.measures.nulls import linear_cka_null
 
 
 def test_linear_map_gets_the_smallest_p_value() -> None:
@@ -41,7 +41,7 @@ def test_fast_linear_cka_null_matches_the_generic_one(shape) -> None:
     rng = np.random.default_rng(3)
     X, Y = rng.normal(size=(n, dx)), rng.normal(size=(n, dy))
     perms = [rng.permutation(n) for _ in range(5)]
-    fast = _linear_cka_null(X, Y, perms)
+    fast = linear_cka_null(X, Y, perms)
     slow = [MEASURES["linear_cka"].fn(X, Y[p]) for p in perms]
     np.testing.assert_allclose(fast, slow, atol=1e-12)
 
@@ -91,3 +91,22 @@ def test_fast_null_above_the_row_cap_follows_the_seed():
     assert a.null_mean != b.null_mean
     # Shuffled pairings score far below the true pairing (an identity shuffle would not).
     assert a.null_mean < 0.5 * a.score and b.null_mean < 0.5 * b.score
+
+
+def test_fast_paths_are_declared_on_the_measure_not_found_by_identity() -> None:
+    """A wrapped linear CKA (same function, new Measure) gets no fast path unless it
+    declares one, and the registry declares them for the measures that have them."""
+    import dataclasses
+
+    from stitchbench.measures import MEASURES
+
+    lin = MEASURES["linear_cka"]
+    assert lin.pairwise is not None and lin.cross is not None and lin.null is not None
+    assert all(MEASURES[m].null is not None for m in ("rsa", "rbf_cka", "mutual_knn"))
+    plain = dataclasses.replace(lin, name="my_cka", pairwise=None, cross=None, null=None)
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(60, 5)), rng.normal(size=(60, 4))
+    from stitchbench.measures import calibrate
+
+    a, b = calibrate(X, Y, lin, n_permutations=20), calibrate(X, Y, plain, n_permutations=20)
+    assert a.null_mean == pytest.approx(b.null_mean, rel=1e-9)

@@ -1,5 +1,9 @@
 """What each task kind does: read its inputs by store key / path, compute, write its part.
 
+Helpers live by concept: manifests of embed tasks (:mod:`.manifest`), score rows with
+intervals and flags (:mod:`.scoring`), the measure engine (:mod:`.measure_rows`), which
+rows each step uses (:mod:`.rows`).
+
 :func:`run_task` is the one entry point executors call (in process or on a Ray worker):
 it runs a :class:`~stitchbench.experiment.plan.Task`, writes its Parquet part atomically
 under ``DIR/parts/`` and returns an :class:`Outcome`. A task that raises writes one row
@@ -11,10 +15,8 @@ test, measures on all rows, retrieval on the test queries).
 
 from __future__ import annotations
 
-import json
 import time
 import traceback
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,12 +28,13 @@ from stitchbench.corpora import Corpus, chunk_corpus
 from stitchbench.devices import resolve_device
 from stitchbench.embeddings import Embeddings, align
 from stitchbench.errors import DataError
+from stitchbench.experiment.manifest import load_embeddings, manifest_path, write_manifest
+from stitchbench.experiment.measure_rows import CALIBRATION_METRICS, measure_rows
 from stitchbench.experiment.plan import Rep, Task, corpus_for
 from stitchbench.experiment.rows import SplitMasks, scored_query_ids, split_masks
+from stitchbench.experiment.scoring import retrieval_intervals, row_flags, stitch_score_rows
 from stitchbench.results import FINAL, NATIVE_RETRIEVAL, RunContext, retrieval_method, write_part
 from stitchbench.store import EmbeddingStore
-
-CALIBRATION_METRICS: tuple[str, ...] = ("p_value", "z", "null_mean", "null_std")
 
 
 @dataclass(frozen=True)
@@ -69,43 +72,6 @@ class Outcome:
     cpu_seconds: float = 0.0
 
 
-@dataclass(frozen=True)
-class PairData:
-    """One ordered pair's inputs for a per-point function (curve, migrate plan).
-
-    Attributes:
-        dataset: Corpus name.
-        source, source_layer, target, target_layer: The representations (source → target).
-        X: (n, d_source) document (or chunk) vectors of the source.
-        Y: (n, d_target) the same rows in the target.
-        doc_ids: (n,) row ids.
-        masks: Train/validation/test masks of those rows.
-        seed: The run's seed.
-        device: Torch device.
-        queries_source, queries_target: Test-query embeddings (None without retrieval).
-        qrels: ``{query_id: {doc_id: relevance}}``.
-        test_query_ids: Queries to score.
-        doc_parents: (n,) parent document of each row.
-    """
-
-    dataset: str
-    source: str
-    source_layer: str
-    target: str
-    target_layer: str
-    X: np.ndarray
-    Y: np.ndarray
-    doc_ids: np.ndarray
-    masks: SplitMasks
-    seed: int = 0
-    device: str = "cpu"
-    queries_source: Embeddings | None = None
-    queries_target: Embeddings | None = None
-    qrels: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
-    test_query_ids: tuple[str, ...] = ()
-    doc_parents: tuple[str, ...] = ()
-
-
 # --- shared helpers ----------------------------------------------------------------------
 
 
@@ -122,32 +88,6 @@ def _ctx(task: Task, fingerprints: dict[str, str] | None = None) -> RunContext:
 
 def _label(rep: Sequence[str]) -> str:
     return rep[0] if rep[1] == FINAL else f"{rep[0]}@{rep[1]}"
-
-
-def manifest_path(out: str | Path, embed_key: str) -> Path:
-    """Where an embed task records the store entries it made."""
-    return Path(out) / "embeddings" / f"{embed_key}.json"
-
-
-def load_embeddings(
-    env: TaskEnv, store: EmbeddingStore, embed_key: str
-) -> tuple[dict[str, Embeddings], str]:
-    """``({layer name: Embeddings}, encoder fingerprint)`` recorded by an embed task."""
-    path = manifest_path(env.out, embed_key)
-    if not path.is_file():
-        raise DataError(f"embeddings of task {embed_key} are missing ({path}); rerun the run.")
-    man = json.loads(path.read_text())
-    out: dict[str, Embeddings] = {}
-    for layer, fields in man["entries"].items():
-        emb = store.get(fields)
-        if emb is None:
-            raise DataError(
-                f"store entry of {man['model']} layer {layer} is gone from {store.root}; rerun "
-                "the run (its embed task will recompute it)."
-            )
-        emb.model = man["model"]
-        out[layer] = emb
-    return out, str(man["fingerprint"])
 
 
 @dataclass
@@ -292,120 +232,11 @@ def _embed(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict],
     for layer in got:
         if not manifest["entries"][layer]:
             raise DataError(f"store entry of {spec['model']} layer {layer} has no key fields")
-    path = manifest_path(env.out, task.key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    tmp.replace(path)
+    write_manifest(env.out, task.key, manifest)
     return [], []
 
 
 # --- stitches ----------------------------------------------------------------------------
-
-
-def _flags(
-    n_train: int | None,
-    d_source: int | None,
-    n_eval: int | None,
-    interval: Any = None,
-    unit_scale: bool = True,
-) -> str:
-    """The small-sample rule of :func:`stitchbench.stats.sample_flags`, joined for the table."""
-    from stitchbench.stats import join_flags, sample_flags
-
-    return join_flags(
-        sample_flags(
-            n_train=n_train,
-            d_source=d_source,
-            n_eval=n_eval,
-            interval=interval,
-            max_width=0.2 if unit_scale else None,
-        )
-    )
-
-
-def _score_rows(
-    ctx: RunContext,
-    st: Any,
-    source: Rep,
-    target: Rep,
-    kind: str,
-    X: np.ndarray,
-    Y: np.ndarray,
-    masks: SplitMasks,
-    ids: np.ndarray,
-) -> tuple[list[dict], list[dict]]:
-    """Validation and test scores of one fitted stitch, with bootstrap intervals on test.
-
-    R² is against the train mean of the target (so the mean stitch scores 0). Returns the
-    rows and the per-row test values (sse, sst, cosine) for paired tests.
-    """
-    from stitchbench.scores import per_row_scores, regression_scores
-    from stitchbench.stats import bootstrap_mean, bootstrap_r2
-
-    mu = np.asarray(Y[masks.train], dtype=np.float64).mean(axis=0)
-    n_train = int(masks.train.sum())
-    params_json = json.dumps(st.get_params(), sort_keys=True, default=str)
-    rows: list[dict] = []
-    perq: list[dict] = []
-    for split in ("validation", "test"):
-        m = masks[split]
-        if not m.any():
-            continue
-        yt, yp = np.asarray(Y[m], np.float64), st.predict(X[m])
-        scores = regression_scores(yt, yp, mu)
-        intervals: dict[str, Any] = {}
-        if split == "test":
-            per = per_row_scores(yt, yp, mu)
-            per["mae"] = np.abs(yt - yp).mean(axis=1)
-            intervals = {
-                "r2": bootstrap_r2(per["sse"], per["sst"], seed=ctx.seed),
-                "mse": bootstrap_mean(per["mse"], seed=ctx.seed),
-                "mae": bootstrap_mean(per["mae"], seed=ctx.seed),
-                "cosine": bootstrap_mean(per["cosine"], seed=ctx.seed),
-            }
-            for metric in ("sse", "sst", "cosine"):
-                perq += [
-                    {
-                        "dataset": ctx.dataset,
-                        "source": source[0],
-                        "source_layer": source[1],
-                        "target": target[0],
-                        "target_layer": target[1],
-                        "method": kind,
-                        "mode": "",
-                        "metric": metric,
-                        "item_id": str(i),
-                        "value": float(v),
-                        "task": ctx.task,
-                        "params": params_json,
-                    }
-                    for i, v in zip(ids[m].tolist(), per[metric], strict=True)
-                ]
-        for metric, value in scores.items():
-            iv: Any = intervals.get(metric)
-            rows.append(
-                ctx.row(
-                    split=split,
-                    source=source[0],
-                    source_layer=source[1],
-                    target=target[0],
-                    target_layer=target[1],
-                    method=kind,
-                    metric=metric,
-                    value=value,
-                    ci_low=iv.low if iv else None,
-                    ci_high=iv.high if iv else None,
-                    n_train=n_train,
-                    n_eval=int(m.sum()),
-                    alpha=getattr(st, "alpha_", None),
-                    params=st.get_params(),
-                    flags=_flags(
-                        n_train, int(X.shape[1]), int(m.sum()), iv, metric in ("r2", "cosine")
-                    ),
-                )
-            )
-    return rows, perq
 
 
 def _save_stitch(env: TaskEnv, st: Any, source: Rep, target: Rep, path: str) -> None:
@@ -442,7 +273,7 @@ def _stitch_grid(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[
         for kind in spec["kinds"]:
             sweep = fitted.sweep[(_label(a), _label(b), kind)]
             for i, st in enumerate(sweep):
-                r, q = _score_rows(
+                r, q = stitch_score_rows(
                     ctx,
                     st,
                     a,
@@ -473,7 +304,7 @@ def _pair_stitch(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[
         params["device"] = spec.get("device", "cpu")  # a GPU-trained MLP is its own result
     st = make_stitch(spec["kind"], **params)
     st.fit(X[data.masks.train], Y[data.masks.train])
-    rows, perq = _score_rows(
+    rows, perq = stitch_score_rows(
         _ctx(task, data.fingerprints),
         st,
         a,
@@ -489,117 +320,6 @@ def _pair_stitch(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[
 
 
 # --- measures ----------------------------------------------------------------------------
-
-
-def measure_rows(
-    arrays: Mapping[str, np.ndarray],
-    names: Sequence[str],
-    measures: Sequence[str],
-    ctx: RunContext,
-    split: str,
-    calibrate_n: int = 0,
-    seed: int = 0,
-    progress: bool = False,
-    pairs: Sequence[tuple[str, str]] | None = None,
-    reps: Mapping[str, Rep] | None = None,
-) -> list[dict[str, Any]]:
-    """Each measure between pairs of representations on the same (paired) rows.
-
-    Symmetric measures are computed once per unordered pair and written for both orders;
-    asymmetric ones (e.g. PWCCA) per ordered pair with ``source`` as X, ``target`` as Y.
-
-    Args:
-        arrays: ``{name: (n, d_name)}`` aligned by id, restricted to the rows compared on.
-        names: Names to compare, in display order (keys of ``arrays``).
-        measures: Registry names (``stitchbench measures``).
-        ctx: Provenance for the rows.
-        split: Which rows these are ("all", ...), written to every row.
-        calibrate_n: When > 0, score each off-diagonal pair against this many shuffles of
-            the target's rows and add ``<name>:p_value``, ``:z``, ``:null_mean``, ``:null_std``.
-        seed: Seed of the shuffles (the same for every pair).
-        progress: Show a progress bar.
-        pairs: Ordered pairs to write; default every pair of ``names`` (diagonal included).
-        reps: ``{name: (model, layer)}`` to write layers; default ``(name, "final")``.
-
-    Returns:
-        Tidy rows: ``method`` = measure name, ``metric`` = name or ``<name>:<stat>``.
-
-    Raises:
-        UnknownNameError: For a measure not in the registry.
-        DataError: When the arrays' row counts differ.
-    """
-    from tqdm.auto import tqdm
-
-    from stitchbench.measures import calibrate, get_measure, linear_cka, linear_cka_pairwise
-
-    ms = [get_measure(name) for name in measures]
-    counts = {m: arrays[m].shape[0] for m in names}
-    if len(set(counts.values())) > 1:
-        raise DataError(f"arrays must share their rows (align first); row counts: {counts}")
-    n = next(iter(counts.values()))
-    wanted = list(pairs) if pairs is not None else [(a, b) for a in names for b in names]
-    rep_of = dict(reps or {}) or {m: (m, FINAL) for m in names}
-    cka = None
-    if any(m.fn is linear_cka for m in ms):
-        try:  # centring and self-terms once for every pair
-            cka = linear_cka_pairwise([arrays[m] for m in names])
-        except DataError:
-            cka = None
-    index = {m: i for i, m in enumerate(names)}
-    todo: list[tuple[str, str, Any]] = []
-    for m in ms:
-        seen: set[frozenset[str] | tuple[str, str]] = set()
-        for a, b in wanted:
-            token: frozenset[str] | tuple[str, str] = frozenset((a, b)) if m.symmetric else (a, b)
-            if token not in seen:
-                seen.add(token)
-                todo.append((a, b, m))
-    rows: list[dict[str, Any]] = []
-    wanted_set = set(wanted)
-    for a, b, m in tqdm(todo, desc="measures", unit="pair", disable=not progress):
-        X, Y = arrays[a], arrays[b]
-        calib = None
-        try:
-            if calibrate_n > 0 and a != b:
-                calib = calibrate(X, Y, m, n_permutations=calibrate_n, seed=seed)
-            if m.fn is linear_cka and cka is not None:
-                value = float(cka[index[a], index[b]])
-            elif calib is not None:
-                value = calib.score
-            else:
-                value = float(m.fn(X, Y))
-        except DataError as exc:
-            warnings.warn(f"{m.name} {a} vs {b}: {exc}; writing NaN", stacklevel=2)
-            value, calib = float("nan"), None
-        values = {m.name: value}
-        if calib is not None:
-            for stat in CALIBRATION_METRICS:
-                values[f"{m.name}:{stat}"] = float(getattr(calib, stat))
-        orders = {(a, b), (b, a)} if m.symmetric else {(a, b)}
-        for source, target in sorted(orders):
-            if (source, target) not in wanted_set:
-                continue
-            for metric, v in values.items():
-                rows.append(
-                    ctx.row(
-                        split=split,
-                        source=rep_of[source][0],
-                        source_layer=rep_of[source][1],
-                        target=rep_of[target][0],
-                        target_layer=rep_of[target][1],
-                        method=m.name,
-                        metric=metric,
-                        value=v,
-                        n_eval=n,
-                        params={
-                            "symmetric": m.symmetric,
-                            "higher_is_more_similar": m.higher_is_more_similar,
-                            "n_permutations": calibrate_n if calib is not None else 0,
-                        },
-                        flags=_flags(None, None, n),
-                    )
-                )
-    return rows
 
 
 def _measure(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict], list[dict]]:
@@ -670,22 +390,11 @@ def _retrieval(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[di
         )
         per = ir_scores_per_query(run, qrels, metrics)
         perq = [
-            {
-                "dataset": spec["dataset"],
-                "source": a,
-                "source_layer": FINAL,
-                "target": a,
-                "target_layer": FINAL,
-                "method": NATIVE_RETRIEVAL,
-                "mode": "",
-                "metric": m,
-                "item_id": q,
-                "value": vals[m],
-                "task": task.key,
-            }
+            ctx.item(source=a, target=a, method=NATIVE_RETRIEVAL, metric=m, item_id=q,
+                     value=vals[m])
             for q, vals in per.items()
             for m in metrics
-        ]
+        ]  # fmt: skip
         rows = []
         for m in metrics:
             iv: Any = bootstrap_mean(np.array([per[q][m] for q in test_ids]), seed=spec["seed"])
@@ -699,7 +408,7 @@ def _retrieval(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[di
                     ci_low=iv.low,
                     ci_high=iv.high,
                     params={"k": k, "max_words": spec.get("max_words")},
-                    flags=_flags(None, None, len(test_ids), iv),
+                    flags=row_flags(None, None, len(test_ids), iv),
                     **common,
                 )
             )
@@ -727,20 +436,10 @@ def _retrieval(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[di
     method = retrieval_method(spec["kind"])
     mode = spec["mode"]
     perq = [
-        {
-            "dataset": spec["dataset"],
-            "source": a,
-            "source_layer": FINAL,
-            "target": b,
-            "target_layer": FINAL,
-            "method": method,
-            "mode": mode,
-            "task": task.key,
-            **rec,
-        }
+        ctx.item(source=a, target=b, method=method, mode=mode, **rec)
         for rec in res.per_query_records()
     ]
-    intervals = _retrieval_intervals(res, test_ids, metrics, spec["seed"])
+    intervals = retrieval_intervals(res, test_ids, metrics, spec["seed"])
     n_train = int(getattr(st, "n_fit_", 0)) or int(train.sum())
     params = {
         "k": k,
@@ -764,29 +463,11 @@ def _retrieval(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[di
                 n_train=n_train,
                 alpha=getattr(st, "alpha_", None),
                 params=params,
-                flags=_flags(n_train, int(st.d_source_), len(test_ids), iv),
+                flags=row_flags(n_train, int(st.d_source_), len(test_ids), iv),
                 **common,
             )
         )
     return rows, perq
-
-
-def _retrieval_intervals(
-    res: Any, test_ids: Sequence[str], metrics: Sequence[str], seed: int
-) -> dict[str, Any]:
-    """Bootstrap intervals over the test queries: means of each run, paired retention."""
-    from stitchbench.stats import bootstrap_mean, bootstrap_retention
-
-    out: dict[str, Any] = {}
-    for m in metrics:
-        per = {run: np.array([res.per_query[run][q][m] for q in test_ids]) for run in res.per_query}
-        for run, values in per.items():
-            out[f"{run}_{m}"] = bootstrap_mean(values, seed=seed)
-        if "stitched" in per and "native_target" in per:
-            out[f"retention_{m}"] = bootstrap_retention(
-                per["stitched"], per["native_target"], seed=seed
-            )
-    return out
 
 
 def _curve(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict], list[dict]]:
@@ -820,6 +501,18 @@ def _curve(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict],
     )
     return list(rows), []
 
+
+__all__ = [
+    "CALIBRATION_METRICS",
+    "TASK_FUNCTIONS",
+    "Outcome",
+    "TaskEnv",
+    "load_embeddings",
+    "manifest_path",
+    "measure_rows",
+    "record_failure",
+    "run_task",
+]
 
 TASK_FUNCTIONS: dict[
     str, Callable[[Task, TaskEnv, EmbeddingStore], tuple[list[dict], list[dict]]]

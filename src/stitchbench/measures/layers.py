@@ -8,7 +8,6 @@ import numpy as np
 
 from stitchbench.errors import DataError
 from stitchbench.measures._validation import check_stack
-from stitchbench.measures.cka import linear_cka, linear_cka_cross
 from stitchbench.measures.registry import MeasureLike, get_measure
 
 LayerStack = Mapping[int, np.ndarray] | Sequence[np.ndarray]
@@ -43,8 +42,8 @@ def layer_matrix(
             "be the same texts in the same order."
         )
     m = get_measure(measure)
-    if m.fn is linear_cka and not params:
-        return linear_cka_cross(xs, ys)
+    if m.cross is not None and not params:  # the measure's declared all-pairs form
+        return m.cross(xs, ys)
     out = np.empty((len(xs), len(ys)))
     for i, a in enumerate(xs):
         for j, b in enumerate(ys):

@@ -7,15 +7,30 @@ must be shown to break. Adding a measure is one entry in ``MEASURES``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from stitchbench.errors import UnknownNameError
 from stitchbench.measures.cca import pwcca, svcca
-from stitchbench.measures.cka import RBF_MAX_ROWS, debiased_cka, linear_cka, rbf_cka
-from stitchbench.measures.neighbours import mutual_knn, self_jaccard_at_k, self_rank_at_k
+from stitchbench.measures.cka import (
+    RBF_MAX_ROWS,
+    debiased_cka,
+    linear_cka,
+    linear_cka_cross,
+    linear_cka_pairwise,
+    rbf_cka,
+)
+from stitchbench.measures.neighbours import (
+    mean_jaccard,
+    mean_rank_similarity,
+    mutual_fraction,
+    mutual_knn,
+    self_jaccard_at_k,
+    self_rank_at_k,
+)
+from stitchbench.measures.nulls import linear_cka_null, neighbour_null, rbf_null, rsa_null
 from stitchbench.measures.predictivity import linear_predictivity
 from stitchbench.measures.procrustes import procrustes_distance
 from stitchbench.measures.rsa import RSA_MAX_ROWS, rsa
@@ -39,6 +54,12 @@ class Measure:
         needs_pairs: True when the measure compares pairs of rows (n² work), so it
             either blocks (k-NN) or subsamples to a stated row cap (RBF CKA, RSA).
         description: One line for listings, including any row cap.
+        pairwise: Optional declared form: every pair of a list of arrays at once, sharing
+            work (``[(n, d_i)] -> (k, k)``), at default parameters.
+        cross: Optional declared form: every (i, j) between two lists of arrays
+            (``[(n, d_i)], [(n, e_j)] -> (k, l)``), at default parameters.
+        null: Optional fast permutation null, ``(X, Y, perms, seed) -> values or None``
+            (:mod:`stitchbench.measures.nulls`); None: recomputed per permutation.
     """
 
     name: str
@@ -48,6 +69,9 @@ class Measure:
     invariances: frozenset[str]
     needs_pairs: bool
     description: str
+    pairwise: Callable[[Sequence[np.ndarray]], np.ndarray] | None = None
+    cross: Callable[[Sequence[np.ndarray], Sequence[np.ndarray]], np.ndarray] | None = None
+    null: Callable[..., np.ndarray | None] | None = None
 
     def __post_init__(self) -> None:
         unknown = self.invariances - INVARIANCES
@@ -69,32 +93,36 @@ def _procrustes_angular(X: np.ndarray, Y: np.ndarray) -> float:
 
 _ENTRIES = (
     Measure("linear_cka", linear_cka, True, True, _CKA_LIKE, False,
-            "Linear CKA, feature-space form (no n×n matrix)"),
+            "Linear CKA, feature-space form (no n×n matrix)",
+            pairwise=linear_cka_pairwise, cross=linear_cka_cross, null=linear_cka_null),
     Measure("debiased_cka", debiased_cka, True, True, _CKA_LIKE, False,
             "Linear CKA with the unbiased HSIC estimator, feature-space form"),
     Measure("rbf_cka", rbf_cka, True, True, _CKA_LIKE, True,
             f"RBF-kernel CKA, bandwidth = median distance × factor; "
-            f"subsamples to max_rows={RBF_MAX_ROWS} rows (seeded, warns)"),
+            f"subsamples to max_rows={RBF_MAX_ROWS} rows (seeded, warns)", null=rbf_null),
     Measure("svcca", svcca, True, True, _CKA_LIKE, False,
             "SVCCA: top directions explaining 99% of variance, then mean CCA correlation"),
     Measure("pwcca", pwcca, True, False,
             frozenset({"isotropic_scaling", "translation", "permutation"}), False,
             "Projection-weighted CCA (Morcos et al. 2018), weighted by the narrower space"),
     Measure("mutual_knn", mutual_knn, True, True, _COSINE, True,
-            "Mean shared fraction of the k=10 cosine nearest neighbours (self excluded)"),
+            "Mean shared fraction of the k=10 cosine nearest neighbours (self excluded)",
+            null=neighbour_null(mutual_fraction)),
     Measure("jaccard_at_k", self_jaccard_at_k, True, True, _COSINE, True,
             "Mean Jaccard of top-k=10 cosine neighbour sets, X's rows as queries and "
-            "documents (self excluded); jaccard_at_k() takes separate queries/docs"),
+            "documents (self excluded); jaccard_at_k() takes separate queries/docs",
+            null=neighbour_null(mean_jaccard)),
     Measure("rank_at_k", self_rank_at_k, True, True, _COSINE, True,
             "Mean rank similarity of top-k=10 cosine neighbour lists, X's rows as queries "
-            "and documents (self excluded); rank_at_k() takes separate queries/docs"),
+            "and documents (self excluded); rank_at_k() takes separate queries/docs",
+            null=neighbour_null(mean_rank_similarity)),
     Measure("procrustes_distance", procrustes_distance, False, True, _CKA_LIKE, False,
             "Orthogonal Procrustes distance (Euclidean) after centring, unit Frobenius norm"),
     Measure("procrustes_angular", _procrustes_angular, False, True, _CKA_LIKE, False,
             "Angular Procrustes distance, arccos of the nuclear norm of XᵀY (radians)"),
     Measure("rsa", rsa, True, True, _COSINE, True,
             f"Spearman correlation of cosine-distance matrices; subsamples to "
-            f"max_rows={RSA_MAX_ROWS} rows (seeded, warns)"),
+            f"max_rows={RSA_MAX_ROWS} rows (seeded, warns)", null=rsa_null),
     Measure("linear_predictivity", linear_predictivity, True, True,
             frozenset({"orthogonal", "translation", "permutation"}), False,
             "Held-out R² of a ridge map (AffineStitch), mean of both directions"),
