@@ -42,13 +42,16 @@ DOCUMENTED = [
     ("stitchbench.encoders.openai_api", "OpenAIEncoder"),
     ("stitchbench.encoders.openai_api", "redact"),
     ("stitchbench.scores", "per_row_scores"),
-    ("stitchbench.validation", "check_model_name"),
+    ("stitchbench.encoders.registry", "check_model_name"),
     ("stitchbench.corpora", "check_corpus_name"),
     ("stitchbench.settings", "prepare_hub"),
     ("stitchbench.migrate", "plan_migration"),
 ]
 
-MOVED = [("stitchbench.evaluate.retrieval", "ir_scores", "stitchbench.evaluate.ir_metrics")]
+MOVED = [
+    ("stitchbench.evaluate.retrieval", "ir_scores", "stitchbench.evaluate.ir_metrics"),
+    ("stitchbench.validation", "check_model_name", "stitchbench.encoders.registry"),
+]
 
 
 @pytest.mark.parametrize("package", PACKAGES)

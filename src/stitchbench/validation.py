@@ -100,44 +100,20 @@ def as_layer_list(layers: Mapping[int, np.ndarray] | Sequence[np.ndarray], name:
 
 # Files that make a folder loadable by sentence-transformers (modules.json) or, wrapped in
 # mean pooling, by transformers (config.json).
-_MODEL_FOLDER_FILES = ("modules.json", "config.json")
 
 
-def check_model_name(name: object) -> str:
-    """Check a model name before anything is encoded; returns it stripped.
+def __getattr__(name: str) -> object:
+    """``check_model_name`` moved to :mod:`stitchbench.encoders.registry` (where model names
+    are resolved; importing it here made a circle). Importable from here with a warning."""
+    if name == "check_model_name":
+        import importlib
+        import warnings
 
-    Accepted: a packaged alias (``stitchbench models``), ``openai:MODEL...``, a folder
-    holding a sentence-transformers (``modules.json``) or transformers (``config.json``)
-    model, or a hub id ``org/name``.
-
-    Raises:
-        UnknownNameError: For an empty name or an unknown alias (the message lists the
-            aliases).
-        DataError: For a path that exists but is not a model folder.
-    """
-    from stitchbench.encoders.registry import MODELS
-    from stitchbench.errors import UnknownNameError
-
-    known = ", ".join(MODELS)
-    text = name.strip() if isinstance(name, str) else ""
-    if not text:
-        raise UnknownNameError(
-            f"The model name is empty ({name!r}); give a packaged alias ({known}), a model "
-            "folder or a hub id org/name."
+        warnings.warn(
+            "stitchbench.validation.check_model_name moved to "
+            "stitchbench.encoders.registry.check_model_name; import it from there.",
+            DeprecationWarning,
+            stacklevel=2,
         )
-    if text in MODELS or text.startswith("openai:"):
-        return text
-    path = Path(text).expanduser()
-    if path.exists():
-        if not path.is_dir() or not any((path / f).is_file() for f in _MODEL_FOLDER_FILES):
-            raise DataError(
-                f"{text} is not a model folder: it holds no {' or '.join(_MODEL_FOLDER_FILES)} "
-                f"(save one with SentenceTransformer.save(path)), or use an alias ({known})."
-            )
-        return text
-    if "/" not in text:
-        raise UnknownNameError(
-            f"Unknown model {text!r}. Known aliases: {known}. A local sentence-transformers "
-            "folder or a hub id (org/name, needs a network) works too."
-        )
-    return text
+        return importlib.import_module("stitchbench.encoders.registry").check_model_name
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -42,7 +42,7 @@ def curve(
     from stitchbench.results import RunContext, write_results
     from stitchbench.stitches import make_stitch
     from stitchbench.store import EmbeddingStore
-    from stitchbench.validation import check_model_name
+    from stitchbench.encoders.registry import check_model_name
 
     # Everything the user typed is checked before anything is encoded.
     pair_list = parse_pairs(pairs)

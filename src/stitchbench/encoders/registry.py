@@ -251,7 +251,6 @@ def get_encoder(alias_or_id: str, **kwargs: object) -> BaseEncoder:
 
 
 def _build(alias_or_id: str, **kwargs: object) -> BaseEncoder:
-    from stitchbench.validation import check_model_name
 
     alias_or_id = check_model_name(alias_or_id)  # empty names, folders that are not models
     if alias_or_id in MODELS:
@@ -300,3 +299,46 @@ def _build(alias_or_id: str, **kwargs: object) -> BaseEncoder:
 def module_available(name: str) -> bool:
     """True when a module can be imported (without importing it)."""
     return importlib.util.find_spec(name) is not None
+
+
+#: Files that mark a folder as a model (sentence-transformers, transformers).
+_MODEL_FOLDER_FILES = ("modules.json", "config.json")
+
+
+def check_model_name(name: object) -> str:
+    """Check a model name before anything is encoded; returns it stripped.
+
+    Accepted: a packaged alias (``stitchbench models``), ``openai:MODEL...``, a folder
+    holding a sentence-transformers (``modules.json``) or transformers (``config.json``)
+    model, or a hub id ``org/name``.
+
+    Raises:
+        UnknownNameError: For an empty name or an unknown alias (the message lists the
+            aliases).
+        DataError: For a path that exists but is not a model folder.
+    """
+    from stitchbench.errors import UnknownNameError
+
+    known = ", ".join(MODELS)
+    text = name.strip() if isinstance(name, str) else ""
+    if not text:
+        raise UnknownNameError(
+            f"The model name is empty ({name!r}); give a packaged alias ({known}), a model "
+            "folder or a hub id org/name."
+        )
+    if text in MODELS or text.startswith("openai:"):
+        return text
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir() or not any((path / f).is_file() for f in _MODEL_FOLDER_FILES):
+            raise DataError(
+                f"{text} is not a model folder: it holds no {' or '.join(_MODEL_FOLDER_FILES)} "
+                f"(save one with SentenceTransformer.save(path)), or use an alias ({known})."
+            )
+        return text
+    if "/" not in text:
+        raise UnknownNameError(
+            f"Unknown model {text!r}. Known aliases: {known}. A local sentence-transformers "
+            "folder or a hub id (org/name, needs a network) works too."
+        )
+    return text

@@ -224,7 +224,7 @@ def _check_keys(table: Mapping[str, Any], key: str, allowed: Sequence[str]) -> N
 def _check_model(name: str, key: str) -> None:
     # One name check for the library, the runner and the CLI (empty names, folders that
     # are not models, unknown aliases), made before anything is encoded.
-    from stitchbench.validation import check_model_name
+    from stitchbench.encoders.registry import check_model_name
 
     try:
         check_model_name(name)
