@@ -4,7 +4,6 @@ of model names before anything is encoded."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 

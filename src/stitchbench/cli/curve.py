@@ -38,11 +38,11 @@ def curve(
     from stitchbench.embed import embed_corpus
     from stitchbench.embeddings import Embeddings
     from stitchbench.encoders import get_encoder
+    from stitchbench.encoders.registry import check_model_name
     from stitchbench.experiment.curve import curve_figure, make_curve_data, parse_pairs, run_curve
     from stitchbench.results import RunContext, write_results
     from stitchbench.stitches import make_stitch
     from stitchbench.store import EmbeddingStore
-    from stitchbench.encoders.registry import check_model_name
 
     # Everything the user typed is checked before anything is encoded.
     pair_list = parse_pairs(pairs)

@@ -317,7 +317,7 @@ def check_model_name(name: object) -> str:
             aliases).
         DataError: For a path that exists but is not a model folder.
     """
-    from stitchbench.errors import UnknownNameError
+    from stitchbench.errors import DataError, UnknownNameError
 
     known = ", ".join(MODELS)
     text = name.strip() if isinstance(name, str) else ""
