@@ -9,7 +9,7 @@ from __future__ import annotations
 from stitchbench.corpora.chunking import Chunks, chunk_corpus
 from stitchbench.corpora.corpus import Corpus
 from stitchbench.corpora.registry import check_corpus_name, list_corpora, load_corpus
-from stitchbench.corpora.splits import assign_splits, query_split, subsample_ids
+from stitchbench.corpora.splits import assign_splits, query_split, subsample_ids, test_query_ids
 
 __all__ = [
     "Chunks",
@@ -21,4 +21,5 @@ __all__ = [
     "load_corpus",
     "query_split",
     "subsample_ids",
+    "test_query_ids",
 ]

@@ -142,3 +142,20 @@ def query_split(corpus: Corpus, splits: Mapping[str, str]) -> dict[str, str]:
         if found:
             result[query_id] = found.pop() if len(found) == 1 else "mixed"
     return result
+
+
+def test_query_ids(
+    corpus: Corpus, seed: int, fractions: Sequence[float] = (0.7, 0.1, 0.2)
+) -> list[str]:
+    """The queries retrieval scores: those whose relevant documents are all test documents.
+
+    Args:
+        corpus: The corpus (its document ids, queries and qrels).
+        seed: Split seed.
+        fractions: (train, validation, test) shares of the documents.
+
+    Returns:
+        Query ids in the corpus's query order.
+    """
+    splits = assign_splits(corpus.doc_ids, seed=seed, fractions=fractions)
+    return [q for q, s in query_split(corpus, splits).items() if s == "test"]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stitchbench.corpora import Corpus, assign_splits, query_split
+from stitchbench.corpora import Corpus, assign_splits, test_query_ids
 from stitchbench.errors import DataError
 
 
@@ -74,6 +74,6 @@ def split_masks(
 def scored_query_ids(
     corpus: Corpus, seed: int, fractions: Sequence[float] = (0.7, 0.1, 0.2)
 ) -> list[str]:
-    """Query ids scored by retrieval: those whose relevant documents are all test documents."""
-    splits = assign_splits(corpus.doc_ids, seed=seed, fractions=fractions)
-    return [q for q, s in query_split(corpus, splits).items() if s == "test"]
+    """Query ids scored by retrieval: those whose relevant documents are all test documents
+    (:func:`stitchbench.corpora.test_query_ids`, which migration calibration uses too)."""
+    return test_query_ids(corpus, seed, fractions)

@@ -2,11 +2,11 @@
 
 Measures on n×n structures (kernels, distance ranks, neighbour lists) are computed once; a
 permutation of Y's rows only permutes that structure: the Gram of ``Y[p]`` is
-``L[p][:, p]`` and its neighbour lists are ``B[p]`` relabelled by ``p⁻¹``. Each null value then costs O(n²) or O(n k)
-instead of a full recomputation. A measure declares its null in the registry
-(``Measure.null``); :func:`stitchbench.measures.calibrate` uses it. Every null function has
-the signature ``(X, Y, perms, seed) -> (n_permutations,) values`` or None when it cannot be
-exact for these inputs (then the null is recomputed).
+``L[p][:, p]`` and its neighbour lists are ``B[p]`` relabelled by ``p⁻¹``. Each null value
+then costs O(n²) or O(n k) instead of a full recomputation. A measure declares its null in
+the registry (``Measure.null``); :func:`stitchbench.measures.calibrate` uses it. Every
+null function has the signature ``(X, Y, perms, seed) -> (n_permutations,) values``, or
+returns None when it cannot be exact for these inputs (then the null is recomputed).
 """
 
 from __future__ import annotations

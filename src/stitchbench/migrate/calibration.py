@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from stitchbench.corpora import Corpus, assign_splits, load_corpus, query_split
+from stitchbench.corpora import Corpus, assign_splits, load_corpus, test_query_ids
 from stitchbench.embed import embed_corpus
 from stitchbench.embeddings import Embeddings
 from stitchbench.encoders import get_encoder
@@ -98,7 +98,7 @@ def load_pair(
     if not corpus.query_ids:
         raise DataError(f"Corpus {corpus.name!r} has no queries; migration scoring needs them.")
     splits = assign_splits(corpus.doc_ids, seed=seed)
-    test_ids = [q for q, s in query_split(corpus, splits).items() if s == "test"]
+    test_ids = test_query_ids(corpus, seed)  # the runner's rule (experiment.rows)
     if not test_ids:
         raise DataError(f"Corpus {corpus.name!r} has no test query; use more documents.")
     # Only test queries are ever scored: embed just those (a large share of the encoding
