@@ -185,3 +185,26 @@ def test_bad_rows_and_params_are_named() -> None:
         fit_all_pairs(arr, ["affine"], train=rows[:40] + 30, progress=False)
     with pytest.raises(UnknownNameError, match="rnk"):
         make_stitch("lowrank", rnk=3)
+
+
+def test_a_sweep_of_holdout_splits_equals_lone_fits() -> None:
+    """Points of one kind with different holdout splits share a source's cache: each must
+    still use its own split (a shared eigendecomposition once gave negative MSEs)."""
+    from stitchbench.stitches import AffineStitch, LinearStitch
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(400, 6))
+    emb = {"x": X, "y": X @ rng.normal(size=(6, 3)) + rng.normal(size=(400, 3))}
+    points = [{"seed": 0}, {"seed": 1}, {"validation_fraction": 0.3}]
+    res = fit_all_pairs(
+        emb,
+        ["affine", "linear"],
+        train=np.arange(400),
+        params={"affine": points, "linear": points},
+        progress=False,
+    )
+    for kind, cls in (("affine", AffineStitch), ("linear", LinearStitch)):
+        for p, st in zip(points, res.sweep[("x", "y", kind)], strict=True):
+            lone = cls(**p).fit(emb["x"], emb["y"])
+            assert st.alpha_ == lone.alpha_
+            np.testing.assert_allclose(st.validation_mse_, lone.validation_mse_, rtol=1e-8)

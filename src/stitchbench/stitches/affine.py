@@ -78,13 +78,15 @@ class _RidgeStitch(MomentStitch):
         d_y = fit_m.mean_y.shape[0]
         if val_m is not None:
             fp = self._prep(fit_m)
-            eig = cached(cache, ("eig", kind, "fit"), lambda: Eigen.of(fp.sxx))
+            # The fit rows depend on the holdout split: one cache serves several points.
+            split = (float(self.validation_fraction), int(self.seed))
+            eig = cached(cache, ("eig", kind, "fit", split), lambda: Eigen.of(fp.sxx))
             vm = (
                 scatter_about(val_m, fit_m.mean_x, fit_m.mean_y)
                 if self._centred
                 else raw_moments(val_m)
             )
-            g = cached(cache, ("g", kind), lambda: eig.vectors.T @ vm.sxx @ eig.vectors)
+            g = cached(cache, ("g", kind, split), lambda: eig.vectors.T @ vm.sxx @ eig.vectors)
             mse = validation_sse_path(eig, fp.sxy, alphas, vm, g) / (val_m.n * d_y)
             best = choose_alpha(mse, "holdout")
             full = merge_moments(fit_m, val_m)
