@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stitchbench.errors import DataError
 from stitchbench.report.findings import findings, findings_markdown, r2_gains
 from stitchbench.report.views import RunTables, normalise, paired_summary
 
@@ -131,3 +132,29 @@ def test_cli_refuses_a_folder_without_results_before_writing(tmp_path: Path) -> 
     )
     assert proc.returncode == 2 and "no results.parquet" in proc.stderr + proc.stdout
     assert not out.exists()
+
+
+def test_rows_without_params_take_their_tasks_settings_and_never_blend() -> None:
+    """Older per-query tables carry no params: each row's setting comes from its task in
+    the results table; two settings under one label would be refused, not averaged."""
+    pq = _per_query({"mlp2": 0.1, "mlp1": -0.1})
+    depth = pq["params"].str.extract(r'"depth": (\d)')[0].fillna("0")
+    pq = pq.assign(task="t" + depth).drop(columns="params")
+    res = normalise(
+        pd.DataFrame(
+            [
+                {"dataset": "d", "source": "a", "target": "b", "method": m, "metric": "r2",
+                 "value": 0.5, "split": "test", "task": t, "params": p}
+                for m, t, p in (("mean", "t0", "{}"), ("affine", "t0", "{}"),
+                                ("mlp", "t1", '{"depth": 1}'), ("mlp", "t2", '{"depth": 2}'))
+            ]
+        )
+    )  # fmt: skip
+    table = finding_table(RunTables(res, pq, Path(".")))
+    assert set(table["kind"]) == {"mlp depth=1", "mlp depth=2"}
+    with pytest.raises(DataError, match="share a kind label"):
+        r2_gains(pq, "mlp", "affine")  # no results: both depths are "mlp" on the same rows
+
+
+def finding_table(tables: RunTables) -> pd.DataFrame:
+    return {f.key: f for f in findings(tables, n_permutations=10)}["b"].table

@@ -117,3 +117,37 @@ def test_refuses_other_kinds_with_one_line() -> None:
     X, Ys = _data(n=100)
     with pytest.raises(DataError, match="MLPStitch"):
         fit_mlp_stitches([(AffineStitch(), X, Ys[0])])  # type: ignore[list-item]
+
+
+def test_one_diverging_network_costs_its_stitch_only() -> None:
+    """errors="record": a plain MLP whose training diverges is left unfitted with its
+    message; the other stitches of the call are fitted as if alone."""
+    X, Ys = _data(n=400)
+    plain = {"mode": "plain", "epochs": 3, "batch_size": 64}
+    bad, good = fit_mlp_stitches(
+        [(MLPStitch(**plain, lr=1e12), X * 1e6, Ys[0]), (MLPStitch(**plain), X, Ys[0])],
+        errors="record",
+    )
+    assert bad.error_ and "diverged" in bad.error_ and not hasattr(bad, "module_")
+    lone = MLPStitch(**plain).fit(X, Ys[0])
+    np.testing.assert_allclose(good.predict(X), lone.predict(X), rtol=1e-4, atol=1e-5)
+    with pytest.raises(DataError, match="diverged"):
+        fit_mlp_stitches([(MLPStitch(**plain, lr=1e12), X * 1e6, Ys[0])])
+
+
+def test_fit_all_pairs_records_a_failed_stitch_and_scores_the_rest() -> None:
+    X, Ys = _data(n=400)
+    emb = {"x": X * 1e6, "y": Ys[0]}
+    res = fit_all_pairs(
+        emb,
+        ["mlp"],
+        train=np.arange(300),
+        evaluate=np.arange(300, 400),
+        params={"mlp": [{"mode": "plain", "epochs": 2, "lr": 1e12}, {"epochs": 2}]},
+        progress=False,
+        errors="record",
+        device="cpu",
+    )
+    assert ("x", "y", "mlp", 0) in res.errors and ("x", "y", "mlp", 1) not in res.errors
+    assert {r["point"] for r in res.scores if r["source"] == "x"} == {1}
+    assert all(st.device == "cpu" for sts in res.sweep.values() for st in sts)

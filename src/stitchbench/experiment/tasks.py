@@ -266,6 +266,7 @@ def _stitch_grid(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[
         pairs=[(_label(a), _label(b)) for a, b in pairs],
         progress=False,
         device=spec.get("device"),
+        errors="record",  # one MLP that cannot be fitted costs its row, not the task
     )
     rows: list[dict] = []
     perq: list[dict] = []
@@ -273,6 +274,23 @@ def _stitch_grid(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[
         for kind in spec["kinds"]:
             sweep = fitted.sweep[(_label(a), _label(b), kind)]
             for i, st in enumerate(sweep):
+                failure = fitted.errors.get((_label(a), _label(b), kind, i))
+                if failure:
+                    rows.append(
+                        ctx.row(
+                            split="",
+                            source=a[0],
+                            source_layer=a[1],
+                            target=b[0],
+                            target_layer=b[1],
+                            method=kind,
+                            metric="error",
+                            value=float("nan"),
+                            params=st.get_params(),
+                            error=failure,
+                        )
+                    )
+                    continue
                 r, q = stitch_score_rows(
                     ctx,
                     st,

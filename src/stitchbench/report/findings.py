@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from stitchbench.errors import DataError
 from stitchbench.report import views as v
 from stitchbench.results import FINAL
 from stitchbench.stats import bootstrap_sums
@@ -73,6 +74,7 @@ def r2_gains(
     method: str,
     baseline: str,
     *,
+    results: pd.DataFrame | None = None,
     final_only: bool = True,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -86,6 +88,8 @@ def r2_gains(
         method: Kind label as :func:`stitchbench.report.views.kind_labels` writes it
             (``"affine"``, ``"mlp depth=2"``, ``"kernel"``).
         baseline: The label compared against.
+        results: The run's results table: settings of per-row values written without
+            their own params are read from their task there.
         final_only: Final layers only (else every layer pair).
         seed: Bootstrap seed.
 
@@ -113,11 +117,16 @@ def r2_gains(
         pq = pq[(pq["source_layer"] == FINAL) & (pq["target_layer"] == FINAL)]
     if pq.empty:
         return pd.DataFrame(columns=cols)
-    if "params" not in pq:
-        pq["params"] = "{}"
-    pq["params"] = pq["params"].fillna("").replace("", "{}")
+    pq["params"] = v.per_query_params(pq, results)
     pq["label"] = v.kind_labels(pq.assign(mode="")).to_numpy()
     pq = pq[pq["label"].isin([method, baseline])]
+    dup = pq.duplicated(["dataset", "source", "source_layer", "target", "target_layer",
+                         "label", "metric", "item_id"])  # fmt: skip
+    if dup.any():  # two stitches under one label: averaging them would fake a result
+        raise DataError(
+            f"{int(dup.sum())} per-row values share a kind label ({method} / {baseline}) on "
+            "the same rows; the per-query table mixes runs or settings. Use one run's tables."
+        )
     records = []
     keys = ["dataset", "source", "source_layer", "target", "target_layer"]
     for key, g in pq.groupby(keys):
@@ -149,11 +158,13 @@ def _tally(gains: pd.DataFrame) -> tuple[int, int, int]:
     return wins, len(gains) - wins - losses, losses
 
 
-def _labels(per_query: pd.DataFrame | None, kinds: Sequence[str]) -> list[str]:
+def _labels(
+    per_query: pd.DataFrame | None, kinds: Sequence[str], results: pd.DataFrame | None
+) -> list[str]:
     if per_query is None or per_query.empty:
         return []
     pq = per_query[per_query["metric"] == "sse"].copy()
-    pq["params"] = pq["params"].fillna("").replace("", "{}") if "params" in pq else "{}"
+    pq["params"] = v.per_query_params(pq, results)
     labels = v.kind_labels(pq.assign(mode=""))
     out = sorted({str(x) for x in labels if str(x).split(" ")[0] in kinds})
     return sorted(out, key=lambda s: (s.split(" ")[0], _depth_of(s)))
@@ -171,7 +182,10 @@ def _depth_of(label: str) -> int:
 
 def finding_linear(tables: v.RunTables, seed: int = 0) -> Finding:
     """(a) affine and linear stitches against the mean estimator, per pair."""
-    parts = [r2_gains(tables.per_query, k, "mean", seed=seed) for k in ("affine", "linear")]
+    parts = [
+        r2_gains(tables.per_query, k, "mean", results=tables.results, seed=seed)
+        for k in ("affine", "linear")
+    ]
     table = pd.concat([p for p in parts if not p.empty] or [pd.DataFrame()], ignore_index=True)
     q = "Do linear stitches beat the mean estimator (held-out R², final layers)?"
     if table.empty:
@@ -191,8 +205,11 @@ def finding_linear(tables: v.RunTables, seed: int = 0) -> Finding:
 def finding_nonlinear(tables: v.RunTables, seed: int = 0) -> Finding:
     """(b) every MLP depth and the kernel stitch against the affine stitch, per pair."""
     q = "Does non-linearity help (MLP by depth, kernel stitch) over the affine stitch?"
-    labels = _labels(tables.per_query, NONLINEAR_KINDS)
-    parts = [r2_gains(tables.per_query, lab, "affine", seed=seed) for lab in labels]
+    labels = _labels(tables.per_query, NONLINEAR_KINDS, tables.results)
+    parts = [
+        r2_gains(tables.per_query, lab, "affine", results=tables.results, seed=seed)
+        for lab in labels
+    ]
     table = pd.concat([p for p in parts if not p.empty] or [pd.DataFrame()], ignore_index=True)
     if table.empty:
         return Finding("b", q, "Not measured: the run has no MLP or kernel stitch beside affine.")

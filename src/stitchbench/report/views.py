@@ -792,6 +792,25 @@ def failures(df: pd.DataFrame) -> pd.DataFrame:
     return sub[cols].drop_duplicates().reset_index(drop=True)
 
 
+def per_query_params(per_query: pd.DataFrame, results: pd.DataFrame | None) -> pd.Series:
+    """Each per-query row's stitch hyperparameters (JSON), to tell sweep points apart.
+
+    Rows written since per-query params exist carry their own; older ones take their task's
+    from the results table (one setting per task and method then), else ``"{}"``.
+    """
+    own = (
+        per_query["params"].fillna("").astype(str)
+        if "params" in per_query
+        else pd.Series("", index=per_query.index, dtype=str)
+    )
+    from_task: Any = "{}"
+    if results is not None and "task" in per_query and "task" in results:
+        by_task = results.drop_duplicates(["task", "method"]).set_index(["task", "method"])
+        idx = pd.MultiIndex.from_arrays([per_query["task"], per_query["method"]])
+        from_task = by_task["params"].reindex(idx).fillna("{}").to_numpy()
+    return own.where(own != "", from_task)
+
+
 def paired_tests(
     per_query: pd.DataFrame | None,
     results: pd.DataFrame | None = None,
@@ -836,19 +855,7 @@ def paired_tests(
         return pd.DataFrame(columns=cols)
     pq = per_query.copy()
     pq["mode"] = pq["mode"].fillna("").astype(str) if "mode" in pq else ""
-    # Rows written since per-query params exist carry their own; older ones take their
-    # task's (one setting per task and method then).
-    own = (
-        pq["params"].fillna("").astype(str)
-        if "params" in pq
-        else pd.Series("", index=pq.index, dtype=str)
-    )
-    from_task: Any = "{}"
-    if results is not None and "task" in pq and "task" in results:
-        by_task = results.drop_duplicates(["task", "method"]).set_index(["task", "method"])
-        idx = pd.MultiIndex.from_arrays([pq["task"], pq["method"]])
-        from_task = by_task["params"].reindex(idx).fillna("{}").to_numpy()
-    pq["params"] = own.where(own != "", from_task)
+    pq["params"] = per_query_params(pq, results)
     # Two settings of one kind (MLP depths) are two methods here; the mode is a key already.
     pq["method"] = kind_labels(pq.assign(mode="")).to_numpy()
     pq["layer"] = [

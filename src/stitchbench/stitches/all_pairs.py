@@ -58,11 +58,14 @@ class AllPairsResult:
             the points given in ``params``.
         scores: Tidy dicts with keys source, target, method, point, metric, value, n_train,
             n_eval, alpha, params (no dataset provenance: the caller adds it).
+        errors: ``{(source, target, kind, point): message}`` of stitches that could not be
+            fitted (``errors="record"``); their entries in ``sweep`` are unfitted.
     """
 
     stitches: dict[tuple[str, str, str], Stitch] = field(default_factory=dict)
     sweep: dict[tuple[str, str, str], list[Stitch]] = field(default_factory=dict)
     scores: list[dict[str, Any]] = field(default_factory=list)
+    errors: dict[tuple[str, str, str, int], str] = field(default_factory=dict)
 
 
 def kind_points(
@@ -137,6 +140,7 @@ def fit_all_pairs(
     progress: bool = True,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     device: str | None = None,
+    errors: str = "raise",
 ) -> AllPairsResult:
     """Fit a stitch of every kind for every ordered pair of models, sharing the work.
 
@@ -159,6 +163,9 @@ def fit_all_pairs(
         chunk_rows: Rows per chunk of the shared moments pass.
         device: Torch device for the kinds that train ("cpu", "cuda", "auto"); None: each
             stitch's own ``device`` parameter.
+        errors: "raise" (the first stitch that cannot be fitted raises) or "record" (the
+            batched kinds: a failed stitch stays unfitted with its message in ``error_``,
+            is listed in ``AllPairsResult.errors`` and is not scored; the rest are fitted).
 
     Returns:
         The fitted stitches (equal to pair-by-pair fits on ``embeddings[m][train]``) and
@@ -225,7 +232,14 @@ def fit_all_pairs(
                 for s, t in pairs
                 for p in points[kind]
             ]
-            done = iter(fit_mlp_stitches(jobs, device=device, progress=progress))  # type: ignore[arg-type]
+            done = iter(
+                fit_mlp_stitches(
+                    jobs,  # type: ignore[arg-type]
+                    device=device,
+                    progress=progress,
+                    errors=errors,
+                )
+            )
             for s, t in pairs:
                 fitted[(s, t, kind)] = [next(done) for _ in points[kind]]
         elif how[kind] == "source":
@@ -268,6 +282,10 @@ def fit_all_pairs(
                         sts.append(st)
                 for i, st in enumerate(sts):
                     st.with_names(source, target)
+                    if st.error_:
+                        result.errors[(source, target, kind, i)] = st.error_
+                        bar.update(1)
+                        continue
                     if ev is not None:
                         mu = (
                             shared.full.mean[shared.full.block(col[target])]

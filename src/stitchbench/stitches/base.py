@@ -127,6 +127,9 @@ class Stitch:
     _array_attrs: ClassVar[tuple[str, ...]] = ()
     _scalar_attrs: ClassVar[tuple[str, ...]] = ()
 
+    #: Why a group fit (``fit_all_pairs(..., errors="record")``) left this stitch unfitted.
+    error_: str | None = None
+
     # Provenance, not hyperparameters: set by the caller, saved with the stitch.
     source: str | None = None
     target: str | None = None

@@ -51,6 +51,8 @@ def fit_mlp_stitches(
     jobs: Sequence[tuple[MLPStitch, np.ndarray, np.ndarray]],
     device: str | None = None,
     progress: bool = False,
+    *,
+    errors: str = "raise",
 ) -> list[MLPStitch]:
     """Fit many MLP stitches, training all their networks together.
 
@@ -59,8 +61,12 @@ def fit_mlp_stitches(
             training rows of that stitch. Jobs that pass the same ``X`` object share its
             scaled copy and factorizations (pass one array per source).
         device: "cpu", "cuda", "cuda:N" or "auto" for every network (None: each stitch's
-            own ``device``; stitches on different devices train in separate groups).
+            own ``device``; stitches on different devices train in separate groups). The
+            stitches' ``device`` parameter is set to it.
         progress: Show a progress bar over epochs of each group.
+        errors: "raise": the first stitch that cannot be fitted (bad input, a diverged
+            plain network) raises. "record": that stitch is left unfitted with its
+            message in ``error_`` and the others are fitted (one failure costs one stitch).
 
     Returns:
         The stitches, fitted in place (as ``stitch.fit(X, Y)`` would fit each alone).
@@ -69,38 +75,67 @@ def fit_mlp_stitches(
 
     if not jobs:
         return []
+    if errors not in ("raise", "record"):
+        raise DataError(f"errors must be 'raise' or 'record'; got {errors!r}.")
     for st, _, _ in jobs:
         if not isinstance(st, MLPStitch):
             raise DataError(f"fit_mlp_stitches fits MLPStitch objects; got {type(st).__name__}.")
         st._check_params()
+        if device is not None:
+            st.set_params(device=device)  # the stitch says where it was trained
     by_device: dict[str, list[int]] = {}
     for i, (st, _, _) in enumerate(jobs):
-        by_device.setdefault(resolve_device(device or st.device), []).append(i)
+        by_device.setdefault(resolve_device(st.device), []).append(i)
+
+    def attempt(i: int, step: Any) -> Any:
+        try:
+            return step()
+        except DataError as exc:
+            if errors == "raise":
+                raise
+            jobs[i][0].error_ = f"{type(exc).__name__}: {exc}"
+            return None
+
     for dev_name, idx in by_device.items():
-        dev = torch.device(dev_name)
-        with deterministic_torch(dev):
-            cache: dict[Any, Any] = {}
-            problems: dict[int, TrainingProblem] = {}
-            inputs: dict[int, np.ndarray] = {}  # one float64 copy per source array
-            for i in idx:
-                st, X, Y = jobs[i]
-                Xa, Ya = st._begin_fit(X, Y)
-                problems[i] = st._prepare(inputs.setdefault(id(X), Xa), Ya, dev, cache)
-            nets = [
-                _Net(i, jobs[i][0], problems[i], wd)
-                for i in idx
-                for wd in problems[i].weight_decays
-            ]
-            runs: list[dict[str, Any] | None] = [None] * len(nets)
-            for group in _groups(nets):
-                for g, run in zip(
-                    group, _train_group([nets[g] for g in group], progress), strict=True
-                ):
-                    runs[g] = run
-            for i in idx:
-                mine = [r for n, r in zip(nets, runs, strict=True) if n.job == i]
-                jobs[i][0]._conclude(problems[i], [r for r in mine if r is not None])
+        _fit_on_device(jobs, idx, torch.device(dev_name), progress, attempt)
     return [st for st, _, _ in jobs]
+
+
+def _fit_on_device(
+    jobs: Sequence[tuple[MLPStitch, np.ndarray, np.ndarray]],
+    idx: Sequence[int],
+    dev: Any,
+    progress: bool,
+    attempt: Any,
+) -> None:
+    """Prepare, train (grouped) and conclude the jobs ``idx`` on one device."""
+    with deterministic_torch(dev):
+        cache: dict[Any, Any] = {}
+        problems: dict[int, TrainingProblem] = {}
+        inputs: dict[int, np.ndarray] = {}  # one float64 copy per source array
+
+        def prepare(i: int) -> TrainingProblem:
+            st, X, Y = jobs[i]
+            Xa, Ya = st._begin_fit(X, Y)
+            return st._prepare(inputs.setdefault(id(X), Xa), Ya, dev, cache)
+
+        for i in idx:
+            problem = attempt(i, lambda i=i: prepare(i))
+            if problem is not None:
+                problems[i] = problem
+        nets = [
+            _Net(i, jobs[i][0], problems[i], wd)
+            for i in idx
+            if i in problems
+            for wd in problems[i].weight_decays
+        ]
+        runs: list[dict[str, Any] | None] = [None] * len(nets)
+        for group in _groups(nets):
+            for g, run in zip(group, _train_group([nets[g] for g in group], progress), strict=True):
+                runs[g] = run
+        for i, problem in problems.items():
+            mine = [r for n, r in zip(nets, runs, strict=True) if n.job == i and r is not None]
+            attempt(i, lambda i=i, p=problem, mine=mine: jobs[i][0]._conclude(p, mine))
 
 
 def _width(st: MLPStitch) -> int:
