@@ -69,6 +69,7 @@ def main() -> None:
     ap.add_argument("--depths", default="1,2,4,7")
     ap.add_argument("--max-docs", type=int, default=4000)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     ap.add_argument("--json", type=Path, default=None, help="write the numbers here")
     args = ap.parse_args()
 
@@ -80,11 +81,13 @@ def main() -> None:
     arrays, train, test = embeddings(args.max_docs)
     depths = [int(d) for d in args.depths.split(",")]
     recipe = {**RECIPES[args.recipe], "device": args.device}
+    if args.epochs is not None:
+        recipe["epochs"] = args.epochs
     points = [{**recipe, "depth": d} for d in depths]
     pairs = [(a, b) for a in MODELS for b in MODELS if a != b]
     print(
         f"{len(pairs)} ordered pairs × depths {depths} = {len(pairs) * len(depths)} MLP stitches, "
-        f"recipe {args.recipe} {RECIPES[args.recipe]}, {int(train.sum())} training rows, "
+        f"recipe {args.recipe} {recipe}, {int(train.sum())} training rows, "
         f"device {args.device}, torch threads {torch.get_num_threads()}"
     )
     print(f"before: {load_average()}")
