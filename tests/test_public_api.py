@@ -77,3 +77,18 @@ def test_moved_names_still_import_with_a_deprecation_warning(
     assert old is getattr(importlib.import_module(new), name)
     with pytest.warns(DeprecationWarning):
         exec(f"from {module} import {name}", {})
+
+
+def test_every_front_end_subsamples_the_same_number_of_documents() -> None:
+    """One --max-docs default (settings.DEFAULT_MAX_DOCS), the demo preset's size."""
+    import typer.main
+
+    from stitchbench.cli.app import app
+    from stitchbench.cli.demo import DEMO
+    from stitchbench.settings import DEFAULT_MAX_DOCS
+
+    group = typer.main.get_command(app)
+    for name in ("compare", "curve", "layers", "retrieve", "fit"):
+        (opt,) = [p for p in group.commands[name].params if p.name == "max_docs"]
+        assert opt.default == DEFAULT_MAX_DOCS, name
+    assert DEMO["data"]["max_docs"] == DEFAULT_MAX_DOCS

@@ -32,6 +32,11 @@ def hub_offline() -> bool:
 # Hub calls: how long to wait before calling the hub unreachable or silent. huggingface_hub
 # makes some API calls with no timeout at all and retries refused connections for ~25 s per
 # file, so a dead or silent hub would otherwise hang a run (900 s and more) or stall ~90 s.
+#: Documents every command subsamples unless told otherwise (--max-docs; 0 = all): the
+#: demo's size, one value for every front end (migration, which wants the whole corpus,
+#: defaults to all).
+DEFAULT_MAX_DOCS = 4000
+
 HUB_CONNECT_TIMEOUT_S = 5.0
 HUB_READ_TIMEOUT_S = 20.0
 _HUB_ENV_DEFAULTS = {"HF_HUB_ETAG_TIMEOUT": "10", "HF_HUB_DOWNLOAD_TIMEOUT": "20"}

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from stitchbench.cli.app import app, console
 from stitchbench.cli.render import matrix_table
+from stitchbench.settings import DEFAULT_MAX_DOCS
 
 
 @app.command()
@@ -63,7 +64,7 @@ def compare(
     calibrate: int = typer.Option(
         0, help="Permutations per pair for p-values and z-scores (0 = none)."
     ),
-    max_docs: int = typer.Option(2000, help="Documents to subsample; 0 = all."),
+    max_docs: int = typer.Option(DEFAULT_MAX_DOCS, help="Documents to subsample; 0 = all."),
     seed: int = typer.Option(0, help="Seed of the subsample and permutations."),
     out: Path = typer.Option(Path("compare-out"), help="Run folder (results.parquet in it)."),
     cache_dir: Path | None = typer.Option(None, help="Embedding cache folder."),

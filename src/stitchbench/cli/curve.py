@@ -9,6 +9,7 @@ import typer
 
 from stitchbench.cli.app import app, console
 from stitchbench.errors import DataError
+from stitchbench.settings import DEFAULT_MAX_DOCS
 
 
 @app.command()
@@ -24,7 +25,7 @@ def curve(
     candidates: int = typer.Option(
         2048, help="Held-out documents: the N of translation matching and the R² rows."
     ),
-    max_docs: int = typer.Option(6000, help="Documents to subsample; 0 = all."),
+    max_docs: int = typer.Option(DEFAULT_MAX_DOCS, help="Documents to subsample; 0 = all."),
     params: str = typer.Option("{}", help='Per-kind hyperparameters as JSON: {"mlp": {...}}.'),
     retrieval: bool = typer.Option(
         True, help="Also measure nDCG@10 retention (embeds the queries with both models)."

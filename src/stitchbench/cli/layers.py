@@ -8,6 +8,7 @@ import typer
 
 from stitchbench.cli.app import app, console
 from stitchbench.cli.render import matrix_table
+from stitchbench.settings import DEFAULT_MAX_DOCS
 
 
 @app.command()
@@ -16,7 +17,7 @@ def layers(
     dataset: str = typer.Option("bible", help="Dataset name or BEIR folder."),
     measure: str = typer.Option("linear_cka", help="Similarity measure (`stitchbench measures`)."),
     kind: str = typer.Option("affine", help="Stitch kind for the R² matrix."),
-    max_docs: int = typer.Option(3000, help="Documents to subsample; 0 = all."),
+    max_docs: int = typer.Option(DEFAULT_MAX_DOCS, help="Documents to subsample; 0 = all."),
     seed: int = typer.Option(0, help="Seed of the subsample and splits."),
     out: Path = typer.Option(Path("layers-out"), help="Run folder (Parquet + PNG)."),
     cache_dir: Path | None = typer.Option(None, help="Embedding cache folder."),

@@ -11,6 +11,7 @@ from rich.table import Table
 from stitchbench.cli.app import app, console
 from stitchbench.cli.demo import DEFAULT_MODELS
 from stitchbench.cli.render import matrix_table
+from stitchbench.settings import DEFAULT_MAX_DOCS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,7 +39,7 @@ def retrieve(
         ",".join(DEFAULT_MODELS), help="Comma-separated models for --all-pairs."
     ),
     max_docs: int = typer.Option(
-        3000, help="Documents to subsample (deterministic for --seed); 0 = all."
+        DEFAULT_MAX_DOCS, help="Documents to subsample (deterministic for --seed); 0 = all."
     ),
     seed: int = typer.Option(0, help="Seed of the subsample, the splits and the N=1024 subset."),
     k: int = typer.Option(100, help="Documents retrieved per query."),

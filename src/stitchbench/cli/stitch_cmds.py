@@ -11,6 +11,7 @@ from rich.table import Table
 
 from stitchbench.cli.app import app, console
 from stitchbench.errors import DataError
+from stitchbench.settings import DEFAULT_MAX_DOCS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,7 +30,7 @@ def fit(
         None, help="Hidden layer of the source model to map from (default: its final embedding)."
     ),
     params: str = typer.Option("{}", help="Stitch hyperparameters as JSON, e.g. '{\"rank\": 8}'."),
-    max_docs: int = typer.Option(4000, help="Documents to subsample; 0 = all."),
+    max_docs: int = typer.Option(DEFAULT_MAX_DOCS, help="Documents to subsample; 0 = all."),
     seed: int = typer.Option(0, help="Seed of the subsample and the splits."),
     cache_dir: Path | None = typer.Option(None, help="Embedding cache folder."),
     progress: bool = typer.Option(True, help="Show progress bars."),
