@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, Literal, cast, overload
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -15,6 +15,40 @@ from stitchbench.errors import DataError
 from stitchbench.store import EmbeddingStore
 
 DEFAULT_BLOCK_ROWS = 2048
+
+
+@overload
+def embed_texts(
+    encoder: BaseEncoder,
+    ids: Sequence[str],
+    texts: Sequence[str],
+    *,
+    kind: str,
+    store: EmbeddingStore,
+    source: dict[str, Any],
+    layers: None = None,
+    dtype: str = ...,
+    batch_size: int | None = ...,
+    block_rows: int = ...,
+    progress: bool = ...,
+) -> Embeddings: ...
+
+
+@overload
+def embed_texts(
+    encoder: BaseEncoder,
+    ids: Sequence[str],
+    texts: Sequence[str],
+    *,
+    kind: str,
+    store: EmbeddingStore,
+    source: dict[str, Any],
+    layers: Literal["all"] | Sequence[int],
+    dtype: str = ...,
+    batch_size: int | None = ...,
+    block_rows: int = ...,
+    progress: bool = ...,
+) -> dict[int, Embeddings]: ...
 
 
 def embed_texts(
@@ -133,6 +167,38 @@ def _encode_to_store(
         raise
     finally:
         bar.close()
+
+
+@overload
+def embed_corpus(
+    corpus: Corpus,
+    encoder: BaseEncoder,
+    *,
+    kind: str = ...,
+    store: EmbeddingStore | None = ...,
+    max_words: int | None = ...,
+    overlap: int = ...,
+    layers: None = None,
+    dtype: str = ...,
+    batch_size: int | None = ...,
+    progress: bool = ...,
+) -> Embeddings: ...
+
+
+@overload
+def embed_corpus(
+    corpus: Corpus,
+    encoder: BaseEncoder,
+    *,
+    kind: str = ...,
+    store: EmbeddingStore | None = ...,
+    max_words: int | None = ...,
+    overlap: int = ...,
+    layers: Literal["all"] | Sequence[int],
+    dtype: str = ...,
+    batch_size: int | None = ...,
+    progress: bool = ...,
+) -> dict[int, Embeddings]: ...
 
 
 def embed_corpus(

@@ -81,11 +81,9 @@ def curve(
         enc = get_encoder(m)
         fps[m] = enc.fingerprint
         d = embed_corpus(corpus, enc, kind="passage", store=store, progress=progress)
-        assert isinstance(d, Embeddings)
         docs[m] = d
         if retrieval and corpus.num_queries:
             q = embed_corpus(corpus, enc, kind="query", store=store, progress=progress)
-            assert isinstance(q, Embeddings)
             queries[m] = q
     ctx = RunContext(corpus.name, corpus.fingerprint, 0, fps)
     data = make_curve_data(

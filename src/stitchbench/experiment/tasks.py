@@ -195,7 +195,6 @@ def _embed(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict],
             },
             progress=env.progress,
         )
-        assert isinstance(emb, Embeddings)
         got[FINAL] = emb
     else:
         final = embed_corpus(
@@ -206,7 +205,6 @@ def _embed(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict],
             max_words=spec["max_words"],
             progress=env.progress,
         )
-        assert isinstance(final, Embeddings)
         got[FINAL] = final
         if spec["layers"]:
             layered = embed_corpus(
@@ -218,7 +216,6 @@ def _embed(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict],
                 layers=[int(x) for x in spec["layers"]],
                 progress=env.progress,
             )
-            assert isinstance(layered, dict)
             got.update({str(k): v for k, v in layered.items()})
     manifest = {
         "model": spec["model"],

@@ -119,7 +119,6 @@ def load_pair(
         enc = get_encoder(m)
         d = embed_corpus(corpus, enc, kind="passage", store=store, progress=progress)
         q = embed_corpus(scored, enc, kind="query", store=store, progress=progress)
-        assert isinstance(d, Embeddings) and isinstance(q, Embeddings)
         d.model, q.model = m, m
         docs[m], queries[m] = d, q
     doc_ids = [str(i) for i in docs[old].ids.tolist()]
