@@ -302,19 +302,25 @@ class MLPStitch(Stitch):
                 x, y, None, _index(fit_idx, dev), _index(val_idx, dev), self._weight_decays()
             )
         alphas = [float(a) for a in self.alphas]
-        # The affine stitch on all rows, alpha chosen on the same held-out rows: what this
-        # stitch is when the residual is dropped.
-        # Factorizations of X's scatter are shared with the other targets of a batched fit.
         key = ("residual", id(X), n, self.validation_fraction, self.seed, str(dev))
-        full = AffineStitch(alphas, self.validation_fraction, self.seed)._fit_with_cache(
-            X, Y, cached_value(cache, ("affine-all", *key, tuple(alphas)), dict)
-        )
-        self.alpha_ = float(full.alpha_)
-        self._full_affine = (full.coef_, full.intercept_)
-        fit_x = cached_value(cache, ("fit-rows", *key), lambda: X[~val])
-        base = AffineStitch((self.alpha_,))._fit_with_cache(
-            fit_x, Y[~val], cached_value(cache, ("affine-fit", *key), dict)
-        )
+
+        def affine_parts() -> tuple[float, np.ndarray, np.ndarray, float, Any, Any]:
+            # The affine stitch on all rows, alpha chosen on the same held-out rows: what
+            # this stitch is when the residual is dropped; the base the residual trains
+            # against (fit rows only); the targets as the network sees them. Shared by
+            # every point of a sweep on the same pair, and the factorizations of X's
+            # scatter by every target of the source.
+            full = AffineStitch(alphas, self.validation_fraction, self.seed)._fit_with_cache(
+                X, Y, cached_value(cache, ("affine-all", *key, tuple(alphas)), dict)
+            )
+            fit_x = cached_value(cache, ("fit-rows", *key), lambda: X[~val])
+            base = AffineStitch((float(full.alpha_),))._fit_with_cache(
+                fit_x, Y[~val], cached_value(cache, ("affine-fit", *key), dict)
+            )
+            yc = Y[~val] - Y[~val].mean(axis=0)
+            y_scale = float(np.sqrt(np.mean(yc * yc))) or 1.0
+            y, b = _tensors(dev, Y / y_scale, base._predict(X) / y_scale)
+            return float(full.alpha_), full.coef_, full.intercept_, y_scale, y, b
 
         def scaled() -> tuple[Any, np.ndarray, np.ndarray]:
             fit_x = X[~val]
@@ -324,10 +330,10 @@ class MLPStitch(Stitch):
             return _tensors(dev, (X - mean) / scale)[0], mean, scale
 
         x, self.x_mean_, self.x_scale_ = cached_value(cache, key, scaled)
-        yc = Y[~val] - Y[~val].mean(axis=0)
-        y_scale = float(np.sqrt(np.mean(yc * yc))) or 1.0
-        self.y_scale_ = y_scale
-        y, b = _tensors(dev, Y / y_scale, base.predict(X).astype(np.float64) / y_scale)
+        self.alpha_, coef, intercept, self.y_scale_, y, b = cached_value(
+            cache, ("pair", *key, id(Y), tuple(alphas)), affine_parts
+        )
+        self._full_affine = (coef, intercept)
         problem = TrainingProblem(
             x, y, b, _index(fit_idx, dev), _index(val_idx, dev), self._weight_decays()
         )

@@ -112,12 +112,16 @@ def _fit_on_device(
     with deterministic_torch(dev):
         cache: dict[Any, Any] = {}
         problems: dict[int, TrainingProblem] = {}
-        inputs: dict[int, np.ndarray] = {}  # one float64 copy per source array
+        inputs: dict[int, np.ndarray] = {}  # one float64 copy per input array
 
         def prepare(i: int) -> TrainingProblem:
             st, X, Y = jobs[i]
             Xa, Ya = st._begin_fit(X, Y)
-            return st._prepare(inputs.setdefault(id(X), Xa), Ya, dev, cache)
+            # One float64 copy per source and per target array: the points of a sweep on
+            # one pair then share its affine part and target tensors.
+            return st._prepare(
+                inputs.setdefault(id(X), Xa), inputs.setdefault(id(Y), Ya), dev, cache
+            )
 
         for i in idx:
             problem = attempt(i, lambda i=i: prepare(i))
