@@ -1,12 +1,13 @@
 """The guards on the Bible demo's 20 ordered pairs.
 
 The default MLP and the kernel stitch never score more than 0.005 held-out R² below the
-affine stitch, and the low-rank stitch never more than 0.01 below the mean predictor. At 400 documents the test
-ENCODES what it needs (the five packaged demo models on 400 Bible verses, about 20 s on a
-quiet machine, cached by the store afterwards), so it runs on a fresh clone. The 4,000-
-document version reads the shared cache only (``stitchbench demo --max-docs 4000`` fills
-it) and skips, naming that command, when a model is missing. The MLP's epoch budget is
-small on purpose: this checks the guard, which must hold whatever the network learned.
+affine stitch, and the low-rank stitch never more than 0.01 below the mean predictor. At
+400 documents the test ENCODES what it needs (the five packaged demo models on 400 Bible
+verses, about 20 s on a quiet machine, cached by the store afterwards), so it runs on a
+fresh clone. The 4,000-document version reads the shared cache only (``stitchbench demo
+--max-docs 4000`` fills it) and skips, naming that command, when a model is missing. The
+MLP's epoch budget is small on purpose: this checks the guard, which must hold whatever the
+network learned.
 """
 
 from __future__ import annotations
@@ -84,9 +85,7 @@ def _guard_gaps(
     }
     pairs = [(s, t) for s in DEFAULT_MODELS for t in DEFAULT_MODELS if s != t]
     assert len(pairs) == 20
-    mlp_gap = {
-        p: min(r2[(*p, "mlp")], r2[(*p, "kernel")]) - r2[(*p, "affine")] for p in pairs
-    }
+    mlp_gap = {p: min(r2[(*p, "mlp")], r2[(*p, "kernel")]) - r2[(*p, "affine")] for p in pairs}
     lowrank_gap = {p: r2[(*p, "lowrank")] - r2[(*p, "mean")] for p in pairs}
     return mlp_gap, lowrank_gap
 

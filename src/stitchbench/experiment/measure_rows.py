@@ -101,7 +101,7 @@ def measure_rows(
                 value = calib.score
             else:
                 value = float(m.fn(X, Y))
-        except DataError as exc:
+        except (DataError, np.linalg.LinAlgError) as exc:  # this pair only, not the task
             warnings.warn(f"{m.name} {a} vs {b}: {exc}; writing NaN", stacklevel=2)
             value, calib = float("nan"), None
         values = {m.name: value}

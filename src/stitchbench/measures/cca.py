@@ -7,6 +7,7 @@ cost is O(n d²) with no n×n matrix and no n×d SVD.
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 
 from stitchbench.errors import DataError
 from stitchbench.measures._validation import centred64, check_pair
@@ -44,7 +45,17 @@ def _principal_basis(
 
 def _canonical_correlations(Qx: np.ndarray, Qy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Canonical correlations (m,) and X-side rotation (r_x, m), m = min(r_x, r_y)."""
-    U, rho, _ = np.linalg.svd(Qx.T @ Qy, full_matrices=False)
+    M = Qx.T @ Qy
+    try:
+        U, rho, _ = np.linalg.svd(M, full_matrices=False)
+    except np.linalg.LinAlgError:
+        # LAPACK's divide-and-conquer SVD (gesdd) can fail to converge on a
+        # well-posed matrix (seen in offline-full inside a Ray worker, not reproducible
+        # in one process); the QR-iteration driver is slower and more robust.
+        try:
+            U, rho, _ = scipy.linalg.svd(M, full_matrices=False, lapack_driver="gesvd")
+        except np.linalg.LinAlgError as exc:
+            raise DataError(f"CCA's SVD did not converge ({exc}); this pair has no value.") from exc
     return np.clip(rho, 0.0, 1.0), U
 
 
