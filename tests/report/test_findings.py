@@ -158,3 +158,11 @@ def test_rows_without_params_take_their_tasks_settings_and_never_blend() -> None
 
 def finding_table(tables: RunTables) -> pd.DataFrame:
     return {f.key: f for f in findings(tables, n_permutations=10)}["b"].table
+
+
+def test_kind_labels_computed_once_per_combination_equal_row_by_row() -> None:
+    from stitchbench.report.views import _kind_labels, kind_labels
+
+    pq = _per_query({"mlp2": 0.1}).assign(mode="")
+    fast, slow = kind_labels(pq), _kind_labels(pq)
+    assert (fast == slow).all() and {"mlp depth=1", "mlp depth=2", "affine"} <= set(fast)

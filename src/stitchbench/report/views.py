@@ -209,14 +209,35 @@ def _params(cell: object) -> dict[str, Any]:
     return out if isinstance(out, dict) else {}
 
 
+_LABEL_COLUMNS = (
+    "dataset", "source", "source_layer", "target", "target_layer", "mode", "method", "params",
+)  # fmt: skip
+
+
 def kind_labels(df: pd.DataFrame) -> pd.Series:
     """A stitch-kind label per row: the method, plus its hyperparameters that vary in the run.
 
     ``mlp`` fitted at depths 1 and 2 becomes ``mlp depth=1`` / ``mlp depth=2``; a method
     with one setting keeps its bare name; a retrieval mode is appended in brackets.
+    Labels depend only on the pair, mode, method and params columns: they are computed once
+    per distinct combination (a per-query table repeats each millions of times).
     """
     if df.empty:
         return pd.Series([], dtype=str, index=df.index)
+    cols = [c for c in _LABEL_COLUMNS if c in df.columns]
+    keys = df[cols].astype(str)
+    uniq = keys.drop_duplicates()
+    if len(uniq) == len(df):
+        return _kind_labels(df)
+    labels = _kind_labels(df.loc[uniq.index])
+    lookup = pd.Series(labels.to_numpy(), index=pd.MultiIndex.from_frame(uniq))
+    return pd.Series(
+        lookup.reindex(pd.MultiIndex.from_frame(keys)).to_numpy(), index=df.index, dtype=str
+    )
+
+
+def _kind_labels(df: pd.DataFrame) -> pd.Series:
+    """:func:`kind_labels` computed row by row."""
     parsed = df["params"].map(_params)
     labels = df["method"].astype(str).copy()
     # A setting "varies" when one representation pair has several values of it (an MLP
