@@ -89,3 +89,24 @@ def test_bad_hyperparameters_are_refused_in_one_line() -> None:
         KernelStitch(landmarks=(0,)).fit(X, Y)
     with pytest.raises(DataError, match="bandwidths"):
         KernelStitch(bandwidths=(-1.0,)).fit(X, Y)
+
+
+def test_nystrom_branch_equals_its_closed_form() -> None:
+    """m < rows: the held-out predictions equal K_vm (K_nmᵀK_nm + α K_mm)⁻¹ K_nmᵀ R."""
+    import torch
+
+    from stitchbench.stitches.kernel import _basis, _sq_dist
+
+    rng = np.random.default_rng(5)
+    z_fit, z_val = rng.normal(size=(300, 4)), rng.normal(size=(50, 4))
+    R = rng.normal(size=(300, 3))
+    gamma, alpha, m = 0.2, 0.3, 60
+    t = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
+    basis = _basis(t(z_fit), t(z_val), m, gamma, seed=0)
+    got = basis.b_val @ ((basis.b_fit.T @ t(R)) / (basis.e + alpha)[:, None])
+    L = basis.landmarks.numpy()
+    K_nm = np.exp(-gamma * _sq_dist(t(z_fit), t(L)).numpy())
+    K_mm = np.exp(-gamma * _sq_dist(t(L), t(L)).numpy())
+    K_vm = np.exp(-gamma * _sq_dist(t(z_val), t(L)).numpy())
+    beta = np.linalg.solve(K_nm.T @ K_nm + alpha * K_mm, K_nm.T @ R)
+    np.testing.assert_allclose(got.numpy(), K_vm @ beta, rtol=1e-4, atol=1e-6)

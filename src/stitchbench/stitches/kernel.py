@@ -32,13 +32,16 @@ LANDMARKS: tuple[int, ...] = (256, 1024, 2048)
 _MEDIAN_ROWS = 1000
 #: Eigenvalues of a landmark kernel below this share of the largest are dropped.
 _EIG_FLOOR = 1e-10
+#: Added to the landmark kernel's diagonal (entries ≤ 1) before its Cholesky factor.
+_JITTER = 1e-8
 
 
 @dataclass
 class _Basis:
     """A linear smoother's eigenbasis: held-out predictions ``B_v (e + α)⁻¹ B_fᵀ R``.
 
-    Nyström (``m`` < rows): ``B_f = Φ_f V``, ``B_v = Φ_v V`` with ``Φ = k(z, L) U Λ^-½`` and
+    Nyström (``m`` < rows): ``B_f = Φ_f V``, ``B_v = Φ_v V`` with ``Φ = k(z, L) P``
+    (``P Pᵀ = K_LL⁻¹``, see ``_inverse_root``) and
     ``Φ_fᵀ Φ_f = V diag(e) Vᵀ``. Exact (landmarks = every row): ``K_ff = Q diag(e) Qᵀ``,
     ``B_f = Q``, ``B_v = K_vf Q``.
     """
@@ -71,14 +74,29 @@ def _basis(z_fit: Any, z_val: Any | None, m: int, gamma: float, seed: int) -> _B
         return _Basis(Q, b_val, e, Q, z_fit)
     order = torch.from_numpy(np.random.default_rng(seed).permutation(n)[:m]).to(z_fit.device)
     L = z_fit[order]
-    lam, U = torch.linalg.eigh(torch.exp(-gamma * _sq_dist(L, L)))
-    keep = lam > _EIG_FLOOR * lam.max()
-    proj = U[:, keep] / torch.sqrt(lam[keep])  # (m, r): Φ = k(z, L) proj
+    proj = _inverse_root(torch.exp(-gamma * _sq_dist(L, L)))  # (m, r): Φ = k(z, L) proj
     phi_fit = torch.exp(-gamma * _sq_dist(z_fit, L)) @ proj
     e, V = torch.linalg.eigh(phi_fit.T @ phi_fit)
     e = torch.clamp(e, min=0.0)
     b_val = None if z_val is None else (torch.exp(-gamma * _sq_dist(z_val, L)) @ proj) @ V
     return _Basis(phi_fit @ V, b_val, e, proj @ V, L)
+
+
+def _inverse_root(K: Any) -> Any:
+    """``P`` with ``P Pᵀ = K⁻¹`` for a landmark kernel ``K`` (m, m): the Nyström feature map
+    is ``k(z, L) P``. A Cholesky factor (``P = C⁻ᵀ``, a tenth of an eigendecomposition's
+    cost) with a jitter of 1e-8 on the diagonal; where that fails (duplicate landmarks make
+    K singular), the eigendecomposition with eigenvalues below 1e-10 × the largest dropped.
+    """
+    import torch
+
+    eye = torch.eye(K.shape[0], dtype=K.dtype, device=K.device)
+    C, info = torch.linalg.cholesky_ex(K + _JITTER * eye)
+    if int(info) == 0:
+        return torch.linalg.solve_triangular(C, eye, upper=False).T
+    lam, U = torch.linalg.eigh(K)
+    keep = lam > _EIG_FLOOR * lam.max()
+    return U[:, keep] / torch.sqrt(lam[keep])
 
 
 def _median_scale(z: np.ndarray, seed: int) -> float:
