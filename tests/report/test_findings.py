@@ -166,3 +166,19 @@ def test_kind_labels_computed_once_per_combination_equal_row_by_row() -> None:
     pq = _per_query({"mlp2": 0.1}).assign(mode="")
     fast, slow = kind_labels(pq), _kind_labels(pq)
     assert (fast == slow).all() and {"mlp depth=1", "mlp depth=2", "affine"} <= set(fast)
+
+
+def test_gain_against_training_size_from_the_curve_rows() -> None:
+    from stitchbench.report.findings import gain_by_training_size
+
+    rows = [
+        {"dataset": "d", "source": s, "target": t, "method": f"curve:{k}", "metric": "r2",
+         "value": v + (0.1 if k == "kernel" and n == 1000 else 0.0), "n_train": n, "split": "test"}
+        for s, t in (("a", "b"), ("b", "a"), ("a", "c"))
+        for n in (100, 1000)
+        for k, v in (("affine", 0.4), ("kernel", 0.4))
+    ]  # fmt: skip
+    table = gain_by_training_size(normalise(pd.DataFrame(rows))).set_index("n_train")
+    assert table.loc[1000, "mean_gain"] == pytest.approx(0.1)
+    assert table.loc[1000, "wins"] == 3 and table.loc[100, "wins"] == 0
+    assert table.loc[100, "mean_gain"] == pytest.approx(0.0) and (table["pairs"] == 3).all()

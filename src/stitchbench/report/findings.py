@@ -47,6 +47,8 @@ class Finding:
         table: The numbers behind the verdict (one row per pair or kind), each with its
             interval and n where it has one.
         detail: Per-pair numbers behind a per-kind ``table`` (finding b), else empty.
+        by_size: Finding b: the gain over affine against the number of training pairs
+            (sample-efficiency rows of the run), else empty.
     """
 
     key: str
@@ -54,6 +56,7 @@ class Finding:
     verdict: str
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
     detail: pd.DataFrame = field(default_factory=pd.DataFrame)
+    by_size: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _fmt(x: float, digits: int = 3) -> str:
@@ -194,8 +197,8 @@ def finding_linear(tables: v.RunTables, seed: int = 0) -> Finding:
     for kind, g in table.groupby("method"):
         w, t, lo = _tally(g)
         sentences.append(
-            f"{kind}: above the mean estimator on {w} of {len(g)} ordered pairs (95% interval "
-            f"of the R² gain above 0), tied on {t}, below on {lo}; gain median "
+            f"{kind}: above the mean estimator on {w} of {len(g)} ordered pairs × datasets "
+            f"(95% interval of the R² gain above 0), tied on {t}, below on {lo}; gain median "
             f"{_fmt(g['gain'].median())}, range {_fmt(g['gain'].min())}–{_fmt(g['gain'].max())}"
             f" (n = {_nrange(g['n'])} test rows per pair)."
         )
@@ -237,11 +240,71 @@ def finding_nonlinear(tables: v.RunTables, seed: int = 0) -> Finding:
     verdict = (
         f"Across {len(s)} non-linear kinds, the best median R² gain over affine is "
         f"{_fmt(best['median gain'])} ({best['kind']}: above affine on {best['wins']} of "
-        f"{best['pairs']} pairs, below on {best['losses']}); the largest single gain is "
+        f"{best['pairs']} pairs × datasets, below on {best['losses']}); the largest single gain is "
         f"{_fmt(float(s['largest gain'].max()))} and the worst {_fmt(float(s['worst gain'].min()))}"
         f" (95% paired bootstrap intervals over n = {n_rows} test rows per pair)."
     )
-    return Finding("b", q, verdict, s, table)
+    by_size = gain_by_training_size(tables.results, seed=seed)
+    if not by_size.empty:
+        big = by_size[by_size["n_train"] == by_size["n_train"].max()]
+        verdict += (
+            " Against training pairs (sample-efficiency sweep, mean gain over pairs): "
+            + (
+                "; ".join(
+                    f"{r.kind} at {int(r.n_train)} pairs "
+                    f"{_iv(r.mean_gain, r.low, r.high)} ({int(r.wins)} of {int(r.pairs)} above 0)"
+                    for r in big.itertuples()
+                )
+            )
+            + "."
+        )
+    return Finding("b", q, verdict, s, table, by_size)
+
+
+def gain_by_training_size(results: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Held-out R² of each non-linear kind minus affine's, per pair, against training pairs.
+
+    From the sample-efficiency rows (``method = "curve:<kind>"``, metric ``r2``): for every
+    (dataset, kind, n_train), the mean gain over ordered pairs with a bootstrap interval over
+    pairs (the curve points carry no per-row values), and how many pairs gain.
+
+    Returns:
+        Columns ``dataset, kind, n_train, pairs, mean_gain, low, high, wins``.
+    """
+    from stitchbench.stats import bootstrap_mean
+
+    cols = ["dataset", "kind", "n_train", "pairs", "mean_gain", "low", "high", "wins"]
+    rows = results[
+        results["method"].astype(str).str.startswith("curve:")
+        & (results["metric"] == "r2")
+        & (results["error"].fillna("") == "")
+    ]
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    rows = rows.assign(kind=rows["method"].astype(str).str[len("curve:") :])
+    wide = rows.pivot_table(
+        index=["dataset", "source", "target", "n_train"], columns="kind", values="value"
+    )
+    if "affine" not in wide:
+        return pd.DataFrame(columns=cols)
+    records = []
+    for kind in [k for k in NONLINEAR_KINDS if k in wide]:
+        gain = (wide[kind] - wide["affine"]).dropna()
+        for (ds, n_train), g in gain.groupby(level=["dataset", "n_train"]):
+            iv = bootstrap_mean(g.to_numpy(), seed=seed)
+            records.append(
+                {
+                    "dataset": ds,
+                    "kind": kind,
+                    "n_train": int(n_train),
+                    "pairs": len(g),
+                    "mean_gain": iv.estimate,
+                    "low": iv.low,
+                    "high": iv.high,
+                    "wins": int((g > 0).sum()),
+                }
+            )
+    return pd.DataFrame(records, columns=cols)
 
 
 def finding_measures(
@@ -411,9 +474,10 @@ def findings_markdown(
         out += ["", f"## {title}", "", f"Reproduce: `{command}`", ""]
         for f in findings(tables, n_permutations=n_permutations, seed=seed):
             out += [f"### ({f.key}) {f.question}", "", f.verdict, ""]
-            md = _md_table(f.table)
-            if md:
-                out += [md, ""]
+            for t in (f.table, f.by_size):
+                md = _md_table(t)
+                if md:
+                    out += [md, ""]
     return "\n".join(out).rstrip() + "\n"
 
 
