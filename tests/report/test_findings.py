@@ -182,3 +182,23 @@ def test_gain_against_training_size_from_the_curve_rows() -> None:
     assert table.loc[1000, "mean_gain"] == pytest.approx(0.1)
     assert table.loc[1000, "wins"] == 3 and table.loc[100, "wins"] == 0
     assert table.loc[100, "mean_gain"] == pytest.approx(0.0) and (table["pairs"] == 3).all()
+
+
+def test_all_nan_groups_and_uneven_sweeps_do_not_break_the_findings() -> None:
+    """A retrieval group whose retention is all NaN is skipped (idxmax raised on it); the
+    sample-size clause names every dataset at its own largest training size."""
+    from stitchbench.report.findings import finding_nonlinear, finding_retrieval
+
+    res = normalise(
+        pd.DataFrame(
+            [{"dataset": "d", "source": "a", "target": "b", "method": "affine-retrieval",
+              "mode": "query", "metric": "retention_ndcg@10", "value": np.nan, "split": "test"}]
+            + [{"dataset": ds, "source": s, "target": t, "method": f"curve:{k}", "metric": "r2",
+                "value": 0.5, "n_train": n, "split": "test"}
+               for ds, n in (("bible", 16000), ("bbc", 1000)) for s, t in (("a", "b"), ("b", "a"))
+               for k in ("affine", "kernel")]
+        )
+    )  # fmt: skip
+    assert "No finite retention" in finding_retrieval(RunTables(res, None, Path("."))).verdict
+    f = finding_nonlinear(RunTables(res, _per_query({"mlp2": 0.1}), Path(".")))
+    assert "bible, kernel at 16000 pairs" in f.verdict and "bbc, kernel at 1000 pairs" in f.verdict

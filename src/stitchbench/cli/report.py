@@ -74,5 +74,5 @@ def findings(
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text)
     tmp.replace(out)
-    console.print(text.split("\n## ", 1)[-1][:2000])
+    console.print(text.split("\n## ", 1)[-1][:2000], markup=False)
     console.print(f"wrote {out}")

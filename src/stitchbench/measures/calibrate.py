@@ -10,8 +10,6 @@ from stitchbench.errors import DataError
 from stitchbench.measures._validation import check_pair
 from stitchbench.measures.registry import MeasureLike, get_measure
 
-_GRAM_MAX_ROWS = 4096  # up to here (and n < d_x·d_y) linear-CKA nulls use n×n Grams
-
 
 @dataclass(frozen=True)
 class Calibration:

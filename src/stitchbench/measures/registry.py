@@ -60,6 +60,10 @@ class Measure:
             (``[(n, d_i)], [(n, e_j)] -> (k, l)``), at default parameters.
         null: Optional fast permutation null, ``(X, Y, perms, seed) -> values or None``
             (:mod:`stitchbench.measures.nulls`); None: recomputed per permutation.
+
+    The declared forms compute the measure at its default parameters: a Measure made from
+    a registry entry with another ``fn`` (``dataclasses.replace(m, fn=...)``) must clear
+    them (``pairwise=None, cross=None, null=None``) unless they still hold.
     """
 
     name: str

@@ -166,7 +166,11 @@ def _labels(
 ) -> list[str]:
     if per_query is None or per_query.empty:
         return []
-    pq = per_query[per_query["metric"] == "sse"].copy()
+    pq = per_query[
+        (per_query["metric"] == "sse")
+        & (per_query["source_layer"] == FINAL)
+        & (per_query["target_layer"] == FINAL)
+    ].copy()  # the rows r2_gains labels (final layers), so both give one label per kind
     pq["params"] = v.per_query_params(pq, results)
     labels = v.kind_labels(pq.assign(mode=""))
     out = sorted({str(x) for x in labels if str(x).split(" ")[0] in kinds})
@@ -235,7 +239,10 @@ def finding_nonlinear(tables: v.RunTables, seed: int = 0) -> Finding:
             }
         )
     s = pd.DataFrame(summary)
-    best = s.loc[s["median gain"].idxmax()]
+    finite = s.dropna(subset=["median gain"])
+    if finite.empty:
+        return Finding("b", q, "No finite R² gain over affine in this run.", s, table)
+    best = finite.loc[finite["median gain"].idxmax()]
     n_rows = _nrange(table["n"])
     verdict = (
         f"Across {len(s)} non-linear kinds, the best median R² gain over affine is "
@@ -246,12 +253,13 @@ def finding_nonlinear(tables: v.RunTables, seed: int = 0) -> Finding:
     )
     by_size = gain_by_training_size(tables.results, seed=seed)
     if not by_size.empty:
-        big = by_size[by_size["n_train"] == by_size["n_train"].max()]
+        most = by_size.groupby(["dataset", "kind"])["n_train"].transform("max")
+        big = by_size[by_size["n_train"] == most]
         verdict += (
             " Against training pairs (sample-efficiency sweep, mean gain over pairs): "
             + (
                 "; ".join(
-                    f"{r.kind} at {int(r.n_train)} pairs "
+                    f"{r.dataset}, {r.kind} at {int(r.n_train)} pairs "
                     f"{_iv(r.mean_gain, r.low, r.high)} ({int(r.wins)} of {int(r.pairs)} above 0)"
                     for r in big.itertuples()
                 )
@@ -356,7 +364,7 @@ def finding_layers(tables: v.RunTables) -> Finding:
         return Finding("d", q, "Not measured: the run stitches final layers only.")
     records = []
     for (ds, s, t), g in rows.groupby(["dataset", "source", "target"]):
-        lay = g[g["source_layer"] != FINAL]
+        lay = g[(g["source_layer"] != FINAL) & g["value"].notna()]
         if lay.empty:
             continue
         best = lay.loc[lay["value"].idxmax()]
@@ -384,10 +392,10 @@ def finding_layers(tables: v.RunTables) -> Finding:
     above = int((table["low"] > table["final_r2"]).sum())
     verdict = (
         f"Over {len(table)} (source model → target) pairs with layers, the best source layer "
-        f"is the last one in {last}; the median best layer sits at {_fmt(rel, 2)} of the "
-        f"source's depth; in {above} pairs the best layer's 95% interval lies above the "
-        f"final embedding's R² (median best R² {_fmt(table['best_r2'].median())} vs final "
-        f"{_fmt(table['final_r2'].median())})."
+        f"is the last measured one in {last}; the median best layer sits at {_fmt(rel, 2)} of "
+        f"the deepest measured layer; in {above} pairs the best layer's 95% interval lies "
+        f"above the final embedding's R² (median best R² {_fmt(table['best_r2'].median())} "
+        f"vs final {_fmt(table['final_r2'].median())})."
     )
     return Finding("d", q, verdict, table)
 
@@ -404,6 +412,9 @@ def finding_retrieval(tables: v.RunTables) -> Finding:
     ].rename(columns={"value": "retention", "ci_low": "low", "ci_high": "high", "n_eval": "n"})
     parts = []
     for (ds, method, mode), g in table.groupby(["dataset", "method", "mode"]):
+        g = g.dropna(subset=["retention"])
+        if g.empty:
+            continue
         best = g.loc[g["retention"].idxmax()]
         worst = g.loc[g["retention"].idxmin()]
         parts.append(
@@ -413,6 +424,8 @@ def finding_retrieval(tables: v.RunTables) -> Finding:
             f"{worst['target']} {_iv(worst['retention'], worst['low'], worst['high'])} "
             f"(n = {_nrange(g['n'])} test queries)"
         )
+    if not parts:
+        return Finding("e", q, "No finite retention in this run (no test query found an answer).")
     return Finding(
         "e", q, "nDCG@10 retention (stitched ÷ native target): " + "; ".join(parts) + ".", table
     )
