@@ -202,3 +202,16 @@ def test_all_nan_groups_and_uneven_sweeps_do_not_break_the_findings() -> None:
     assert "No finite retention" in finding_retrieval(RunTables(res, None, Path("."))).verdict
     f = finding_nonlinear(RunTables(res, _per_query({"mlp2": 0.1}), Path(".")))
     assert "bible, kernel at 16000 pairs" in f.verdict and "bbc, kernel at 1000 pairs" in f.verdict
+
+
+def test_gain_figure_is_drawn_for_a_sweep_and_not_for_one_point(tmp_path: Path) -> None:
+    from stitchbench.report.figures import nonlinear_gain_figure
+
+    by_size = pd.DataFrame(
+        {"dataset": "d", "kind": "kernel", "n_train": [250, 1000], "pairs": 3,
+         "mean_gain": [0.01, 0.05], "low": [0.0, 0.03], "high": [0.02, 0.07], "wins": 3}
+    )  # fmt: skip
+    png = nonlinear_gain_figure(by_size, tmp_path / "g.png")
+    assert png is not None and png.stat().st_size > 10_000
+    assert nonlinear_gain_figure(by_size.iloc[:1], tmp_path / "one.png") is None
+    assert not (tmp_path / "one.png").exists()

@@ -69,10 +69,26 @@ def findings(
         if not (d / "results.parquet").is_file():
             raise DataError(f"{d} has no results.parquet; run `stitchbench run` into it first.")
     runs = [(d.name, load_run(d), run_command(str(d))) for d in run_dirs]
-    text = findings_markdown(runs, n_permutations=permutations, seed=seed)
+    from stitchbench.report.figures import nonlinear_gain_figure
+    from stitchbench.report.findings import gain_by_training_size
+
+    images: dict[str, str] = {}
+    pngs = []
+    for name, tables, _ in runs:  # the study's missing figure, where a run has the sweep
+        png = nonlinear_gain_figure(
+            gain_by_training_size(tables.results, seed=seed),
+            out.parent / "img" / f"nonlinear_gain_{name}.png",
+            f"{name}: held-out R² gain over affine against training pairs",
+        )
+        if png is not None:
+            images[name] = f"img/{png.name}"
+            pngs.append(png)
+    text = findings_markdown(runs, n_permutations=permutations, seed=seed, images=images)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text)
     tmp.replace(out)
     console.print(text.split("\n## ", 1)[-1][:2000], markup=False)
     console.print(f"wrote {out}")
+    for png in pngs:
+        console.print(f"wrote {png}")

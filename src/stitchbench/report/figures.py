@@ -529,3 +529,36 @@ def depth_figure(
     )
     fig.tight_layout(rect=(0, 0.06, 1, 0.95))
     return _save(fig, Path(out) / f"{kind}_depth_{metric}.png")
+
+
+def nonlinear_gain_figure(
+    by_size: pd.DataFrame, path: str | os.PathLike[str], title: str = ""
+) -> Path | None:
+    """Held-out R² gain of each non-linear kind over affine against training pairs.
+
+    Args:
+        by_size: :func:`stitchbench.report.findings.gain_by_training_size` (mean gain over
+            ordered pairs with a 95% bootstrap interval over pairs, per dataset and kind).
+        path: PNG to write.
+        title: Figure title (the run's name).
+
+    Returns:
+        The PNG, or None when there is no curve to draw (fewer than two training sizes).
+    """
+    if by_size.empty or by_size["n_train"].nunique() < 2:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for (ds, kind), g in by_size.groupby(["dataset", "kind"]):
+        g = g.sort_values("n_train")
+        yerr = np.vstack([g["mean_gain"] - g["low"], g["high"] - g["mean_gain"]]).clip(min=0)
+        ax.errorbar(
+            g["n_train"], g["mean_gain"], yerr=yerr, marker="o", capsize=3,
+            label=f"{kind} − affine ({ds}, {int(g['pairs'].max())} source → target pairs)",
+        )  # fmt: skip
+    ax.axhline(0.0, color="grey", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("training pairs (texts embedded by both source and target)")
+    ax.set_ylabel("held-out R² gain over affine (mean over pairs, 95% CI)")
+    ax.set_title(_wrap(title or "Does a non-linear stitch help? Gain against training size"))
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -465,7 +465,11 @@ def _md_table(df: pd.DataFrame, max_rows: int = 40) -> str:
 
 
 def findings_markdown(
-    runs: Sequence[tuple[str, v.RunTables, str]], *, n_permutations: int = 1000, seed: int = 0
+    runs: Sequence[tuple[str, v.RunTables, str]],
+    *,
+    n_permutations: int = 1000,
+    seed: int = 0,
+    images: dict[str, str] | None = None,
 ) -> str:
     """``docs/findings.md``: every claim's verdict per run, its numbers and the command.
 
@@ -473,6 +477,8 @@ def findings_markdown(
         runs: ``(title, tables, command that reproduces the run)`` per run.
         n_permutations: Shuffles behind each league p-value.
         seed: Seed of bootstraps and shuffles.
+        images: ``{title: relative path}`` of each run's gain-against-training-size figure,
+            shown under its finding (b).
     """
     out = [
         "# Findings",
@@ -491,6 +497,8 @@ def findings_markdown(
                 md = _md_table(t)
                 if md:
                     out += [md, ""]
+            if f.key == "b" and images and title in images:
+                out += [f"![gain over affine against training pairs, {title}]({images[title]})", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
