@@ -182,18 +182,23 @@ def test_resume_after_sigkill_equals_uninterrupted_run(
 
 def test_one_model_failing_to_load_is_isolated(tmp_path, shared_cache):
     cfg = tmp_path / "bad-model.toml"
-    # A hub id cannot load offline (HF_HUB_OFFLINE=1): the other models' tasks must finish.
-    cfg.write_text(schema(["static-64", "glove-50d", "nobody/not-a-model"]))
+    # A model folder that passes the pre-run checks (it holds a config.json) but cannot load:
+    # only its tasks fail, the other models' tasks finish. (A hub id that cannot load offline
+    # is refused before the run: tests/reliability/test_bad_input.py.)
+    broken = tmp_path / "nobody" / "not-a-model"
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text("{}")
+    cfg.write_text(schema(["static-64", "glove-50d", str(broken)]))
     out = tmp_path / "run"
     res = CliRunner().invoke(
         app, ["run", str(cfg), "--out", str(out), "--cache-dir", str(shared_cache), "--no-progress"]
     )
     assert res.exit_code == 1, res.output
-    assert "failed" in res.output and "nobody/not-a-model" in res.output
+    assert "failed" in res.output and "not-a-model" in res.output
     df = pd.read_parquet(out / "results.parquet")
     errors = df[df.error != ""]
     assert len(errors) and errors.value.isna().all()
-    assert "nobody/not-a-model" in set(errors.source) | set(errors.target)
+    assert str(broken) in set(errors.source) | set(errors.target)
     good = df[
         (df.error == "") & (df.split == "test") & (df.method == "affine") & (df.metric == "r2")
     ]

@@ -130,3 +130,19 @@ def test_device_cuda_without_cuda(places, cli):
     )  # fmt: skip
     res.assert_one_line_error("cuda")
     assert _written(places["out"]) == [] and files_under(places["cache"]) == []
+
+
+def test_offline_hub_model_is_refused_before_the_run_folder_exists(places, cli, monkeypatch):
+    """`fit` with a hub id that is not cached, hub offline: exit 2, one line naming it, and
+    no run folder at all (it used to run the plan, fail its tasks, exit 1 and leave
+    x.stitch.run/ with plan.json and config.toml)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("STITCHBENCH_HOME", str(places["out"].parent.parent / "home"))
+    args = [
+        _fill(a, places)
+        for a in [*FIT, "--source", "no-such-org/no-such-model", "--target", "glove-50d"]
+    ]
+    cli(*args).assert_one_line_error("no-such-org/no-such-model")
+    assert files_under(places["out"].parent) == []
+    assert not list(places["out"].parent.glob("*.run"))
+    assert files_under(places["cache"]) == []

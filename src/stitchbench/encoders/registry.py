@@ -342,3 +342,26 @@ def check_model_name(name: object) -> str:
             "folder or a hub id (org/name, needs a network) works too."
         )
     return text
+
+
+def check_model_available(name: str) -> None:
+    """Refuse, before any work, a hub model that cannot be loaded here.
+
+    A packaged alias, an ``openai:`` model and a local folder pass (they are checked when
+    loaded); a hub id passes when the hub may be used or its files are in the local hub
+    cache. With ``HF_HUB_OFFLINE=1`` and no cached copy: one line naming the model and what
+    to use instead (exit 2 on the command line), so a run writes nothing.
+
+    Raises:
+        OfflineError: The hub id is neither cached nor downloadable.
+    """
+    from stitchbench.encoders.sentence_transformer import hub_cached
+
+    text = check_model_name(name)
+    if text in MODELS or text.startswith("openai:") or Path(text).expanduser().exists():
+        return
+    if hub_offline() and not hub_cached(text, revision=None, cache_folder=None):
+        raise OfflineError(
+            f"{text!r} is not in the local hub cache and HF_HUB_OFFLINE=1 forbids downloading "
+            f"it; use a packaged alias ({', '.join(MODELS)}) or a local model folder."
+        )

@@ -160,6 +160,10 @@ def run_experiment(
     t0 = time.perf_counter()
     root = Path(out).resolve()
     plan = make_plan(cfg)  # loads the corpora: a bad dataset fails here, before anything is written
+    from stitchbench.encoders.registry import check_model_available
+
+    for name in cfg.models.names:  # a hub model that cannot load: refused before any write
+        check_model_available(name)
     root.mkdir(parents=True, exist_ok=True)
     save_config(cfg, root / "config.toml")
     _write_plan(plan, root / "plan.json")
