@@ -51,8 +51,10 @@ def test_demo_fits_each_affine_once_and_encodes_only_scored_queries(tmp_path, mo
     encoded: dict[str, int] = {"query": 0, "passage": 0}
     original_encode = BaseEncoder.encode
 
+    from stitchbench.experiment.preflight import PROBE_TEXT
+
     def counting_encode(self, texts, kind="passage", **kwargs):
-        encoded[kind] += len(texts)
+        encoded[kind] += len([t for t in texts if t != PROBE_TEXT])  # preflight's one probe
         return original_encode(self, texts, kind=kind, **kwargs)
 
     monkeypatch.setattr(BaseEncoder, "encode", counting_encode)

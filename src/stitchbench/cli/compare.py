@@ -81,6 +81,14 @@ def compare(
     if not names:
         raise typer.BadParameter("give at least one model", param_hint="--models")
     wanted = _measure_names(measures)
+    if len(set(names)) < 2:
+        from stitchbench.errors import DataError
+
+        raise DataError(
+            f"--models names one model ({names[0]!r}): a comparison needs two (a model against "
+            f"itself scores 1 by definition); for its layers use `stitchbench layers --models "
+            f"{names[0]}`."
+        )
     cfg = parse_config(
         {
             "run": {"name": "compare", "seed": seed},

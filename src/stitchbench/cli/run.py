@@ -15,12 +15,19 @@ def report_summary(summary: object) -> None:
 
     assert isinstance(summary, RunSummary)
     console.print(summary.line())
+    if summary.preflight is not None:
+        console.print(summary.preflight.line())
     if summary.outcomes:
         console.print(summary.time_line())
-    for o in summary.failed:
-        console.print(f"[red]failed[/] {o.label} [{o.key}]: {o.error}")
+    for line in summary.failure_lines():
+        console.print(f"[red]failed:[/] {line}", soft_wrap=True, highlight=False)
     console.print(f"wrote {summary.out / 'results.parquet'} ({len(summary.results)} rows)")
     if summary.failed:
+        console.print(
+            "resume: fix the cause and rerun the same command; finished tasks are skipped "
+            f"(each failed task's row is in {summary.out / 'results.parquet'}).",
+            soft_wrap=True,
+        )
         raise typer.Exit(1)
 
 
@@ -64,8 +71,15 @@ def run(
     )
     from stitchbench.report.figures import depth_figure
 
+    drawn = False
     for metric in ("r2", "mse"):  # the study's depth figure, when the run swept MLP depth
         path = depth_figure(summary.results, summary.out, metric)
         if path is not None:
+            drawn = True
             console.print(f"wrote {path}")
+    if not drawn and (summary.results["method"] == "mlp").any():
+        console.print(
+            "no depth figure: the MLPs ran at one depth (a point, not a curve; the results "
+            "table holds it)."
+        )
     report_summary(summary)

@@ -51,6 +51,12 @@ def fit(
         raise DataError(f"--params is not valid JSON ({exc}); e.g. '{{\"rank\": 8}}'.") from exc
     if not isinstance(hyper, dict):
         raise DataError(f"--params must be a JSON object like '{{\"rank\": 8}}'; got {params}.")
+    if source == target and layer is None:
+        raise DataError(
+            f"--source and --target are both {source!r}: a model stitched to itself is the "
+            "identity (R² = 1 by construction); give two models, or --layer N to stitch one "
+            "of its hidden layers into its final embedding."
+        )
     src_layer = layer_name(layer)
     cfg = parse_config(  # checks the kind and its parameters before embedding anything
         {

@@ -260,6 +260,7 @@ def load_beir_folder(
         "dropped_empty_docs": dropped_empty,
         "qrels_queries_without_text": len(wanted - kept_queries),
         "dropped_judgments_on_absent_docs": dropped_judgments,
+        "judgments": sum(len(qrels_all[q]) for q in query_ids),
     }
     provenance = read_provenance(folder)
     if provenance:

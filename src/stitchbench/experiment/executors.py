@@ -30,17 +30,41 @@ class Executor(Protocol):
         ...
 
 
-# Tasks over a group of models run with the models whose inputs exist and record the
-# others as errors, so one model failing to load does not blank every pair; a retrieval
-# task runs when its own stitch exists even if the grid that made it lost another pair.
+# Stitch grids and measures over a group of models run with the models whose embeddings
+# exist and record the others as errors, so one model failing to load does not blank every
+# pair, but only while a pair remains (two embedded models, or the one a layer-only task
+# reads). A retrieval task needs every embedding it reads, and runs when its own stitch
+# exists even if the grid that made it lost another pair.
 PARTIAL_KINDS = frozenset({"stitch_grid", "measure", "retrieval"})
 
 
-def _failed_dependency(task: Task, outcomes: Sequence[Outcome]) -> str:
-    if task.kind in PARTIAL_KINDS and any(o.ok for o in outcomes):
-        return ""
+def _blocking(task: Task, outcomes: Sequence[Outcome]) -> Outcome | None:
+    """The failed dependency that keeps ``task`` from running, or None.
+
+    ``outcomes``: the dependencies run in this run (the others finished before, so ok).
+    """
     bad = [o for o in outcomes if not o.ok]
-    return f"dependency failed: {bad[0].label} ({bad[0].error})" if bad else ""
+    if not bad or task.kind not in PARTIAL_KINDS:
+        return bad[0] if bad else None
+    embeds_bad = [o for o in bad if o.kind == "embed"]
+    if task.kind == "retrieval":
+        return embeds_bad[0] if embeds_bad else None
+    ran = {o.key for o in outcomes}
+    n_embeds = sum(1 for o in outcomes if o.kind == "embed") + sum(
+        1 for d in task.deps if d not in ran and d.startswith("embed-")
+    )
+    n_ok = n_embeds - len(embeds_bad)
+    return None if n_ok > 0 and n_ok >= min(2, n_embeds) else bad[0]
+
+
+def _run_or_skip(task: Task, env: TaskEnv, deps: Sequence[Outcome]) -> Outcome:
+    """Run ``task``, or record ``dependency failed: <task> (<error>)`` without running it."""
+    dep = _blocking(task, deps)
+    if dep is None:
+        return run_task(task, env)
+    return record_failure(
+        task, env, f"dependency failed: {dep.label} ({dep.error})", cause=dep.cause or dep.error
+    )
 
 
 class LocalExecutor:
@@ -52,15 +76,13 @@ class LocalExecutor:
         """Run ``tasks`` in order."""
         outcomes: dict[str, Outcome] = {}
         for task in tasks:
-            why = _failed_dependency(task, [outcomes[d] for d in task.deps if d in outcomes])
-            out = record_failure(task, env, why) if why else run_task(task, env)
+            out = _run_or_skip(task, env, [outcomes[d] for d in task.deps if d in outcomes])
             outcomes[task.key] = out
             done(out)
 
 
 def _remote_body(task: Task, env: TaskEnv, *deps: Outcome) -> Outcome:
-    why = _failed_dependency(task, deps)
-    return record_failure(task, env, why) if why else run_task(task, env)
+    return _run_or_skip(task, env, deps)
 
 
 class _EmbedWorker:

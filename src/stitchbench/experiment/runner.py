@@ -21,6 +21,7 @@ import pandas as pd
 from stitchbench.experiment.config import Config, save_config
 from stitchbench.experiment.executors import Executor, make_executor
 from stitchbench.experiment.plan import Task, make_plan
+from stitchbench.experiment.preflight import PreflightReport, preflight, remember
 from stitchbench.experiment.tasks import Outcome, TaskEnv, manifest_path
 from stitchbench.results import merge_parts, part_paths, write_results
 from stitchbench.store import EmbeddingStore, cache_key
@@ -40,6 +41,7 @@ class RunSummary:
         seconds: Wall time.
         cache_hits, cache_misses: Embedding-store lookups by the tasks run now.
         outcomes: Every outcome of this run.
+        preflight: What was checked before the first task.
     """
 
     out: Path
@@ -52,6 +54,7 @@ class RunSummary:
     cache_hits: int = 0
     cache_misses: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
+    preflight: PreflightReport | None = None
 
     def time_by_kind(self) -> list[tuple[str, int, float, float]]:
         """Where the time of the tasks run now went: ``(task kind, tasks, wall s, CPU s)``,
@@ -74,6 +77,19 @@ class RunSummary:
         return "time by task kind (wall, CPU): " + "; ".join(
             f"{k} ×{n}: {w:.0f}s ({100 * w / total:.0f}%), {c:.0f}s CPU" for k, n, w, c in rows
         )
+
+    def failure_lines(self) -> list[str]:
+        """One line per cause of failure (a failed dependency's tasks under its cause),
+        the most frequent first; empty when nothing failed."""
+        groups: dict[str, list[Outcome]] = {}
+        for o in self.failed:
+            groups.setdefault(o.root_cause, []).append(o)
+        lines = []
+        for cause, outs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+            n_dep = sum(1 for o in outs if o.cause)
+            because = f"; {n_dep} not run because a task they need failed" if n_dep else ""
+            lines.append(f"{len(outs)} task(s): {cause} (first: {outs[0].label}{because})")
+        return lines
 
     def line(self) -> str:
         """One line: tasks total / skipped / ran / failed, and the wall time."""
@@ -160,15 +176,15 @@ def run_experiment(
     t0 = time.perf_counter()
     root = Path(out).resolve()
     plan = make_plan(cfg)  # loads the corpora: a bad dataset fails here, before anything is written
-    from stitchbench.encoders.registry import check_model_available
-
-    for name in cfg.models.names:  # a hub model that cannot load: refused before any write
-        check_model_available(name)
+    store = EmbeddingStore(cache_dir)
+    # Everything else it can know is wrong (models, cache, output, qrels): before any write.
+    checked = preflight(cfg, plan, root, cache_root=store.root, log=log)
     root.mkdir(parents=True, exist_ok=True)
+    if not checked.skipped_models:
+        remember(checked, cfg, root)
     save_config(cfg, root / "config.toml")
     _write_plan(plan, root / "plan.json")
     parts = root / "parts"
-    store = EmbeddingStore(cache_dir)
     done_before = {
         t.key
         for t in plan
@@ -213,4 +229,5 @@ def run_experiment(
         sum(o.cache_hits for o in outcomes),
         sum(o.cache_misses for o in outcomes),
         outcomes,
+        checked,
     )

@@ -70,6 +70,12 @@ class Outcome:
     cache_hits: int = 0
     cache_misses: int = 0
     cpu_seconds: float = 0.0
+    cause: str = ""
+
+    @property
+    def root_cause(self) -> str:
+        """What made it fail first: a failed dependency's own error, else its error."""
+        return self.cause or self.error
 
 
 # --- shared helpers ----------------------------------------------------------------------
@@ -567,10 +573,13 @@ def _error_row(task: Task, message: str) -> dict[str, Any]:
     )
 
 
-def record_failure(task: Task, env: TaskEnv, message: str) -> Outcome:
-    """Write a task's part as one error row (value NaN); the run goes on."""
+def record_failure(task: Task, env: TaskEnv, message: str, cause: str = "") -> Outcome:
+    """Write a task's part as one error row (value NaN); the run goes on.
+
+    ``cause``: the first failure behind ``message`` when it is a dependency's.
+    """
     write_part(Path(env.out) / "parts", task.key, [_error_row(task, message)])
-    return Outcome(task.key, task.kind, task.label, False, message)
+    return Outcome(task.key, task.kind, task.label, False, message, cause=cause)
 
 
 def run_task(task: Task, env: TaskEnv) -> Outcome:
