@@ -11,13 +11,13 @@ from scipy.stats import ortho_group
 from stitchbench.embeddings import Embeddings
 from stitchbench.errors import DataError
 from stitchbench.experiment.curve import (
-    curve_figure,
     curve_point,
     make_curve_data,
     parse_pairs,
     run_curve,
     training_rows,
 )
+from stitchbench.report.figures import curve_figure
 
 
 def _data(n: int = 900, d: int = 24, n_candidates: int = 300, queries: bool = False):
@@ -76,7 +76,17 @@ def test_retention_and_figure(tmp_path: Path) -> None:
     # The mean stitch maps every document to one point: retrieval through it collapses.
     assert ret["curve:affine"] > 0.8 and ret["curve:mean"] < 0.2, ret
     png = curve_figure(df, tmp_path / "c.png")
-    assert png.stat().st_size > 10_000
+    assert png is not None and png.stat().st_size > 10_000
+    # One training size is a point, not a curve: no figure.
+    assert curve_figure(df[df["n_train"] == 40], tmp_path / "one.png") is None
+    assert not (tmp_path / "one.png").exists()
+
+
+def test_curve_figure_moved_with_a_deprecation_warning() -> None:
+    import stitchbench.experiment.curve as old
+
+    with pytest.warns(DeprecationWarning, match="report.figures"):
+        assert old.curve_figure is curve_figure
 
 
 def test_parse_pairs() -> None:
@@ -102,3 +112,46 @@ def test_cli_rejects_bad_input_before_encoding(tmp_path: Path) -> None:
         res = CliRunner().invoke(app, [*base, *extra, "--out", str(out)])
         assert res.exit_code != 0 and msg in str(res.exception or res.output), res.output
         assert not out.exists()
+
+
+def test_cli_runs_the_curve_through_the_runner(tmp_path: Path) -> None:
+    """`stitchbench curve` is a front end of the runner: a resumable run folder whose
+    curve rows hold R², translation and retention for source → target only, the table
+    from the results, the figure beside them; a rerun skips every task."""
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from stitchbench.cli import app
+
+    out = tmp_path / "curve"
+    args = ["curve", "--dataset", "bible", "--source", "static-64", "--target", "glove-50d",
+            "--kinds", "affine,procrustes", "--pairs", "30,all", "--seeds", "2",
+            "--candidates", "100", "--max-docs", "300", "--out", str(out),
+            "--cache-dir", str(tmp_path / "cache"), "--no-progress"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    df = pd.read_parquet(out / "results.parquet")
+    rows = df[df["method"].str.startswith("curve:")]
+    assert set(zip(rows["source"], rows["target"], strict=True)) == {("static-64", "glove-50d")}
+    assert {"r2", "translation_top1", "retention_ndcg@10"} <= set(rows["metric"])
+    assert set(rows["n_train"]) == {30, 200} and set(rows["seed"]) == {0, 1}
+    assert (out / "plan.json").is_file() and (out / "curve_static-64__to__glove-50d.png").is_file()
+    assert "procrustes" in res.output and "translation_top1" in res.output
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and "0 ran" in again.output, again.output
+
+
+def test_cli_refuses_pairs_beyond_the_pool_before_any_work(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from stitchbench.cli import app
+
+    out = tmp_path / "curve"
+    res = CliRunner().invoke(
+        app,
+        ["curve", "--dataset", "bible", "--source", "static-64", "--target", "glove-50d",
+         "--pairs", "30,5000", "--candidates", "100", "--max-docs", "300", "--out", str(out),
+         "--cache-dir", str(tmp_path / "cache"), "--no-progress"],
+    )  # fmt: skip
+    assert res.exit_code != 0 and "exceed the training pool" in str(res.exception)
+    assert not out.exists() and not (tmp_path / "cache").exists()

@@ -117,12 +117,22 @@ class RetrievalSection:
 
 @dataclass(frozen=True)
 class CurveSection:
-    """``[curve]``: sample-efficiency sweep (training-pair counts, seeds, kinds)."""
+    """``[curve]``: sample-efficiency sweep (training-pair counts, seeds, kinds).
+
+    ``source`` / ``target`` (optional) restrict the sweep to pairs from / into one model
+    (default: every ordered pair of models); ``retrieval`` adds nDCG@10 retention through
+    each point's stitch (every query of the dataset is embedded with both models).
+    A kind's hyperparameters come from ``[stitches.params.KIND]`` (its first point), which
+    may name a curve kind that ``stitches.kinds`` does not fit.
+    """
 
     pairs: tuple[int | str, ...] = ()
     seeds: int = 1
     kinds: tuple[str, ...] = ()
     candidates: int = 2048
+    source: str = ""
+    target: str = ""
+    retrieval: bool = False
 
 
 @dataclass(frozen=True)
@@ -323,7 +333,9 @@ def _check_params(
                 raise _fail(key, str(exc)) from None
         if kind not in kinds:
             raise _fail(
-                key, f"parameters for {kind!r}, which is not in stitches.kinds {list(kinds)}"
+                key,
+                f"parameters for {kind!r}, which is in neither stitches.kinds nor curve.kinds "
+                f"{list(kinds)}",
             )
         out.append((kind, axes_t))
     return tuple(sorted(out))
@@ -352,7 +364,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "stitches": ("kinds", "params"),
     "measures": ("names", "calibrate"),
     "retrieval": ("modes", "kinds", "k", "metrics"),
-    "curve": ("pairs", "seeds", "kinds", "candidates"),
+    "curve": ("pairs", "seeds", "kinds", "candidates", "source", "target", "retrieval"),
 }
 
 
@@ -427,7 +439,10 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
 
     all_kinds = sorted(STITCH_KINDS)
     kinds = _str_list(s.get("kinds", []), "stitches.kinds", all_kinds, "stitch kind")
-    stitches = StitchesSection(kinds, _check_params(s.get("params", {}), kinds))
+    curve_kinds = _str_list(cu.get("kinds", []), "curve.kinds", all_kinds, "stitch kind")
+    stitches = StitchesSection(
+        kinds, _check_params(s.get("params", {}), tuple(dict.fromkeys(kinds + curve_kinds)))
+    )
 
     mnames_raw = me.get("names", [])
     mnames = (
@@ -469,11 +484,26 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
     ckinds = _str_list(
         cu.get("kinds", list(kinds) if pairs else []), "curve.kinds", all_kinds, "stitch kind"
     )
+    ends = []
+    for end in ("source", "target"):
+        raw_end = cu.get(end, "")
+        who = _str(raw_end, f"curve.{end}") if raw_end != "" else ""
+        if who and who not in names:
+            raise _fail(f"curve.{end}", f"{who!r} is not in models.names {list(names)}")
+        ends.append(who)
+    if ends[0] and ends[0] == ends[1]:
+        raise _fail("curve.target", f"equals curve.source ({ends[0]!r}); name two models")
+    with_retrieval = cu.get("retrieval", False)
+    if not isinstance(with_retrieval, bool):
+        raise _fail("curve.retrieval", f"expected true or false, got {with_retrieval!r}")
     curve = CurveSection(
         tuple(pairs),
         _int(cu.get("seeds", 1), "curve.seeds", 1),
         ckinds,
         _int(cu.get("candidates", 2048), "curve.candidates", 2),
+        ends[0],
+        ends[1],
+        with_retrieval,
     )
     if pairs:
         import importlib.util

@@ -5,8 +5,10 @@ that stitch on a seeded sample of ``n_pairs`` rows of the training pool and scor
 fixed held-out rows — regression R² (against the sample's target mean), translation
 matching among the N held-out texts (top-1, mean rank, N stated) and, when queries are
 given, retrieval retention through the stitch (``evaluate.retrieval_through_stitch``).
-It is a pure function of its inputs, so a runner can execute each point as a task;
-``run_curve`` is the thin loop over points used by ``stitchbench curve``.
+It is a pure function of its inputs, so the runner executes each point as a task
+(``stitchbench curve`` builds a ``[curve]`` config); ``run_curve`` is the same sweep as
+one in-memory loop, for a Python session. The figure is
+:func:`stitchbench.report.figures.curve_figure`.
 
 Samples are nested: for one seed, the first 50 pairs are among the first 100, and so on,
 so the curve of one seed moves only by what the extra pairs add.
@@ -17,7 +19,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -335,56 +336,18 @@ def run_curve(
     return pd.DataFrame(rows)
 
 
-def curve_figure(df: pd.DataFrame, path: str | Path) -> Path:
-    """Sample-efficiency curves: one panel per metric, log x, mean ± range over seeds.
+def __getattr__(name: str) -> Any:
+    """``curve_figure`` moved to :mod:`stitchbench.report.figures` (deprecated here)."""
+    if name == "curve_figure":
+        import warnings
 
-    Args:
-        df: Rows of ``run_curve`` (one source → target pair).
-        path: PNG to write.
+        warnings.warn(
+            "stitchbench.experiment.curve.curve_figure moved to "
+            "stitchbench.report.figures.curve_figure; import it from there.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from stitchbench.report.figures import curve_figure
 
-    Returns:
-        The path written.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sub = df[df["method"].str.startswith("curve:")]
-    if sub.empty:
-        raise DataError("No curve rows to plot.")
-    source, target = sub["source"].iloc[0], sub["target"].iloc[0]
-    n_cand = int(sub["n_eval"].iloc[0])
-    panels = [
-        ("r2", "held-out R² (0 = mean predictor)", False),
-        ("translation_top1", f"translation top-1 among N = {n_cand}", False),
-        ("translation_mean_rank", f"mean rank among N = {n_cand} (1 = best)", True),
-    ]
-    if (sub["metric"] == f"retention_{RETENTION_METRIC}").any():
-        panels.append((f"retention_{RETENTION_METRIC}", f"{RETENTION_METRIC} retention", False))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.0), squeeze=False)
-    for ax, (metric, label, log_y) in zip(axes[0], panels, strict=True):
-        m = sub[sub["metric"] == metric]
-        for method, g in m.groupby("method"):
-            stats = g.groupby("n_train")["value"].agg(["mean", "min", "max", "count"])
-            x = stats.index.to_numpy()
-            ax.plot(x, stats["mean"], marker="o", label=str(method).removeprefix("curve:"))
-            ax.fill_between(x, stats["min"], stats["max"], alpha=0.2)
-        ax.set_xscale("log")
-        if log_y:
-            ax.set_yscale("log")
-        ax.set_xlabel("training pairs (log scale)")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    n_seeds = sub["seed"].nunique()
-    axes[0][0].legend(title="stitch kind")
-    fig.suptitle(
-        f"Sample efficiency, {source} → {target} ({sub['dataset'].iloc[0]}); "
-        f"line = mean, band = min–max over {n_seeds} seed(s)"
-    )
-    fig.tight_layout()
-    dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(dest, dpi=110)
-    plt.close(fig)
-    return dest
+        return curve_figure
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

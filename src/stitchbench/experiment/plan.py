@@ -441,41 +441,76 @@ def _plan_measures(
         )
 
 
+def curve_directions(cfg: Config) -> list[tuple[str, str]]:
+    """The ordered model pairs of the ``[curve]`` sweep (``source`` / ``target`` restrict)."""
+    models = list(cfg.models.names)
+    return [
+        (a, b)
+        for a in models
+        for b in models
+        if a != b
+        and (not cfg.curve.source or a == cfg.curve.source)
+        and (not cfg.curve.target or b == cfg.curve.target)
+    ]
+
+
 def _plan_curves(
     cfg: Config, base: dict[str, Any], docs: dict[str, str], tasks: list[Task]
 ) -> None:
-    """``curve`` tasks: one point of a sample-efficiency curve (final embeddings)."""
+    """``curve`` tasks: one point of a sample-efficiency curve (final embeddings).
+
+    With ``curve.retrieval`` (and a dataset with queries), every query is embedded with
+    each model of the sweep (``embed`` tasks of ``queries = "all"``) and each point also
+    scores retrieval retention through its stitch.
+    """
     if not cfg.curve.pairs:
         return
-    models = list(cfg.models.names)
-    for src in models:
-        for tgt in models:
-            if src == tgt:
-                continue
-            for kind in cfg.curve.kinds:
-                params = cfg.stitches.points(kind)[0] if kind in cfg.stitches.kinds else {}
-                for n_pairs in cfg.curve.pairs:
-                    for curve_seed in range(cfg.curve.seeds):
-                        spec = {
-                            **base,
-                            "source": [src, FINAL],
-                            "target": [tgt, FINAL],
-                            "kind": kind,
-                            "params": params,
-                            "n_pairs": None if n_pairs == "all" else n_pairs,
-                            "curve_seed": curve_seed,
-                            "candidates": cfg.curve.candidates,
-                            "max_words": cfg.data.max_words,
-                            "embeds": {src: docs[src], tgt: docs[tgt]},
-                        }
-                        tasks.append(
-                            _make(
-                                "curve",
-                                spec,
-                                sorted({docs[src], docs[tgt]}),
-                                f"curve {kind} {src} → {tgt} n={n_pairs} seed={curve_seed}",
-                            )
+    directions = curve_directions(cfg)
+    queries: dict[str, str] = {}
+    corpus = corpus_for(base["dataset"], cfg.data.max_docs, cfg.run.seed)
+    if cfg.curve.retrieval and corpus.num_queries:
+        for m in dict.fromkeys(x for pair in directions for x in pair):
+            spec = {
+                **base,
+                "model": m,
+                "weights": model_identity(m),
+                "text": "query",
+                "queries": "all",
+                "max_words": None,
+                "layers": [],
+            }
+            t = _make("embed", spec, (), f"embed {m} all queries ({base['dataset']})")
+            queries[m] = t.key
+            tasks.append(t)
+    for src, tgt in directions:
+        for kind in cfg.curve.kinds:
+            params = cfg.stitches.points(kind)[0]
+            for n_pairs in cfg.curve.pairs:
+                for curve_seed in range(cfg.curve.seeds):
+                    spec = {
+                        **base,
+                        "source": [src, FINAL],
+                        "target": [tgt, FINAL],
+                        "kind": kind,
+                        "params": params,
+                        "n_pairs": None if n_pairs == "all" else n_pairs,
+                        "curve_seed": curve_seed,
+                        "candidates": cfg.curve.candidates,
+                        "max_words": cfg.data.max_words,
+                        "embeds": {src: docs[src], tgt: docs[tgt]},
+                    }
+                    deps = {docs[src], docs[tgt]}
+                    if queries:
+                        spec["query_embeds"] = {src: queries[src], tgt: queries[tgt]}
+                        deps |= {queries[src], queries[tgt]}
+                    tasks.append(
+                        _make(
+                            "curve",
+                            spec,
+                            sorted(deps),
+                            f"curve {kind} {src} → {tgt} n={n_pairs} seed={curve_seed}",
                         )
+                    )
 
 
 def _plan_retrieval(

@@ -3,7 +3,8 @@
 A front end of the runner (``stitchbench run`` and every command built on it) calls
 :func:`preflight` after planning and before the run folder exists. It checks, cheaply:
 
-* the plan computes something (a pair of representations for stitches and measures);
+* the plan computes something (a pair of representations for stitches and measures), and
+  a sample-efficiency sweep asks for no more pairs than its training pool holds;
 * each model resolves and loads, and answers one probe text with finite vectors of the
   width it claims (an API model's probe request is made when its client is built:
   reachable, authorised, the dimension it claims);
@@ -198,6 +199,22 @@ def _check_plan(cfg: Config, plan: Sequence[Task]) -> None:
         )
 
 
+def _check_curve(cfg: Config) -> None:
+    """Refuse ``[curve] pairs`` larger than the training pool a curve task will have."""
+    wanted = [p for p in cfg.curve.pairs if isinstance(p, int)]
+    if not wanted or cfg.data.max_words:  # chunked rows: counted by the task itself
+        return
+    for dataset in cfg.data.datasets:
+        n = corpus_for(dataset, cfg.data.max_docs, cfg.run.seed).num_docs
+        pool = n - min(cfg.curve.candidates, n // 2)
+        if max(wanted) > pool:
+            raise DataError(
+                f"curve pairs {max(wanted)} exceed the training pool of {dataset} ({pool} of "
+                f"{n} documents; {n - pool} held out as candidates); use at most {pool}, "
+                "'all', or more documents."
+            )
+
+
 def _check_qrels(cfg: Config, log: Callable[[str], None], warnings: list[str]) -> None:
     """Warn about judgments on absent documents; refuse when most are and retrieval is on."""
     for dataset in cfg.data.datasets:
@@ -259,6 +276,7 @@ def preflight(
     except DataError as exc:
         raise CacheError(str(exc)) from None
     _check_plan(cfg, plan)
+    _check_curve(cfg)
     _check_qrels(cfg, log, report.warnings)
     from stitchbench.encoders.registry import check_model_available
 

@@ -178,7 +178,9 @@ def _embed(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict],
         get_encoder(spec["model"]) if device == "cpu" else get_encoder(spec["model"], device=device)
     )
     got: dict[str, Embeddings] = {}
-    if spec["text"] == "query":
+    if spec["text"] == "query" and spec.get("queries") == "all":
+        got[FINAL] = embed_corpus(corpus, enc, kind="query", store=store, progress=env.progress)
+    elif spec["text"] == "query":
         qids = scored_query_ids(corpus, spec["seed"], spec["fractions"])
         if not qids:
             raise DataError(
@@ -496,8 +498,8 @@ def _curve(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict],
 
     The curve holds out its own fixed candidates (``candidates``, at most half the
     documents) and samples nested training pairs from the rest; rows are its own
-    (``method = "curve:<kind>"``). Retrieval retention is left to ``stitchbench curve``:
-    the runner embeds only the test queries of its split.
+    (``method = "curve:<kind>"``). With ``query_embeds`` (every query, both models) each
+    point also scores retrieval retention through its stitch.
     """
     from stitchbench.experiment import curve
 
@@ -507,12 +509,19 @@ def _curve(task: Task, env: TaskEnv, store: EmbeddingStore) -> tuple[list[dict],
     db, fb = load_embeddings(env, store, spec["embeds"][b])
     ctx = _ctx(task, {a: fa, b: fb})
     n_docs = len(da[FINAL])
-    chunks = chunk_corpus(_corpus(spec), spec.get("max_words"))
+    corpus = _corpus(spec)
+    chunks = chunk_corpus(corpus, spec.get("max_words"))
+    queries: dict[str, Embeddings] = {}
+    for m, key in spec.get("query_embeds", {}).items():
+        queries[m] = load_embeddings(env, store, key)[0][FINAL]
     data = curve.make_curve_data(
         spec["dataset"],
         da[FINAL],
         db[FINAL],
         n_candidates=min(int(spec["candidates"]), n_docs // 2),
+        queries_source=queries.get(a),
+        queries_target=queries.get(b),
+        qrels=corpus.qrels if queries else None,
         ctx=ctx,
         # Chunks of one document stay on one side of the held-out line.
         doc_parents=dict(zip(chunks.ids, chunks.doc_ids, strict=True)),

@@ -562,3 +562,52 @@ def nonlinear_gain_figure(
     ax.set_title(_wrap(title or "Does a non-linear stitch help? Gain against training size"))
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def curve_figure(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path | None:
+    """Sample-efficiency curves of one source → target pair: one panel per metric, log x,
+    line = mean over seeds, band = min–max.
+
+    Args:
+        df: ``curve:<kind>`` rows of one ordered pair (other rows are ignored).
+        path: PNG to write.
+
+    Returns:
+        The path written, or None when there is one training size (a point, not a curve).
+    """
+    sub = df[df["method"].astype(str).str.startswith("curve:") & (df["error"].fillna("") == "")]
+    if sub.empty or sub["n_train"].nunique() < 2:
+        return None
+    source, target = sub["source"].iloc[0], sub["target"].iloc[0]
+    n_cand = int(sub["n_eval"].iloc[0])
+    panels = [
+        ("r2", "held-out R² (0 = mean predictor)", False),
+        ("translation_top1", f"translation top-1 among N = {n_cand}", False),
+        ("translation_mean_rank", f"mean rank among N = {n_cand} (1 = best)", True),
+    ]
+    panels += [
+        (m, f"{m.removeprefix('retention_')} retention (stitched ÷ native target)", False)
+        for m in sorted(set(sub["metric"]))
+        if m.startswith("retention_")
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.0), squeeze=False)
+    for ax, (metric, label, log_y) in zip(axes[0], panels, strict=True):
+        m = sub[sub["metric"] == metric]
+        for method, g in m.groupby("method"):
+            stats = g.groupby("n_train")["value"].agg(["mean", "min", "max"])
+            x = stats.index.to_numpy()
+            ax.plot(x, stats["mean"], marker="o", label=str(method).removeprefix("curve:"))
+            ax.fill_between(x, stats["min"], stats["max"], alpha=0.2)
+        ax.set_xscale("log")
+        if log_y:
+            ax.set_yscale("log")
+        ax.set_xlabel("training pairs (log scale)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(title="stitch kind")
+    fig.suptitle(
+        f"Sample efficiency, source {source} → target {target} ({sub['dataset'].iloc[0]}); "
+        f"line = mean, band = min–max over {sub['seed'].nunique()} seed(s)"
+    )
+    fig.tight_layout()
+    return _save(fig, path)

@@ -747,6 +747,31 @@ def sample_efficiency(df: pd.DataFrame) -> dict[tuple[str, str, str], dict[str, 
     return out
 
 
+CURVE_TABLE_METRICS = ("r2", "translation_top1", "translation_mean_rank", "retention_ndcg@10")
+
+
+def curve_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Sample-efficiency points as a table: one row per (source, target, kind, pairs), the
+    mean over seeds of each metric in :data:`CURVE_TABLE_METRICS` that the rows hold.
+
+    Returns:
+        Columns ``source, target, kind, pairs, seeds`` then the metrics (held-out rows).
+    """
+    rows = _ok(df[df["method"].astype(str).str.startswith(CURVE_PREFIX)])
+    metrics = [m for m in CURVE_TABLE_METRICS if (rows["metric"] == m).any()]
+    if rows.empty or not metrics:
+        return pd.DataFrame(columns=["source", "target", "kind", "pairs", "seeds"])
+    rows = rows[rows["metric"].isin(metrics)].assign(
+        kind=rows["method"].astype(str).str[len(CURVE_PREFIX) :]
+    )
+    keys = ["source", "target", "kind", "n_train"]
+    piv = rows.pivot_table(index=keys, columns="metric", values="value", aggfunc="mean")
+    seeds = rows.groupby(keys)["seed"].nunique().rename("seeds")
+    out = piv.join(seeds).reset_index().rename(columns={"n_train": "pairs"})
+    out["pairs"] = out["pairs"].astype(int)
+    return out[["source", "target", "kind", "pairs", "seeds", *metrics]]
+
+
 # -- provenance, flags, failures, paired tests ----------------------------------------
 
 
