@@ -155,3 +155,28 @@ def test_cli_refuses_pairs_beyond_the_pool_before_any_work(tmp_path: Path) -> No
     )  # fmt: skip
     assert res.exit_code != 0 and "exceed the training pool" in str(res.exception)
     assert not out.exists() and not (tmp_path / "cache").exists()
+
+
+def test_semi_points_get_the_rest_of_the_pool_split_in_two(monkeypatch) -> None:
+    """A kind that learns from unpaired rows gets the training pool minus its pairs, in two
+    disjoint halves (no text on both sides), never a held-out row."""
+    from stitchbench.stitches import SemiSupervisedStitch
+    from stitchbench.stitches.semi import split_unpaired
+
+    data = _data()
+    seen: dict[str, np.ndarray] = {}
+    real_fit = SemiSupervisedStitch.fit
+
+    def spy(self, X, Y, X_unpaired=None, Y_unpaired=None):
+        seen["x"], seen["y"] = X_unpaired, Y_unpaired
+        return real_fit(self, X, Y, X_unpaired, Y_unpaired)
+
+    monkeypatch.setattr(SemiSupervisedStitch, "fit", spy)
+    rows = curve_point(data, "semi", {}, 100, 0)
+    assert {r["method"] for r in rows} == {"curve:semi"}
+    train = training_rows(data, 100, 0)
+    xs, ys = split_unpaired(np.setdiff1d(np.flatnonzero(~data.test_mask), train), 0)
+    assert len(xs) + len(ys) == data.n_pool - 100 and not set(xs) & set(ys)
+    assert not data.test_mask[np.concatenate([xs, ys])].any()
+    np.testing.assert_array_equal(seen["x"], data.docs_source.vectors[xs])
+    np.testing.assert_array_equal(seen["y"], data.docs_target.vectors[ys])

@@ -31,6 +31,7 @@ from stitchbench.evaluate import retrieval_through_stitch, translation_matching
 from stitchbench.results import RunContext
 from stitchbench.scores import regression_scores
 from stitchbench.stitches import make_stitch
+from stitchbench.stitches.semi import split_unpaired, takes_unpaired
 
 #: Retrieval metric whose retention the curve reports (stitched ÷ native target).
 RETENTION_METRIC = "ndcg@10"
@@ -192,7 +193,8 @@ def curve_point(
         params: Its hyperparameters.
         n_pairs: Training pairs (None: the whole training pool).
         seed: Seed of the pair sample (and of the stitch, when it takes one and
-            ``params`` does not fix it).
+            ``params`` does not fix it). A kind whose ``fit`` takes unpaired rows
+            (``semi``) also gets the rest of the pool (``stitches.semi.split_unpaired``).
 
     Returns:
         Tidy rows (``method = "curve:<kind>"``, ``n_train`` = pairs used, ``params``
@@ -208,7 +210,23 @@ def curve_point(
     if "seed" in stitch.get_params() and "seed" not in hyper:
         stitch.set_params(seed=seed)
     X, Y = data.docs_source.vectors, data.docs_target.vectors
-    stitch.fit(np.asarray(X[rows_idx]), np.asarray(Y[rows_idx]))
+    # A kind that also learns from unpaired rows (``semi``) gets the rest of the training
+    # pool, split so that no text is on both sides.
+    unpaired = (
+        split_unpaired(np.setdiff1d(np.flatnonzero(~data.test_mask), rows_idx), seed)
+        if takes_unpaired(stitch)
+        else None
+    )
+    if unpaired is None:
+        stitch.fit(np.asarray(X[rows_idx]), np.asarray(Y[rows_idx]))
+    else:
+        fit: Any = stitch.fit  # a kind whose fit takes unpaired rows (checked above)
+        fit(
+            np.asarray(X[rows_idx]),
+            np.asarray(Y[rows_idx]),
+            X_unpaired=np.asarray(X[unpaired[0]]),
+            Y_unpaired=np.asarray(Y[unpaired[1]]),
+        )
     stitch.with_names(data.source, data.target)
     test = np.flatnonzero(data.test_mask)
     pred = stitch.predict(np.asarray(X[test]))

@@ -28,6 +28,7 @@ from stitchbench.errors import DataError
 from stitchbench.evaluate.retrieval import RetrievalResult, retrieval_through_stitch
 from stitchbench.stats import Interval, bootstrap_retention
 from stitchbench.stitches import STITCH_KINDS, Stitch, make_stitch
+from stitchbench.stitches.semi import split_unpaired, takes_unpaired
 from stitchbench.store import EmbeddingStore
 
 MIGRATION_MODES: tuple[str, ...] = ("corpus", "query")
@@ -153,7 +154,8 @@ def fit_calibration_stitch(
     mode: str = "corpus",
     params: Mapping[str, Any] | None = None,
 ) -> Stitch:
-    """Fit the migration's stitch on the first ``n_pairs`` calibration documents.
+    """Fit the migration's stitch on the first ``n_pairs`` calibration documents (a kind
+    that takes unpaired rows, ``semi``, also gets the rest of the pool, split in two).
 
     Args:
         pair: Both models' embeddings.
@@ -173,7 +175,15 @@ def fit_calibration_stitch(
     src, tgt = stitch_direction(pair, mode)
     rows = np.sort(pair.calibration_rows[:n_pairs])
     X, Y = pair.docs[src].vectors[rows], pair.docs[tgt].vectors[rows]
-    return make_stitch(check_kind(kind), **dict(params or {})).fit(X, Y).with_names(src, tgt)
+    stitch = make_stitch(check_kind(kind), **dict(params or {}))
+    if not takes_unpaired(stitch):
+        return stitch.fit(X, Y).with_names(src, tgt)
+    # A kind that also learns from unpaired rows (``semi``): the rest of the calibration
+    # pool, split so that no text is on both sides (held-out documents are never used).
+    xs, ys = split_unpaired(pair.calibration_rows[n_pairs:], 0)
+    fit: Any = stitch.fit
+    fit(X, Y, X_unpaired=pair.docs[src].vectors[xs], Y_unpaired=pair.docs[tgt].vectors[ys])
+    return stitch.with_names(src, tgt)
 
 
 def held_out_mask(pair: PairData, n_pairs: int) -> np.ndarray:

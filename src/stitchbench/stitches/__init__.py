@@ -2,7 +2,8 @@
 
 Kinds (``STITCH_KINDS``): ``mean``, ``identity``, ``linear``, ``affine``, ``lowrank``,
 ``procrustes``, ``mlp``, ``kernel`` (affine + Nyström kernel ridge), ``unpaired`` (fitted
-from unpaired rows). Every stitch has ``fit(X, Y)``, ``predict(X)``, ``save(path)``;
+from unpaired rows), ``semi`` (a few pairs refined with the unpaired rows of both spaces).
+Every stitch has ``fit(X, Y)``, ``predict(X)``, ``save(path)``;
 ``load_stitch(path)`` restores any of them. ``fit_all_pairs`` fits every ordered pair of
 models, sharing moments and factorizations across pairs.
 """
@@ -19,6 +20,7 @@ from stitchbench.stitches.lowrank import LowRankStitch
 from stitchbench.stitches.mean import MeanStitch
 from stitchbench.stitches.mlp import MLPStitch
 from stitchbench.stitches.procrustes import ProcrustesStitch
+from stitchbench.stitches.semi import SemiSupervisedStitch
 from stitchbench.stitches.unpaired import UnpairedStitch
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "MLPStitch",
     "MeanStitch",
     "ProcrustesStitch",
+    "SemiSupervisedStitch",
     "Stitch",
     "UnpairedStitch",
     "fit_all_pairs",

@@ -1,0 +1,274 @@
+"""Semi-supervised stitch: a few paired texts plus the unpaired rows of both spaces.
+
+A migration has K calibration texts embedded by both models and many more embedded by
+only one of them (the index with the source model; other texts with the target). The
+stitch starts from a supervised linear fit on the K pairs (``base``: affine ridge by
+default, or orthogonal Procrustes) and refines it by self-training on the unpaired rows:
+
+1. map the unpaired source rows with the current map;
+2. pair each with a target row where the two are *mutual* nearest neighbours under CSLS
+   (cross-domain similarity local scaling, which discounts hub rows that are near
+   everything): a pseudo-pair is kept only when both sides choose each other;
+3. drop outlying pseudo-pairs (cosine below median − ``trim`` × MAD: mostly a row whose
+   partner is not on the other side) and refit the base map on the K pairs plus the rest;
+   repeat until the pseudo-pairs stop changing or ``n_iter`` rounds.
+
+Why this and not local (per-cluster) maps: mutual nearest neighbours only add pairs the
+current map already finds unambiguous, so the refit stays a global linear map whose
+estimate improves with every correct pseudo-pair (hundreds to thousands against K), while
+per-cluster maps split the few real pairs further. A rotation with as few pairs as 20
+(fewer than its dimensions) is recovered exactly; on real models the supervised start
+must already place most rows near their partners, which is what K ≥ 100 gives.
+
+Guarded: a seeded share of the pairs (``val_share``) is held out; the refined and the
+supervised maps are both fitted without them and scored by held-out R². Refinement is kept
+only when it scores at least as well; otherwise the stitch is the supervised map on all
+pairs, ``fallback_`` is True and ``reason_`` says why (also when no unpaired rows were
+given). The final map is fitted on every pair.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+import numpy as np
+
+from stitchbench.errors import DataError
+from stitchbench.scores import regression_scores
+from stitchbench.stitches.base import Stitch, make_stitch, register_stitch
+from stitchbench.stitches.unpaired import _csls_mutual_pairs, _unit
+from stitchbench.validation import as_matrix
+
+#: Supervised kinds the refinement can start from (linear maps: one matrix and a bias).
+BASES = ("affine", "procrustes", "linear")
+
+
+def takes_unpaired(stitch: Stitch) -> bool:
+    """True when ``stitch.fit`` also takes ``X_unpaired`` / ``Y_unpaired`` rows."""
+    import inspect
+
+    return "X_unpaired" in inspect.signature(stitch.fit).parameters
+
+
+def split_unpaired(rows: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint seeded halves of ``rows``: the source side's unpaired rows and the
+    target side's (no text on both sides, as in a migration where the index holds the
+    source model's vectors and the target model has embedded other texts).
+
+    Args:
+        rows: (m,) row indices not used as pairs (and not held out for scoring).
+        seed: Seed of the split.
+
+    Returns:
+        ``(source rows, target rows)``, each sorted.
+    """
+    rest = np.random.default_rng([int(seed), 4051]).permutation(np.asarray(rows))
+    half = rest.size // 2
+    return np.sort(rest[:half]), np.sort(rest[half:])
+
+
+def _linear_parts(stitch: Stitch, d_source: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(coef (d_source, d_target), intercept (d_target,))`` of a fitted linear stitch."""
+    zero = stitch.predict(np.zeros((1, d_source))).astype(np.float64)[0]
+    coef = stitch.predict(np.eye(d_source)).astype(np.float64) - zero
+    return coef, zero
+
+
+@register_stitch
+class SemiSupervisedStitch(Stitch):
+    """A linear stitch from K pairs refined by mutual-nearest-neighbour pseudo-pairs.
+
+    ``ŷ = x W + b`` (see the module docstring for the fit and its guard).
+
+    Args:
+        base: Supervised kind the refinement starts from and refits (``BASES``).
+        base_params: Hyperparameters of ``base`` (e.g. ``{"scale": True}`` for Procrustes).
+        n_iter: Largest number of self-training rounds.
+        csls_k: Neighbours in the CSLS hub correction.
+        min_cosine: Pseudo-pairs whose cosine (mapped source row vs target row) is below
+            this are dropped.
+        trim: Pseudo-pairs whose cosine is below median − ``trim`` × MAD of a round's
+            cosines are dropped (outliers: mostly rows whose partner is not on the other
+            side).
+        val_share: Share of the pairs held out to decide whether refinement helps (at
+            least 3 rows; with fewer than 8 pairs nothing is held out and the refinement
+            is kept unchecked, ``reason_`` says so).
+        max_unpaired: Unpaired rows used per side (a seeded sample above it).
+        seed: Seed of the held-out split and the samples.
+
+    Attributes:
+        coef_: (d_source, d_target) W.
+        intercept_: (d_target,) b.
+        fallback_: True when the supervised map was kept.
+        reason_: Why it fell back, or how the refinement was checked.
+        n_pseudo_: Pseudo-pairs of each round of the final fit.
+        val_r2_supervised_: Held-out R² of the supervised map (NaN when unchecked).
+        val_r2_refined_: Held-out R² of the refined map (NaN when unchecked).
+        n_unpaired_: Unpaired rows used ``[source, target]``.
+    """
+
+    kind = "semi"
+    _array_attrs = ("coef_", "intercept_")
+    _scalar_attrs = (
+        "fallback_",
+        "reason_",
+        "n_pseudo_",
+        "val_r2_supervised_",
+        "val_r2_refined_",
+        "n_unpaired_",
+    )
+
+    def __init__(
+        self,
+        base: str = "affine",
+        base_params: dict[str, Any] | None = None,
+        n_iter: int = 5,
+        csls_k: int = 10,
+        min_cosine: float = 0.0,
+        val_share: float = 0.2,
+        trim: float = 3.0,
+        max_unpaired: int = 20_000,
+        seed: int = 0,
+    ) -> None:
+        self.base = base
+        self.base_params = base_params
+        self.n_iter = n_iter
+        self.csls_k = csls_k
+        self.min_cosine = min_cosine
+        self.val_share = val_share
+        self.trim = trim
+        self.max_unpaired = max_unpaired
+        self.seed = seed
+
+    def _check_params(self) -> None:
+        if self.base not in BASES:
+            raise DataError(f"base must be one of {', '.join(BASES)}; got {self.base!r}.")
+        make_stitch(self.base, **(self.base_params or {}))  # names a bad parameter
+        for name in ("n_iter", "csls_k", "max_unpaired"):
+            if int(getattr(self, name)) < 1:
+                raise DataError(f"{name} must be >= 1; got {getattr(self, name)}.")
+        if not 0.0 < float(self.val_share) < 1.0:
+            raise DataError(f"val_share must lie in (0, 1); got {self.val_share}.")
+        if float(self.trim) <= 0:
+            raise DataError(f"trim must be > 0; got {self.trim}.")
+        if not -1.0 <= float(self.min_cosine) < 1.0:
+            raise DataError(f"min_cosine must lie in [-1, 1); got {self.min_cosine}.")
+
+    def fit(
+        self,
+        X: np.ndarray,
+        Y: np.ndarray,
+        X_unpaired: np.ndarray | None = None,
+        Y_unpaired: np.ndarray | None = None,
+    ) -> Self:
+        """Fit from paired rows and, when given, the unpaired rows of both spaces.
+
+        Args:
+            X: (K, d_source) source rows of the paired texts.
+            Y: (K, d_target) target rows of the same texts, same order.
+            X_unpaired: (n_x, d_source) source rows of other texts (optional).
+            Y_unpaired: (n_y, d_target) target rows of other texts (optional; n_y may
+                differ from n_x, and the texts need not overlap).
+
+        Returns:
+            self.
+        """
+        self._check_params()
+        Xa, Ya = self._begin_fit(X, Y)
+        if Xa.shape[0] < 3:
+            raise DataError(f"a semi-supervised fit needs at least 3 pairs; got {Xa.shape[0]}.")
+        rng = np.random.default_rng(int(self.seed))
+        xu = yu = None
+        if X_unpaired is not None and Y_unpaired is not None:
+            xu = self._sample(as_matrix(X_unpaired, "X_unpaired (source)"), Xa.shape[1], rng)
+            yu = self._sample(as_matrix(Y_unpaired, "Y_unpaired (target)"), Ya.shape[1], rng)
+        self.n_unpaired_ = [
+            0 if xu is None else int(xu.shape[0]),
+            0 if yu is None else int(yu.shape[0]),
+        ]
+        self.val_r2_supervised_ = self.val_r2_refined_ = float("nan")
+        self.n_pseudo_: list[int] = []
+        if xu is None or yu is None or min(xu.shape[0], yu.shape[0]) < 2 * int(self.csls_k):
+            self.fallback_ = True
+            self.reason_ = "no unpaired rows (or too few) on one side: the supervised map"
+            self.coef_, self.intercept_ = self._supervised(Xa, Ya)
+            return self
+        n_val = max(3, round(float(self.val_share) * Xa.shape[0]))
+        if Xa.shape[0] - n_val < 5:
+            self.fallback_ = False
+            self.reason_ = (
+                f"refined without a check: {Xa.shape[0]} pairs are too few to hold any out"
+            )
+            self.coef_, self.intercept_, self.n_pseudo_ = self._refine(Xa, Ya, xu, yu)
+            return self
+        order = rng.permutation(Xa.shape[0])
+        val, fit = order[:n_val], order[n_val:]
+        sup = self._supervised(Xa[fit], Ya[fit])
+        ref = self._refine(Xa[fit], Ya[fit], xu, yu)[:2]
+        mu = Ya[fit].mean(axis=0)
+        self.val_r2_supervised_ = float(
+            regression_scores(Ya[val], Xa[val] @ sup[0] + sup[1], mu)["r2"]
+        )
+        self.val_r2_refined_ = float(
+            regression_scores(Ya[val], Xa[val] @ ref[0] + ref[1], mu)["r2"]
+        )
+        if self.val_r2_refined_ >= self.val_r2_supervised_:
+            self.fallback_ = False
+            self.reason_ = (
+                f"refinement kept: held-out R² {self.val_r2_refined_:.4f} vs "
+                f"{self.val_r2_supervised_:.4f} supervised on {n_val} pairs"
+            )
+            self.coef_, self.intercept_, self.n_pseudo_ = self._refine(Xa, Ya, xu, yu)
+        else:
+            self.fallback_ = True
+            self.reason_ = (
+                f"refinement did not help: held-out R² {self.val_r2_refined_:.4f} vs "
+                f"{self.val_r2_supervised_:.4f} supervised on {n_val} pairs; the supervised map"
+            )
+            self.coef_, self.intercept_ = self._supervised(Xa, Ya)
+        return self
+
+    def _sample(self, a: np.ndarray, width: int, rng: np.random.Generator) -> np.ndarray:
+        if a.shape[1] != width:
+            raise DataError(
+                f"unpaired rows have {a.shape[1]} columns but the paired rows {width}; give "
+                "rows of the same two models."
+            )
+        if a.shape[0] > int(self.max_unpaired):
+            a = a[np.sort(rng.choice(a.shape[0], int(self.max_unpaired), replace=False))]
+        return a
+
+    def _supervised(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        st = make_stitch(self.base, **(self.base_params or {})).fit(X, Y)
+        return _linear_parts(st, X.shape[1])
+
+    def _refine(
+        self, X: np.ndarray, Y: np.ndarray, xu: np.ndarray, yu: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """Self-training rounds from the supervised map on (X, Y); ``(W, b, pseudo counts)``."""
+        coef, bias = self._supervised(X, Y)
+        yu_unit = _unit(yu).astype(np.float32)
+        prev: set[tuple[int, int]] = set()
+        counts: list[int] = []
+        for _ in range(int(self.n_iter)):
+            mapped = _unit(xu @ coef + bias).astype(np.float32)
+            ia, ib, cos = _csls_mutual_pairs(mapped, yu_unit, int(self.csls_k))
+            # Outliers among the pairs' cosines are mostly wrong pairs (a row whose partner
+            # is not on the other side): drop those below median − trim · MAD.
+            med = float(np.median(cos)) if cos.size else 0.0
+            mad = float(np.median(np.abs(cos - med))) if cos.size else 0.0
+            keep = (cos >= float(self.min_cosine)) & (cos >= med - float(self.trim) * mad)
+            ia, ib = ia[keep], ib[keep]
+            counts.append(int(ia.size))
+            pairs = set(zip(ia.tolist(), ib.tolist(), strict=True))
+            if not pairs or pairs == prev:
+                break
+            prev = pairs
+            coef, bias = self._supervised(np.vstack([X, xu[ia]]), np.vstack([Y, yu[ib]]))
+        return coef, bias, counts
+
+    def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:  # pragma: no cover - fit overrides
+        raise NotImplementedError
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.coef_ + self.intercept_

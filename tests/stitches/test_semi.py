@@ -1,0 +1,81 @@
+"""SemiSupervisedStitch: known answers (a rotation from 20 pairs, an unrelated space
+refused by the guard), the fallback without unpaired rows, reload, bad parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import ortho_group
+
+from stitchbench.errors import DataError
+from stitchbench.stitches import SemiSupervisedStitch, load_stitch, make_stitch
+
+
+def _rotation(n: int = 2500, d: int = 32):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, d)) * np.linspace(2.0, 0.5, d)
+    return X, X @ ortho_group.rvs(d, random_state=1), rng
+
+
+def _cos(P: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    return (P * Y).sum(axis=1) / np.linalg.norm(P, axis=1) / np.linalg.norm(Y, axis=1)
+
+
+def test_recovers_an_exact_rotation_from_20_pairs_and_unpaired_rows() -> None:
+    X, Y, rng = _rotation()
+    pairs = np.arange(20)
+    # Unpaired: the source side has texts 20..1999, the target side 500..2499 in another
+    # order (1,500 texts on both sides, neither side told which).
+    xu, yu = X[20:2000], Y[rng.permutation(np.arange(500, 2500))]
+    st = SemiSupervisedStitch().fit(X[pairs], Y[pairs], X_unpaired=xu, Y_unpaired=yu)
+    assert not st.fallback_ and "kept" in st.reason_ and st.n_pseudo_[-1] > 1000
+    test = np.arange(2000, 2500)
+    assert _cos(st.predict(X[test]), Y[test]).min() >= 0.999
+    # 20 pairs in 32 dimensions alone cannot pin the rotation down.
+    sup = make_stitch("affine").fit(X[pairs], Y[pairs])
+    assert _cos(sup.predict(X[test]), Y[test]).mean() < 0.95
+
+
+def test_unpaired_rows_from_an_unrelated_space_fall_back_and_say_so() -> None:
+    X, Y, rng = _rotation()
+    unrelated = rng.normal(size=(2000, 32))
+    st = SemiSupervisedStitch().fit(X[:100], Y[:100], X[100:2100], unrelated)
+    assert st.fallback_ and "did not help" in st.reason_
+    assert st.val_r2_refined_ < st.val_r2_supervised_
+    sup = make_stitch("affine").fit(X[:100], Y[:100])
+    np.testing.assert_allclose(st.predict(X[2100:]), sup.predict(X[2100:]), atol=1e-4)
+
+
+def test_without_unpaired_rows_it_is_the_supervised_map() -> None:
+    X, Y, _ = _rotation(300)
+    st = SemiSupervisedStitch(base="procrustes").fit(X[:50], Y[:50])
+    assert st.fallback_ and "no unpaired rows" in st.reason_
+    ref = make_stitch("procrustes").fit(X[:50], Y[:50])
+    np.testing.assert_allclose(st.predict(X[50:]), ref.predict(X[50:]), atol=1e-4)
+
+
+def test_reload_predicts_bit_identically(tmp_path: Path) -> None:
+    X, Y, rng = _rotation(1200)
+    st = SemiSupervisedStitch(n_iter=2).fit(X[:40], Y[:40], X[40:1000], Y[rng.permutation(1000)])
+    st.save(tmp_path / "semi")
+    back = load_stitch(tmp_path / "semi")
+    assert isinstance(back, SemiSupervisedStitch) and back.reason_ == st.reason_
+    np.testing.assert_array_equal(back.predict(X[1000:]), st.predict(X[1000:]))
+
+
+@pytest.mark.parametrize(
+    ("params", "needle"),
+    [({"base": "mlp"}, "base"), ({"val_share": 1.5}, "val_share"), ({"n_iter": 0}, "n_iter")],
+)
+def test_bad_parameters_name_themselves(params: dict, needle: str) -> None:
+    X, Y, _ = _rotation(100)
+    with pytest.raises(DataError, match=needle):
+        SemiSupervisedStitch(**params).fit(X[:50], Y[:50])
+
+
+def test_unpaired_rows_of_another_width_are_refused() -> None:
+    X, Y, _ = _rotation(200)
+    with pytest.raises(DataError, match="columns"):
+        SemiSupervisedStitch().fit(X[:50], Y[:50], X[50:], np.zeros((100, 7)))
