@@ -132,6 +132,7 @@ class RetrievalResult:
             for paired bootstrap intervals and tests.
         mixed: Who fills the top-10 in ``"mixed"`` mode; None otherwise.
         stitch: The stitch that was used (never refitted).
+        n_fallback: Rows of the translated side re-embedded natively (``fallback_share``).
     """
 
     source: str
@@ -151,6 +152,7 @@ class RetrievalResult:
     per_query: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     mixed: MixedShare | None = None
     stitch: Stitch | None = None
+    n_fallback: int = 0
 
     def metric_values(self) -> dict[str, float]:
         """Every number as one flat ``{metric: value}`` dict (the tidy-row metric names).
@@ -353,6 +355,9 @@ def retrieval_through_stitch(
     search_metric: str = "cosine",
     device: str = "cpu",
     seed: int = 0,
+    fallback_share: float = 0.0,
+    confidence: np.ndarray | None = None,
+    calibration_source: np.ndarray | None = None,
 ) -> RetrievalResult:
     """Score retrieval through an already fitted stitch source → target (never fits).
 
@@ -383,9 +388,18 @@ def retrieval_through_stitch(
         search_metric: ``"cosine"`` or ``"dot"``.
         device: Torch device for the searches.
         seed: Seed of the fixed-N translation subset and of the mixed draw.
+        fallback_share: Share of the translated side re-embedded natively, least trusted
+            first: queries in ``"query"`` mode (they search with their target vectors),
+            documents in ``"corpus"`` mode (their target vectors are indexed). 0: none.
+        confidence: Trust of each translated row, higher = more trusted: (n_test,) in
+            ``test_query_ids`` order (query mode) or (n_rows,) in ``docs_source`` order
+            (corpus mode). None: :func:`~stitchbench.evaluate.confidence.calibration_density`
+            against ``calibration_source``.
+        calibration_source: (K, d_source) the stitch's calibration source rows, for the
+            default confidence.
 
     Returns:
-        A :class:`RetrievalResult`.
+        A :class:`RetrievalResult` (``fallback`` says how many rows were re-embedded).
 
     Raises:
         DataError: An unfitted stitch or one of the wrong dims, an unknown mode, ids that
@@ -439,10 +453,17 @@ def retrieval_through_stitch(
 
     mixed: MixedShare | None = None
     native_rows: np.ndarray | None = None
+    redo = _fallback_rows(
+        mode, fallback_share, confidence, calibration_source, QS if mode == "query" else DS
+    )
     if mode == "query":
         q_stitched, d_stitched = stitch.predict(QS), DT
+        if redo is not None:
+            q_stitched[redo] = QT[redo]
     elif mode == "corpus":
         q_stitched, d_stitched = QT, stitch.predict(DS)
+        if redo is not None:
+            d_stitched[redo] = DT[redo]
     else:
         native_docs = mixed_native_docs(parents, mixed_share, seed)
         native_rows = np.array([p in native_docs for p in parents], dtype=bool)
@@ -512,4 +533,35 @@ def retrieval_through_stitch(
         per_query=per_query,
         mixed=mixed,
         stitch=stitch,
+        n_fallback=0 if redo is None else int(redo.sum()),
     )
+
+
+def _fallback_rows(
+    mode: str,
+    share: float,
+    confidence: np.ndarray | None,
+    calibration_source: np.ndarray | None,
+    translated: np.ndarray,
+) -> np.ndarray | None:
+    """Rows of the translated side to re-embed natively (least trusted), or None."""
+    from stitchbench.evaluate.confidence import calibration_density, least_trusted
+
+    if not float(share):
+        return None
+    if mode not in ("query", "corpus"):
+        raise DataError(f"fallback_share applies to modes 'query' and 'corpus', not {mode!r}.")
+    if confidence is None:
+        if calibration_source is None:
+            raise DataError(
+                "fallback_share needs a confidence per translated row or the calibration "
+                "rows (calibration_source) to compute one."
+            )
+        confidence = calibration_density(translated, calibration_source)
+    conf = np.asarray(confidence, dtype=np.float64).reshape(-1)
+    if conf.size != translated.shape[0]:
+        what = "test queries" if mode == "query" else "document rows"
+        raise DataError(
+            f"confidence has {conf.size} entries but there are {translated.shape[0]} {what}."
+        )
+    return least_trusted(conf, share)
