@@ -161,7 +161,7 @@ def finding_table(tables: RunTables) -> pd.DataFrame:
 
 
 def test_kind_labels_computed_once_per_combination_equal_row_by_row() -> None:
-    from stitchbench.report.views import _kind_labels, kind_labels
+    from stitchbench.report.tables import _kind_labels, kind_labels
 
     pq = _per_query({"mlp2": 0.1}).assign(mode="")
     fast, slow = kind_labels(pq), _kind_labels(pq)

@@ -107,7 +107,9 @@ def test_league_table_matches_scipy_on_the_pairs(tables: v.RunTables) -> None:
 
 def test_layer_max_is_calibrated_against_the_null_maximum(layer_run: Path) -> None:
     df = v.load_run(layer_run).results
-    lm = v._layer_max(df, "linear_cka", n_null=500, seed=0)
+    from stitchbench.report.league import _layer_max
+
+    lm = _layer_max(df, "linear_cka", n_null=500, seed=0)
     row = lm[(lm["source"] == "minilm-l6") & (lm["target"] == "static-64")].iloc[0]
     layer_cka = df[
         (df["source"] == "minilm-l6")

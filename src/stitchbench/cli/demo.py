@@ -136,7 +136,7 @@ def render_demo(df: pd.DataFrame, names: list[str], kinds: list[str]) -> None:
     """The demo's tables, from the results table."""
     import numpy as np
 
-    from stitchbench.report.figures import retention_matrix
+    from stitchbench.report.views import retention_matrix
     from stitchbench.results import pair_matrix
 
     ok = df[df["error"] == ""]
@@ -177,24 +177,15 @@ def _n(df: pd.DataFrame, col: str) -> str:
 
 def by_kind_table(df: pd.DataFrame, kinds: list[str]) -> Table:
     """Held-out (test) R² of every stitch kind side by side, one row per ordered pair."""
-    sub = df[(df["metric"] == "r2") & (df["method"].isin(kinds)) & (df["split"] == "test")]
-    wide = sub.pivot_table(index=["source", "target"], columns="method", values="value")
-    wide = wide[[k for k in kinds if k in wide.columns]].reset_index()
-    wide.insert(0, "source → target", wide.pop("source") + " → " + wide.pop("target"))
-    return frame_table(wide, "Held-out R² by stitch kind (test split)")
+    from stitchbench.report.views import r2_by_kind
+
+    return frame_table(r2_by_kind(df, kinds), "Held-out R² by stitch kind (test split)")
 
 
 def measures_table(df: pd.DataFrame, models: list[str]) -> Table:
     """Every similarity measure per ordered pair, one column per measure."""
-    from stitchbench.measures import MEASURES
+    from stitchbench.report.views import measures_by_pair
 
-    raw = df[df["method"].isin(list(MEASURES)) & (df["method"] == df["metric"])]
-    raw = raw[raw["source"] != raw["target"]]
-    wide = raw.pivot_table(index=["source", "target"], columns="method", values="value")
-    wide = wide.reindex(
-        sorted(wide.index, key=lambda st: (models.index(st[0]), models.index(st[1])))
-    ).reset_index()
-    wide.insert(0, "source → target", wide.pop("source") + " → " + wide.pop("target"))
-    arrows = {m: ("↑" if MEASURES[m].higher_is_more_similar else "↓") for m in MEASURES}
-    wide.columns = [c if c not in arrows else f"{c} {arrows[c]}" for c in wide.columns]
-    return frame_table(wide, "Similarity measures on all rows (↑ similarity, ↓ distance)")
+    return frame_table(
+        measures_by_pair(df, models), "Similarity measures on all rows (↑ similarity, ↓ distance)"
+    )

@@ -27,7 +27,8 @@ def layers(
     from stitchbench.cli.run import report_summary
     from stitchbench.experiment.config import parse_config
     from stitchbench.experiment.runner import run_experiment
-    from stitchbench.report.figures import layer_figures, layer_matrix
+    from stitchbench.report.figures import layer_figures
+    from stitchbench.report.views import layer_matrix
 
     names = [m.strip() for m in models.split(",") if m.strip()]
     if len(names) == 1:

@@ -55,7 +55,8 @@ def retrieve(
     from stitchbench.cli.run import report_summary
     from stitchbench.experiment.config import parse_config
     from stitchbench.experiment.runner import run_experiment
-    from stitchbench.report.figures import retention_matrix, retrieval_figure
+    from stitchbench.report.figures import retrieval_figure
+    from stitchbench.report.views import retention_matrix
 
     if all_pairs:
         names = [m.strip() for m in models.split(",") if m.strip()]

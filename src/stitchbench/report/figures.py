@@ -14,7 +14,22 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from stitchbench.results import FINAL, NATIVE_RETRIEVAL, pair_matrix, retrieval_method
+from stitchbench.report.views import (
+    cka_r2_points as cka_r2_points,
+)
+from stitchbench.report.views import (
+    cka_r2_spearman as cka_r2_spearman,
+)
+from stitchbench.report.views import (
+    final_rows,
+)
+from stitchbench.report.views import (
+    layer_matrix as layer_matrix,
+)
+from stitchbench.report.views import (
+    retention_matrix as retention_matrix,
+)
+from stitchbench.results import NATIVE_RETRIEVAL, pair_matrix, retrieval_method
 
 
 def heatmap(
@@ -134,75 +149,12 @@ def _save(fig: plt.Figure, path: str | os.PathLike[str]) -> Path:
 # --- figures drawn from the results table only ---------------------------------------------
 
 
-def _final(df: pd.DataFrame) -> pd.DataFrame:
-    if "source_layer" not in df.columns:
-        return df
-    return df[(df["source_layer"].astype(str) == FINAL) & (df["target_layer"].astype(str) == FINAL)]
-
-
 def _one(df: pd.DataFrame, col: str, default: str = "?") -> str:
     vals = df[col].dropna().unique() if col in df.columns else []
     if len(vals) != 1:
         return default
     v = vals[0]
     return str(int(v)) if isinstance(v, float | np.floating | int | np.integer) else str(v)
-
-
-def retention_matrix(
-    df: pd.DataFrame,
-    models: Sequence[str],
-    kind: str = "affine",
-    metric: str = "ndcg@10",
-    mode: str = "query",
-) -> pd.DataFrame:
-    """Retention of ``metric`` per ordered pair (rows: stitch source, columns: target),
-    with each model's native ``metric`` on the diagonal."""
-    sub = df[df["mode"] == mode] if "mode" in df.columns else df
-    mat = pair_matrix(sub, retrieval_method(kind), f"retention_{metric}", list(models))
-    native = pair_matrix(df, NATIVE_RETRIEVAL, metric, list(models))
-    for m in models:
-        if m in native.index and m in native.columns:
-            mat.loc[m, m] = native.loc[m, m]
-    mat.index.name = "query model (source)" if mode == "query" else "source"
-    mat.columns.name = "index model (target)" if mode == "query" else "target"
-    return mat
-
-
-def cka_r2_points(
-    df: pd.DataFrame, models: Sequence[str], kind: str = "affine"
-) -> tuple[list[float], list[float], list[str]]:
-    """(linear CKA, held-out test R²) per ordered pair source ≠ target, with labels."""
-    final = _final(df)
-    cka = pair_matrix(final, "linear_cka", "linear_cka", list(models))
-    test = final[final["split"] == "test"] if "split" in final.columns else final
-    r2 = pair_matrix(test, kind, "r2", list(models))
-    x, y, labels = [], [], []
-    for s in models:
-        for t in models:
-            if s == t:
-                continue
-            c, r = float(cka.loc[s, t]), float(r2.loc[s, t])
-            if np.isfinite(c) and np.isfinite(r):
-                x.append(c)
-                y.append(r)
-                labels.append(f"{s}→{t}")
-    return x, y, labels
-
-
-def cka_r2_spearman(
-    df: pd.DataFrame, models: Sequence[str], kind: str = "affine"
-) -> tuple[float, float, int]:
-    """Spearman's rho between linear CKA and test R² over ordered pairs: (rho, p, n).
-
-    rho and p are NaN with fewer than 3 pairs.
-    """
-    from scipy.stats import spearmanr
-
-    x, y, _ = cka_r2_points(df, models, kind)
-    if len(x) < 3:
-        return float("nan"), float("nan"), len(x)
-    res = spearmanr(x, y)
-    return float(res.statistic), float(res.pvalue), len(x)
 
 
 def cka_vs_r2_figure(
@@ -215,7 +167,7 @@ def cka_vs_r2_figure(
     """Linear CKA (x) against the stitch's held-out R² (y), one point per ordered pair."""
     x, y, labels = cka_r2_points(df, models, kind)
     rho, p, n = cka_r2_spearman(df, models, kind)
-    final = _final(df)
+    final = final_rows(df)
     stitch = final[
         (final["method"] == kind) & (final["metric"] == "r2") & (final["split"] == "test")
     ]
@@ -268,7 +220,7 @@ def demo_figures(
     """The demo's figures from its results table: affine R², linear CKA, CKA vs R², MLP vs
     affine per pair, retention."""
     out = Path(out)
-    final = _final(df)
+    final = final_rows(df)
     files: list[Path] = []
     test = final[final["split"] == "test"]
     aff = test[(test["method"] == "affine") & (test["metric"] == "r2")]
@@ -362,24 +314,6 @@ def layer_figures(
     return files
 
 
-def _layer_order(labels: Sequence[str]) -> list[str]:
-    return sorted(labels, key=lambda s: (s == FINAL, int(s) if s != FINAL else 0))
-
-
-def layer_matrix(df: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
-    """Source layers × target layers of one (method, metric) for one ordered model pair."""
-    sub = df[(df["method"] == method) & (df["metric"] == metric)]
-    if sub.empty:
-        return pd.DataFrame()
-    mat = sub.pivot_table(
-        index="source_layer", columns="target_layer", values="value", aggfunc="mean"
-    )
-    mat = mat.reindex(index=_layer_order(list(mat.index)), columns=_layer_order(list(mat.columns)))
-    mat.index.name = f"source {sub['source'].iloc[0]} layer"
-    mat.columns.name = f"target {sub['target'].iloc[0]} layer"
-    return mat
-
-
 def versus_affine_figure(
     df: pd.DataFrame, out: str | os.PathLike[str], kind: str = "mlp", metric: str = "r2"
 ) -> Path | None:
@@ -389,7 +323,7 @@ def versus_affine_figure(
     with the diagonal y = x: points below it are pairs where ``kind`` loses to affine.
     Reads only the results table; None when it lacks either method.
     """
-    test = _final(df)
+    test = final_rows(df)
     test = test[(test["split"] == "test") & (test["metric"] == metric) & (test["error"] == "")]
     key = ["dataset", "source", "target"]
     a, b = test[test["method"] == "affine"], test[test["method"] == kind]
@@ -460,7 +394,7 @@ def depth_figure(
     """
     import json
 
-    test = _final(df)
+    test = final_rows(df)
     test = test[(test["split"] == "test") & (test["metric"] == metric) & (test["error"] == "")]
     mlp = test[test["method"] == kind].copy()
     if mlp.empty:
