@@ -134,3 +134,41 @@ def test_gate_bad_input_is_one_line_exit_2(pair):
     )  # fmt: skip
     assert out.returncode == 2, out.stdout + out.stderr
     assert "--pairs 100000" in out.stdout and "calibration" in out.stdout
+
+
+def test_gate_fits_a_score_map_saves_it_and_apply_records_it(pair, tmp_path):
+    """The gate maps native cosine thresholds to stitched ones on the calibration pairs,
+    checks the map on held-out queries, saves it with the stitch; apply copies it into the
+    migration record."""
+    import lancedb
+    import numpy as np
+    import pyarrow as pa
+
+    from stitchbench.migrate import apply_stitch, gate_migration
+    from stitchbench.stitches import load_stitch
+
+    res = gate_migration(
+        pair, pairs=300, threshold=0.5, kind="affine", n_boot=50, progress=False,
+        save_stitch=tmp_path / "st",
+    )  # fmt: skip
+    assert res.score_map is not None and res.score_check is not None
+    assert np.all(np.diff(res.score_map.native) >= 0) and res.score_map.n_pairs == 300
+    # Checked at the native top-1% score of held-out (query, document) pairs.
+    chk = res.score_check
+    assert 0 < chk.precision <= 1 and 0 < chk.recall <= 1 and chk.native_selected > 0
+    d = res.to_dict()
+    assert set(d["score_map"]) == {"0.3", "0.5", "0.7", "0.9"} and d["score_check"]["mapped"]
+    st = load_stitch(tmp_path / "st")
+    assert st.score_map == res.score_map.to_dict()
+    db = tmp_path / "db"
+    vecs = pair.docs[pair.old].vectors[:50].astype(np.float32)
+    table = pa.table(
+        {
+            "id": [str(i) for i in range(50)],
+            "vector": pa.array(list(vecs), pa.list_(pa.float32(), vecs.shape[1])),
+        }
+    )
+    lancedb.connect(db).create_table("docs", table)
+    out = apply_stitch(db, "docs", tmp_path / "st", progress=False)
+    record = json.loads((db / ".stitchbench-migrations" / f"{out.target_table}.json").read_text())
+    assert record["score_map"] == st.score_map

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from stitchbench.corpora import Corpus
 from stitchbench.errors import DataError
+from stitchbench.evaluate.thresholds import (
+    ThresholdCheck,
+    ThresholdMap,
+    check_threshold_map,
+    fit_threshold_map,
+)
 from stitchbench.migrate.calibration import (
     PairData,
     RetentionPoint,
@@ -16,6 +24,7 @@ from stitchbench.migrate.calibration import (
     fit_calibration_stitch,
     load_pair,
     score_stitch,
+    stitch_direction,
 )
 from stitchbench.store import EmbeddingStore
 
@@ -33,6 +42,11 @@ class GateResult:
         old: Model A.
         new: Model B.
         stitch_path: Where the fitted stitch was saved (None when not asked).
+        score_map: Native → stitched cosine map fitted on the calibration pairs (saved
+            with the stitch; ``migrate apply`` copies it into the migration record).
+        score_check: The map checked on held-out queries at the native score that keeps
+            the top 1% of (query, document) pairs: precision and recall of the mapped
+            threshold's selection against the native one.
     """
 
     passed: bool
@@ -42,6 +56,8 @@ class GateResult:
     old: str
     new: str
     stitch_path: Path | None = None
+    score_map: ThresholdMap | None = None
+    score_check: ThresholdCheck | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (what ``--json`` prints)."""
@@ -71,6 +87,12 @@ class GateResult:
             "native_source_ndcg@10": res.native_source["ndcg@10"],
             "stitched_ndcg@10": res.stitched["ndcg@10"],
             "stitch_path": str(self.stitch_path) if self.stitch_path else None,
+            "score_map": (
+                {f"{t:.1f}": round(float(self.score_map(t)), 4) for t in (0.3, 0.5, 0.7, 0.9)}
+                if self.score_map is not None
+                else None
+            ),
+            "score_check": asdict(self.score_check) if self.score_check is not None else None,
         }
 
 
@@ -124,6 +146,9 @@ def gate_migration(
     )
     stitch = fit_calibration_stitch(pair, kind, pairs, mode)
     point = score_stitch(pair, stitch, pairs, mode, n_boot=n_boot, seed=seed)
+    tmap, check = _score_map(pair, stitch, pairs, mode, seed)
+    if tmap is not None:
+        stitch.score_map = tmap.to_dict()
     path = stitch.save(save_stitch) if save_stitch is not None else None
     return GateResult(
         passed=bool(point.retention.estimate >= threshold),
@@ -133,4 +158,37 @@ def gate_migration(
         old=pair.old,
         new=pair.new,
         stitch_path=path,
+        score_map=tmap,
+        score_check=check,
     )
+
+
+def _score_map(
+    pair: PairData, stitch: Any, n_pairs: int, mode: str, seed: int
+) -> tuple[ThresholdMap | None, ThresholdCheck | None]:
+    """The native → stitched score map on the calibration pairs, checked on held-out
+    queries (at most 200) against every document (None with fewer than 10 pairs)."""
+    if n_pairs < 10:
+        return None, None
+    src, tgt = stitch_direction(pair, mode)
+    rows = np.sort(pair.calibration_rows[:n_pairs])
+    Y = pair.docs[tgt].vectors[rows]
+    tmap = fit_threshold_map(Y, stitch.predict(pair.docs[src].vectors[rows]), mode, seed=seed)
+    qids = pair.test_query_ids[:200]
+
+    def unit(a: np.ndarray) -> np.ndarray:
+        return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+
+    def queries(model: str) -> np.ndarray:
+        pos = {str(q): i for i, q in enumerate(pair.queries[model].ids.tolist())}
+        return pair.queries[model].vectors[[pos[q] for q in qids]]
+
+    docs_t = unit(pair.docs[tgt].vectors)
+    if mode == "corpus":  # native target queries; documents translated
+        q = unit(queries(tgt))
+        native, stitched = q @ docs_t.T, q @ unit(stitch.predict(pair.docs[src].vectors)).T
+    else:  # queries translated into the target's index
+        native = unit(queries(tgt)) @ docs_t.T
+        stitched = unit(stitch.predict(queries(src))) @ docs_t.T
+    t = float(np.quantile(native, 0.99))
+    return tmap, check_threshold_map(tmap, native, stitched, t)

@@ -48,6 +48,9 @@ class MigrationRecord:
         id_column: Id column rows are matched by.
         n_rows: Rows of the source table at ``source_version``.
         status: ``"running"`` or ``"done"``.
+        score_map: The stitch's native → stitched cosine map (fitted by ``migrate gate``
+            on the calibration pairs), so a similarity threshold tuned natively can be
+            carried over; None when the stitch has none.
     """
 
     source_table: str
@@ -58,6 +61,7 @@ class MigrationRecord:
     id_column: str
     n_rows: int
     status: str = "running"
+    score_map: dict[str, Any] | None = None
 
 
 @dataclass
@@ -247,6 +251,7 @@ def apply_stitch(
             column=column,
             id_column=id_column,
             n_rows=0,
+            score_map=st.score_map,
         )
         src.checkout(rec.source_version)
     schema = src.schema

@@ -135,6 +135,9 @@ class Stitch:
     target: str | None = None
     source_layer: int | str | None = None
     target_layer: int | str | None = None
+    #: Native → stitched score map (``evaluate.thresholds.ThresholdMap.to_dict``), when a
+    #: migration gate fitted one; saved with the stitch.
+    score_map: dict[str, Any] | None = None
 
     def fit(self, X: np.ndarray, Y: np.ndarray) -> Self:
         """Fit the map on paired rows.
@@ -258,6 +261,7 @@ class Stitch:
             "fit_fingerprint": self.fit_fingerprint_,
             "learned": _jsonable({a: getattr(self, a) for a in self._scalar_attrs}),
             "stitchbench_version": __version__,
+            **({"score_map": self.score_map} if self.score_map is not None else {}),
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -309,6 +313,7 @@ class Stitch:
         obj.n_fit_ = meta["n_fit"]
         obj.fit_fingerprint_ = meta["fit_fingerprint"]
         obj.with_names(meta["source"], meta["target"], meta["source_layer"], meta["target_layer"])
+        obj.score_map = meta.get("score_map")
         obj._after_load()
         return obj
 
