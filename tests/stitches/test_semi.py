@@ -56,6 +56,13 @@ def test_without_unpaired_rows_it_is_the_supervised_map() -> None:
     np.testing.assert_allclose(st.predict(X[50:]), ref.predict(X[50:]), atol=1e-4)
 
 
+def test_empty_unpaired_rows_are_no_unpaired_rows() -> None:
+    """Every pool row used as a pair leaves none unpaired (a curve's 'all' point)."""
+    X, Y, _ = _rotation(300)
+    st = SemiSupervisedStitch().fit(X, Y, X[:0], Y[:0])
+    assert st.fallback_ and "no unpaired rows" in st.reason_
+
+
 def test_reload_predicts_bit_identically(tmp_path: Path) -> None:
     X, Y, rng = _rotation(1200)
     st = SemiSupervisedStitch(n_iter=2).fit(X[:40], Y[:40], X[40:1000], Y[rng.permutation(1000)])

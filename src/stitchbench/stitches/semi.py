@@ -179,7 +179,12 @@ class SemiSupervisedStitch(Stitch):
             raise DataError(f"a semi-supervised fit needs at least 3 pairs; got {Xa.shape[0]}.")
         rng = np.random.default_rng(int(self.seed))
         xu = yu = None
-        if X_unpaired is not None and Y_unpaired is not None:
+        if (
+            X_unpaired is not None
+            and Y_unpaired is not None
+            and len(X_unpaired) > 0
+            and len(Y_unpaired) > 0
+        ):
             xu = self._sample(as_matrix(X_unpaired, "X_unpaired (source)"), Xa.shape[1], rng)
             yu = self._sample(as_matrix(Y_unpaired, "Y_unpaired (target)"), Ya.shape[1], rng)
         self.n_unpaired_ = [
