@@ -125,6 +125,12 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--params", default="{}", help="JSON UnpairedStitch parameters")
     ap.add_argument("--control", action="store_true", help="add source vs its own rotation")
+    ap.add_argument(
+        "--anchors",
+        default="0",
+        help="Comma-separated anchor counts: that many source-half texts also embedded by "
+        "the target (appended to its side) and passed as known pairs (few-shot unpaired)",
+    )
     ap.add_argument("--out", default="bench-unpaired")
     args = ap.parse_args()
 
@@ -147,6 +153,7 @@ def main() -> None:
     full = load_corpus("bible")
     text_of = dict(zip(full.doc_ids, full.doc_texts, strict=True))
     seeds = [int(s) for s in args.seeds.split(",")]
+    anchor_counts = [int(a) for a in args.anchors.split(",")]
     for pair in args.pairs.split(","):
         src, tgt = pair.split(":")
         ids, arrays = align({src: embeddings(src), tgt: embeddings(tgt)}, how="inner")
@@ -175,15 +182,24 @@ def main() -> None:
                 f"{geo['knn10_overlap']:.3f}, oracle top-1 {oracle:.3f}",
                 flush=True,
             )
-            for seed in case_seeds:
-                if (label, seed, json.dumps(params, sort_keys=True)) in have:
+            for n_anc, seed in ((a, s) for a in anchor_counts for s in case_seeds):
+                run_label = label if not n_anc else f"{label}, {n_anc} anchors"
+                if (run_label, seed, json.dumps(params, sort_keys=True)) in have:
                     continue
+                # Anchors: the first n_anc source-half texts, their target vectors appended
+                # to the target side, known as pairs; never a pool (scored) text.
+                anc_rows = A[:n_anc]
+                y_side = np.vstack([Yc[B], Yc[anc_rows]])
+                anchors = np.stack([np.arange(n_anc), B.size + np.arange(n_anc)], axis=1)
                 t0, c0 = time.time(), time.process_time()
-                st = UnpairedStitch(**{**params, "seed": seed}).fit(Xc[A], Yc[B])
+                st = UnpairedStitch(**{**params, "seed": seed}).fit(
+                    Xc[A], y_side, anchors=anchors if n_anc else None
+                )
                 wall, cpu = time.time() - t0, time.process_time() - c0
                 res = translation_matching(st.predict(Xc[pool]), Yc[pool])
                 row = {
-                    "pair": label,
+                    "pair": run_label,
+                    "anchors": int(n_anc),
                     "seed": seed,
                     "params": params,
                     "n_candidates": int(pool.size),

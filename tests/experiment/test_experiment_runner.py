@@ -202,7 +202,7 @@ def test_one_model_failing_to_load_is_isolated(tmp_path, shared_cache, monkeypat
 
     real_probe = preflight._probe_models
     monkeypatch.setattr(
-        preflight, "_probe_models", lambda names, device: real_probe(names[:2], device)
+        preflight, "_probe_models", lambda names, device, keep: real_probe(names[:2], device, keep)
     )
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 1, res.output

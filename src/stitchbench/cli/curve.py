@@ -23,7 +23,9 @@ def curve(
     ),
     seeds: int = typer.Option(3, help="Seeds per point (samples 0..seeds-1)."),
     candidates: int = typer.Option(
-        2048, help="Held-out documents: the N of translation matching and the R² rows."
+        2048,
+        help="Held-out documents: the N of translation matching and the R² rows (at most "
+        "half the documents).",
     ),
     max_docs: int = typer.Option(DEFAULT_MAX_DOCS, help="Documents to subsample; 0 = all."),
     params: str = typer.Option("{}", help='Per-kind hyperparameters as JSON: {"mlp": {...}}.'),

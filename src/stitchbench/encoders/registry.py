@@ -250,6 +250,12 @@ def get_encoder(alias_or_id: str, **kwargs: object) -> BaseEncoder:
     return enc
 
 
+def unload_encoder(alias_or_id: str) -> None:
+    """Forget every loaded copy of a model (``get_encoder`` loads it again when asked)."""
+    for key in [k for k in _LOADED if k[0] == alias_or_id]:
+        del _LOADED[key]
+
+
 def _build(alias_or_id: str, **kwargs: object) -> BaseEncoder:
 
     alias_or_id = check_model_name(alias_or_id)  # empty names, folders that are not models

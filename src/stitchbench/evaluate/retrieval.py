@@ -399,7 +399,7 @@ def retrieval_through_stitch(
             default confidence.
 
     Returns:
-        A :class:`RetrievalResult` (``fallback`` says how many rows were re-embedded).
+        A :class:`RetrievalResult` (``n_fallback`` says how many rows were re-embedded).
 
     Raises:
         DataError: An unfitted stitch or one of the wrong dims, an unknown mode, ids that

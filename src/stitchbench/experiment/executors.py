@@ -49,12 +49,16 @@ def _blocking(task: Task, outcomes: Sequence[Outcome]) -> Outcome | None:
     embeds_bad = [o for o in bad if o.kind == "embed"]
     if task.kind == "retrieval":
         return embeds_bad[0] if embeds_bad else None
-    ran = {o.key for o in outcomes}
-    n_embeds = sum(1 for o in outcomes if o.kind == "embed") + sum(
-        1 for d in task.deps if d not in ran and d.startswith("embed-")
-    )
-    n_ok = n_embeds - len(embeds_bad)
-    return None if n_ok > 0 and n_ok >= min(2, n_embeds) else bad[0]
+    failed_keys = {o.key for o in embeds_bad}
+    embeds: dict[str, str] = task.spec.get("embeds", {})
+    failed = {m for m, key in embeds.items() if key in failed_keys}
+    pairs = task.spec.get("pairs")
+    if pairs:  # the task's own pairs: one with both models embedded must remain
+        usable = any(p[0] not in failed and p[2] not in failed for p in pairs)
+    else:  # every pair of its models (or one model's layers)
+        ok = len(embeds) - len(failed)
+        usable = ok >= 2 or (len(embeds) == 1 and ok == 1)
+    return None if usable else (embeds_bad[0] if embeds_bad else bad[0])
 
 
 def _run_or_skip(task: Task, env: TaskEnv, deps: Sequence[Outcome]) -> Outcome:

@@ -454,6 +454,15 @@ def curve_directions(cfg: Config) -> list[tuple[str, str]]:
     ]
 
 
+def curve_pool(cfg: Config, dataset: str) -> int | None:
+    """Training pairs a curve point can draw on ``dataset`` (the documents less the held-out
+    candidates); None when documents are chunked (the task counts rows itself)."""
+    if cfg.data.max_words:
+        return None
+    n = corpus_for(dataset, cfg.data.max_docs, cfg.run.seed).num_docs
+    return n - min(cfg.curve.candidates, n // 2)
+
+
 def _plan_curves(
     cfg: Config, base: dict[str, Any], docs: dict[str, str], tasks: list[Task]
 ) -> None:
@@ -466,6 +475,10 @@ def _plan_curves(
     if not cfg.curve.pairs:
         return
     directions = curve_directions(cfg)
+    # A size beyond this dataset's training pool is left out (preflight says so; it is an
+    # error only when no dataset of the run can take it).
+    pool = curve_pool(cfg, base["dataset"])
+    sizes = [p for p in cfg.curve.pairs if p == "all" or pool is None or int(p) <= pool]
     queries: dict[str, str] = {}
     corpus = corpus_for(base["dataset"], cfg.data.max_docs, cfg.run.seed)
     if cfg.curve.retrieval and corpus.num_queries:
@@ -485,7 +498,7 @@ def _plan_curves(
     for src, tgt in directions:
         for kind in cfg.curve.kinds:
             params = cfg.stitches.points(kind)[0]
-            for n_pairs in cfg.curve.pairs:
+            for n_pairs in sizes:
                 for curve_seed in range(cfg.curve.seeds):
                     spec = {
                         **base,

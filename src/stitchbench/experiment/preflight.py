@@ -15,8 +15,9 @@ A front end of the runner (``stitchbench run`` and every command built on it) ca
 * the output location is a folder (or can be made one) and writable.
 
 Anything wrong raises a :class:`~stitchbench.errors.StitchbenchError` with one line naming
-the input and the fix (exit 2 on the command line), and nothing has been written: the
-checks read, they never create. A run folder remembers a passed preflight in
+the input and the fix (exit 2 on the command line), and nothing has been written to the
+run folder or the embedding cache (loading a hub model may fill the hub's own download
+cache, as any use of it would). A run folder remembers a passed preflight in
 ``preflight.json``; a resumed run of the same config skips the model probes.
 """
 
@@ -34,7 +35,7 @@ from typing import Any
 
 from stitchbench.errors import CacheError, DataError, StitchbenchError
 from stitchbench.experiment.config import Config
-from stitchbench.experiment.plan import Task, corpus_for, layer_sets, model_layers
+from stitchbench.experiment.plan import Task, corpus_for, curve_pool, layer_sets
 
 #: Share of a dataset's relevance judgments that may name absent documents before a run
 #: with retrieval is refused (below it: a warning with the count).
@@ -114,25 +115,39 @@ def check_folder(path: Path, what: str, fix: str) -> Path:
     return base
 
 
-def estimate_bytes(cfg: Config, n_docs: dict[str, int], dims: dict[str, int]) -> int:
-    """Upper bound of the float32 bytes the plan's embed tasks write (every layer).
+def estimate_bytes(
+    cfg: Config, plan: Sequence[Task], out: str | os.PathLike[str], dims: dict[str, int]
+) -> int:
+    """Float32 bytes the plan's unfinished embed tasks may write into the cache.
+
+    An upper bound for them: every document (chunks count as the whole documents they
+    come from, so chunked corpora are underestimated) and query, every layer a task asks
+    for; tasks whose part exists in ``out/parts`` are done and count nothing.
 
     Args:
         cfg: The run's config.
-        n_docs: Documents of each dataset (chunks counted as documents).
-        dims: Width of each model (models not in it are counted at 1,024).
+        plan: Its tasks.
+        out: The run folder.
+        dims: Width of each model (a model not in it counts at 1,024).
     """
+    parts = Path(out) / "parts"
     total = 0
-    for m in cfg.models.names:
-        reps = len(model_layers(cfg, m))
-        width = dims.get(m, 1024)
-        for n in n_docs.values():
-            total += 4 * n * width * reps
+    for t in plan:
+        if t.kind != "embed" or (parts / f"{t.key}.parquet").is_file():
+            continue
+        spec = t.spec
+        corpus = corpus_for(spec["dataset"], cfg.data.max_docs, cfg.run.seed)
+        rows = corpus.num_queries if spec["text"] == "query" else corpus.num_docs
+        width = dims.get(spec["model"], 1024)
+        total += 4 * rows * width * (1 + len(spec.get("layers", [])))
     return total
 
 
-def _probe_models(names: Sequence[str], device: str) -> dict[str, int]:
+def _probe_models(names: Sequence[str], device: str, keep_loaded: bool = True) -> dict[str, int]:
     """Load every model and embed one probe text; the width of each.
+
+    ``keep_loaded=False`` forgets each model after its probe (the tasks run in other
+    processes, which load their own copies).
 
     Raises:
         StitchbenchError: A model that cannot load, or answers with vectors that are not
@@ -143,6 +158,7 @@ def _probe_models(names: Sequence[str], device: str) -> dict[str, int]:
     from stitchbench.devices import resolve_device
     from stitchbench.encoders import get_encoder
     from stitchbench.encoders.openai_api import OpenAIEncoder
+    from stitchbench.encoders.registry import unload_encoder
 
     resolved = resolve_device(device)
     dims: dict[str, int] = {}
@@ -160,6 +176,8 @@ def _probe_models(names: Sequence[str], device: str) -> dict[str, int]:
             ) from exc
         if vec is None:
             dims[name] = int(enc.dim)  # its client probed the server when it was built
+            if not keep_loaded:
+                unload_encoder(name)
             continue
         if vec.ndim != 2 or vec.shape[0] != 1 or (enc.dim and vec.shape[1] != enc.dim):
             raise DataError(
@@ -172,6 +190,8 @@ def _probe_models(names: Sequence[str], device: str) -> dict[str, int]:
                 "its weights (a damaged download?) or use another model."
             )
         dims[name] = int(vec.shape[1])
+        if not keep_loaded:
+            unload_encoder(name)
     return dims
 
 
@@ -199,20 +219,30 @@ def _check_plan(cfg: Config, plan: Sequence[Task]) -> None:
         )
 
 
-def _check_curve(cfg: Config) -> None:
-    """Refuse ``[curve] pairs`` larger than the training pool a curve task will have."""
-    wanted = [p for p in cfg.curve.pairs if isinstance(p, int)]
-    if not wanted or cfg.data.max_words:  # chunked rows: counted by the task itself
+def _check_curve(cfg: Config, log: Callable[[str], None], warnings: list[str]) -> None:
+    """``[curve] pairs`` beyond a dataset's training pool: left out there (a warning), an
+    error when no dataset of the run can take them."""
+    wanted = sorted({int(p) for p in cfg.curve.pairs if p != "all"})
+    if not wanted:
         return
-    for dataset in cfg.data.datasets:
-        n = corpus_for(dataset, cfg.data.max_docs, cfg.run.seed).num_docs
-        pool = n - min(cfg.curve.candidates, n // 2)
-        if max(wanted) > pool:
-            raise DataError(
-                f"curve pairs {max(wanted)} exceed the training pool of {dataset} ({pool} of "
-                f"{n} documents; {n - pool} held out as candidates); use at most {pool}, "
-                "'all', or more documents."
+    pools = {ds: curve_pool(cfg, ds) for ds in cfg.data.datasets}
+    nowhere = [p for p in wanted if all(q is not None and p > q for q in pools.values())]
+    if nowhere:
+        biggest = max(q for q in pools.values() if q is not None)
+        raise DataError(
+            f"curve pairs {', '.join(map(str, nowhere))} exceed the training pool of every "
+            f"dataset (largest: {biggest} pairs, held-out candidates excluded); use at most "
+            f"{biggest}, 'all', or more documents."
+        )
+    for ds, pool in pools.items():
+        over = [p for p in wanted if pool is not None and p > pool]
+        if over:
+            line = (
+                f"curve pairs {', '.join(map(str, over))} left out on {ds} (its training "
+                f"pool is {pool} pairs)"
             )
+            warnings.append(line + ".")
+            log(f"warning: {line}.")
 
 
 def _check_qrels(cfg: Config, log: Callable[[str], None], warnings: list[str]) -> None:
@@ -245,6 +275,7 @@ def preflight(
     *,
     cache_root: str | os.PathLike[str],
     log: Callable[[str], None] = print,
+    keep_loaded: bool = True,
 ) -> PreflightReport:
     """Check everything the run can know is wrong before its first task; write nothing.
 
@@ -255,6 +286,8 @@ def preflight(
         out: The run folder (need not exist).
         cache_root: The embedding store's folder.
         log: Where warnings go (one line each).
+        keep_loaded: Keep the probed models loaded in this process (True when the tasks
+            run here too and reuse them; False for executors with their own processes).
 
     Returns:
         What was checked, and how long it took.
@@ -276,7 +309,7 @@ def preflight(
     except DataError as exc:
         raise CacheError(str(exc)) from None
     _check_plan(cfg, plan)
-    _check_curve(cfg)
+    _check_curve(cfg, log, report.warnings)
     _check_qrels(cfg, log, report.warnings)
     from stitchbench.encoders.registry import check_model_available
 
@@ -285,18 +318,17 @@ def preflight(
     digest = config_digest(cfg)
     record = root / RECORD
     try:
-        before = json.loads(record.read_text()).get("config") == digest
-    except (OSError, ValueError, AttributeError):
-        before = False
+        saved = json.loads(record.read_text())
+        before = saved.get("config") == digest
+        remembered_dims = {str(k): int(v) for k, v in saved.get("dims", {}).items()}
+    except (OSError, ValueError, AttributeError, TypeError):
+        before, remembered_dims = False, {}
     if before:
         report.skipped_models = True
     else:
-        report.dims = _probe_models(cfg.models.names, cfg.run.device)
+        report.dims = _probe_models(cfg.models.names, cfg.run.device, keep_loaded)
         report.models = list(cfg.models.names)
-    n_docs = {
-        ds: corpus_for(ds, cfg.data.max_docs, cfg.run.seed).num_docs for ds in cfg.data.datasets
-    }
-    report.estimated_bytes = estimate_bytes(cfg, n_docs, report.dims)
+    report.estimated_bytes = estimate_bytes(cfg, plan, root, report.dims or remembered_dims)
     free = shutil.disk_usage(cache_base).free
     if free < report.estimated_bytes:
         raise CacheError(

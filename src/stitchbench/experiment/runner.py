@@ -178,7 +178,8 @@ def run_experiment(
     plan = make_plan(cfg)  # loads the corpora: a bad dataset fails here, before anything is written
     store = EmbeddingStore(cache_dir)
     # Everything else it can know is wrong (models, cache, output, qrels): before any write.
-    checked = preflight(cfg, plan, root, cache_root=store.root, log=log)
+    in_process = executor == "local" or getattr(executor, "name", "") == "local"
+    checked = preflight(cfg, plan, root, cache_root=store.root, log=log, keep_loaded=in_process)
     root.mkdir(parents=True, exist_ok=True)
     if not checked.skipped_models:
         remember(checked, cfg, root)

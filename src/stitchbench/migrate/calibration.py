@@ -179,7 +179,8 @@ def fit_calibration_stitch(
     if not takes_unpaired(stitch):
         return stitch.fit(X, Y).with_names(src, tgt)
     # A kind that also learns from unpaired rows (``semi``): the rest of the calibration
-    # pool, split so that no text is on both sides (held-out documents are never used).
+    # pool, split so that no text is on both sides (train-split documents only: no test
+    # document, nor a test query's answer, is ever among them).
     xs, ys = split_unpaired(pair.calibration_rows[n_pairs:], 0)
     fit: Any = stitch.fit
     fit(X, Y, X_unpaired=pair.docs[src].vectors[xs], Y_unpaired=pair.docs[tgt].vectors[ys])

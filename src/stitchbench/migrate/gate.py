@@ -167,7 +167,8 @@ def _score_map(
     pair: PairData, stitch: Any, n_pairs: int, mode: str, seed: int
 ) -> tuple[ThresholdMap | None, ThresholdCheck | None]:
     """The native → stitched score map on the calibration pairs, checked on held-out
-    queries (at most 200) against every document (None with fewer than 10 pairs)."""
+    queries (at most 200) against at most 20,000 documents (None with fewer than 10
+    pairs)."""
     if n_pairs < 10:
         return None, None
     src, tgt = stitch_direction(pair, mode)
@@ -183,10 +184,13 @@ def _score_map(
         pos = {str(q): i for i, q in enumerate(pair.queries[model].ids.tolist())}
         return pair.queries[model].vectors[[pos[q] for q in qids]]
 
-    docs_t = unit(pair.docs[tgt].vectors)
+    n_docs = len(pair.doc_ids)
+    pick = np.sort(np.random.default_rng(seed).permutation(n_docs)[:20_000])
+    docs_t = unit(pair.docs[tgt].vectors[pick])
     if mode == "corpus":  # native target queries; documents translated
         q = unit(queries(tgt))
-        native, stitched = q @ docs_t.T, q @ unit(stitch.predict(pair.docs[src].vectors)).T
+        native = q @ docs_t.T
+        stitched = q @ unit(stitch.predict(pair.docs[src].vectors[pick])).T
     else:  # queries translated into the target's index
         native = unit(queries(tgt)) @ docs_t.T
         stitched = unit(stitch.predict(queries(src))) @ docs_t.T
