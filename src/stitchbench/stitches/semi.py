@@ -21,8 +21,11 @@ per-cluster maps split the few real pairs further. A rotation with as few pairs 
 must already place most rows near their partners, which is what K ≥ 100 gives.
 
 Guarded: a seeded share of the pairs (``val_share``) is held out; the refined and the
-supervised maps are both fitted without them and scored by held-out R². Refinement is kept
-only when it scores at least as well; otherwise the stitch is the supervised map on all
+supervised maps are both fitted without them and scored by how they *rank*: the mean
+reciprocal rank of each held-out pair's own target among the held-out targets plus up to
+``n_distractors`` unpaired target rows (retrieval ranks; a map can gain R² by pulling
+towards the mean while ranking worse, as pseudo-pairs of different texts do). Refinement
+is kept only when it ranks strictly better; otherwise the stitch is the supervised map on all
 pairs, ``fallback_`` is True and ``reason_`` says why (also when no unpaired rows were
 given). The final map is fitted on every pair.
 """
@@ -34,7 +37,6 @@ from typing import Any, Self
 import numpy as np
 
 from stitchbench.errors import DataError
-from stitchbench.scores import regression_scores
 from stitchbench.stitches.base import Stitch, make_stitch, register_stitch
 from stitchbench.stitches.unpaired import _csls_mutual_pairs, _unit
 from stitchbench.validation import as_matrix
@@ -67,6 +69,16 @@ def split_unpaired(rows: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]
     return np.sort(rest[:half]), np.sort(rest[half:])
 
 
+def _mrr(pred: np.ndarray, targets: np.ndarray, distractors: np.ndarray) -> float:
+    """Mean reciprocal rank of row i's own target (``targets[i]``) among ``targets`` and
+    ``distractors``, by cosine to ``pred[i]``."""
+    cand = _unit(np.vstack([targets, distractors]))
+    sims = _unit(pred) @ cand.T
+    own = sims[np.arange(pred.shape[0]), np.arange(pred.shape[0])]
+    ranks = 1 + (sims > own[:, None]).sum(axis=1)
+    return float(np.mean(1.0 / ranks))
+
+
 def _linear_parts(stitch: Stitch, d_source: int) -> tuple[np.ndarray, np.ndarray]:
     """``(coef (d_source, d_target), intercept (d_target,))`` of a fitted linear stitch."""
     zero = stitch.predict(np.zeros((1, d_source))).astype(np.float64)[0]
@@ -94,6 +106,8 @@ class SemiSupervisedStitch(Stitch):
             least 3 rows; with fewer than 8 pairs nothing is held out and the refinement
             is kept unchecked, ``reason_`` says so).
         max_unpaired: Unpaired rows used per side (a seeded sample above it).
+        n_distractors: Unpaired target rows added as candidates when the guard ranks the
+            held-out pairs.
         seed: Seed of the held-out split and the samples.
 
     Attributes:
@@ -102,8 +116,9 @@ class SemiSupervisedStitch(Stitch):
         fallback_: True when the supervised map was kept.
         reason_: Why it fell back, or how the refinement was checked.
         n_pseudo_: Pseudo-pairs of each round of the final fit.
-        val_r2_supervised_: Held-out R² of the supervised map (NaN when unchecked).
-        val_r2_refined_: Held-out R² of the refined map (NaN when unchecked).
+        val_mrr_supervised_: Held-out mean reciprocal rank of the supervised map (NaN when
+            unchecked).
+        val_mrr_refined_: The same for the refined map.
         n_unpaired_: Unpaired rows used ``[source, target]``.
     """
 
@@ -113,8 +128,8 @@ class SemiSupervisedStitch(Stitch):
         "fallback_",
         "reason_",
         "n_pseudo_",
-        "val_r2_supervised_",
-        "val_r2_refined_",
+        "val_mrr_supervised_",
+        "val_mrr_refined_",
         "n_unpaired_",
     )
 
@@ -128,6 +143,7 @@ class SemiSupervisedStitch(Stitch):
         val_share: float = 0.2,
         trim: float = 3.0,
         max_unpaired: int = 20_000,
+        n_distractors: int = 2000,
         seed: int = 0,
     ) -> None:
         self.base = base
@@ -138,13 +154,14 @@ class SemiSupervisedStitch(Stitch):
         self.val_share = val_share
         self.trim = trim
         self.max_unpaired = max_unpaired
+        self.n_distractors = n_distractors
         self.seed = seed
 
     def _check_params(self) -> None:
         if self.base not in BASES:
             raise DataError(f"base must be one of {', '.join(BASES)}; got {self.base!r}.")
         make_stitch(self.base, **(self.base_params or {}))  # names a bad parameter
-        for name in ("n_iter", "csls_k", "max_unpaired"):
+        for name in ("n_iter", "csls_k", "max_unpaired", "n_distractors"):
             if int(getattr(self, name)) < 1:
                 raise DataError(f"{name} must be >= 1; got {getattr(self, name)}.")
         if not 0.0 < float(self.val_share) < 1.0:
@@ -191,7 +208,7 @@ class SemiSupervisedStitch(Stitch):
             0 if xu is None else int(xu.shape[0]),
             0 if yu is None else int(yu.shape[0]),
         ]
-        self.val_r2_supervised_ = self.val_r2_refined_ = float("nan")
+        self.val_mrr_supervised_ = self.val_mrr_refined_ = float("nan")
         self.n_pseudo_: list[int] = []
         if xu is None or yu is None or min(xu.shape[0], yu.shape[0]) < 2 * int(self.csls_k):
             self.fallback_ = True
@@ -210,25 +227,23 @@ class SemiSupervisedStitch(Stitch):
         val, fit = order[:n_val], order[n_val:]
         sup = self._supervised(Xa[fit], Ya[fit])
         ref = self._refine(Xa[fit], Ya[fit], xu, yu)[:2]
-        mu = Ya[fit].mean(axis=0)
-        self.val_r2_supervised_ = float(
-            regression_scores(Ya[val], Xa[val] @ sup[0] + sup[1], mu)["r2"]
-        )
-        self.val_r2_refined_ = float(
-            regression_scores(Ya[val], Xa[val] @ ref[0] + ref[1], mu)["r2"]
-        )
-        if self.val_r2_refined_ >= self.val_r2_supervised_:
+        distract = yu[rng.permutation(yu.shape[0])[: int(self.n_distractors)]]
+        self.val_mrr_supervised_ = _mrr(Xa[val] @ sup[0] + sup[1], Ya[val], distract)
+        self.val_mrr_refined_ = _mrr(Xa[val] @ ref[0] + ref[1], Ya[val], distract)
+        n_cand = n_val + distract.shape[0]
+        if self.val_mrr_refined_ > self.val_mrr_supervised_:
             self.fallback_ = False
             self.reason_ = (
-                f"refinement kept: held-out R² {self.val_r2_refined_:.4f} vs "
-                f"{self.val_r2_supervised_:.4f} supervised on {n_val} pairs"
+                f"refinement kept: held-out MRR {self.val_mrr_refined_:.4f} vs "
+                f"{self.val_mrr_supervised_:.4f} supervised ({n_val} pairs among {n_cand})"
             )
             self.coef_, self.intercept_, self.n_pseudo_ = self._refine(Xa, Ya, xu, yu)
         else:
             self.fallback_ = True
             self.reason_ = (
-                f"refinement did not help: held-out R² {self.val_r2_refined_:.4f} vs "
-                f"{self.val_r2_supervised_:.4f} supervised on {n_val} pairs; the supervised map"
+                f"refinement did not help: held-out MRR {self.val_mrr_refined_:.4f} vs "
+                f"{self.val_mrr_supervised_:.4f} supervised ({n_val} pairs among {n_cand}); "
+                "the supervised map"
             )
             self.coef_, self.intercept_ = self._supervised(Xa, Ya)
         return self
