@@ -215,6 +215,33 @@ def apply_cmd(
     )
 
 
+@migrate_app.command("check")
+def check_cmd(
+    db: Path = typer.Option(..., help="LanceDB database folder."),
+    table: str = typer.Option(..., help="Table whose vectors to check."),
+    model: str = typer.Option(..., help="The model whose space they must be in."),
+    column: str = typer.Option("vector", help="Vector column."),
+    text_column: str | None = typer.Option(
+        None, help="Column with each row's text: a sample is re-embedded and compared."
+    ),
+    sample: int = typer.Option(400, help="Rows re-embedded."),
+    min_cosine: float = typer.Option(0.5, help="Below this cosine a row is another space's."),
+    seed: int = typer.Option(0, help="Seed of the sample."),
+) -> None:
+    """Exit 0 when TABLE's vectors are MODEL's, 1 (one line) when another model's or a mix."""
+    from stitchbench.encoders.registry import check_model_name
+    from stitchbench.migrate import check_table
+
+    check_model_name(model)
+    res = check_table(
+        db, table, model, column=column, text_column=text_column, sample=sample,
+        min_cosine=min_cosine, seed=seed,
+    )  # fmt: skip
+    console.print(("ok: " if res.ok else "fail: ") + res.line, soft_wrap=True, highlight=False)
+    if not res.ok:
+        raise typer.Exit(1)
+
+
 @migrate_app.command("rollback")
 def rollback_cmd(
     db: Path = typer.Option(..., help="LanceDB database folder."),

@@ -19,6 +19,7 @@ from stitchbench.migrate.calibration import (
     score_stitch,
     stitch_direction,
 )
+from stitchbench.migrate.check import CheckResult, check_table
 from stitchbench.migrate.gate import GateResult, gate_migration
 from stitchbench.migrate.lance import (
     ApplyResult,
@@ -39,6 +40,7 @@ __all__ = [
     "DEFAULT_PLAN_KINDS",
     "MIGRATION_MODES",
     "ApplyResult",
+    "CheckResult",
     "GateResult",
     "MigrationPlan",
     "MigrationRecord",
@@ -47,6 +49,7 @@ __all__ = [
     "RollbackResult",
     "apply",
     "apply_stitch",
+    "check_table",
     "default_target_table",
     "fit_calibration_stitch",
     "gate",

@@ -33,6 +33,8 @@ from stitchbench.errors import DataError
 from stitchbench.stitches.base import Stitch, load_stitch
 
 RECORD_DIR = ".stitchbench-migrations"
+#: Schema metadata key of a table ``apply`` wrote: the model space of its vectors (JSON).
+SPACE_KEY = b"stitchbench.space"
 
 
 @dataclass
@@ -280,7 +282,16 @@ def apply_stitch(
         else f
         for f in schema
     ]
-    target_schema = pa.schema(fields, metadata=schema.metadata)
+    # The table says which model space its vectors are in (read by `migrate check`).
+    space = json.dumps(
+        {
+            "model": st.target,
+            "stitch": _stitch_identity(st),
+            "source_table": table,
+            "source_version": rec.source_version,
+        }
+    ).encode()
+    target_schema = pa.schema(fields, metadata={**(schema.metadata or {}), SPACE_KEY: space})
     n_batches = -(-n_rows // batch_size)
     if dry_run:
         done = 0
