@@ -17,8 +17,11 @@ Why this and not local (per-cluster) maps: mutual nearest neighbours only add pa
 current map already finds unambiguous, so the refit stays a global linear map whose
 estimate improves with every correct pseudo-pair (hundreds to thousands against K), while
 per-cluster maps split the few real pairs further. A rotation with as few pairs as 20
-(fewer than its dimensions) is recovered exactly; on real models the supervised start
-must already place most rows near their partners, which is what K ≥ 100 gives.
+(fewer than its dimensions) is recovered exactly when the two sides share texts. Measured
+on real models with *disjoint* unpaired texts (Bible, MiniLM-L6 → MiniLM-L3, 100–500
+pairs) it does not help: the pseudo-pairs are neighbours, not partners, and pull the map
+towards the mean (held-out R² up, retrieval down), which the guard below detects; see
+``docs/notes/few_pairs.md``.
 
 Guarded: a seeded share of the pairs (``val_share``) is held out; the refined and the
 supervised maps are both fitted without them and scored by how they *rank*: the mean
