@@ -23,8 +23,14 @@ def _validated(
     return yt, yp, mu
 
 
-def _row_cosines(yt: np.ndarray, yp: np.ndarray) -> np.ndarray:
-    """(n,) cosine of each row pair; 0 where either row is the zero vector."""
+def unit_rows(a: np.ndarray) -> np.ndarray:
+    """Each row of ``a: (n, d)`` divided by its norm (zero rows stay zero)."""
+    norms = np.linalg.norm(a, axis=1, keepdims=True)
+    return a / np.where(norms > 0, norms, 1.0)
+
+
+def row_cosines(yt: np.ndarray, yp: np.ndarray) -> np.ndarray:
+    """(n,) cosine of each row pair of two (n, d) arrays; 0 where either row is zero."""
     denom = np.linalg.norm(yt, axis=1) * np.linalg.norm(yp, axis=1)
     return np.divide(
         np.einsum("ij,ij->i", yt, yp), denom, out=np.zeros_like(denom), where=denom > 0
@@ -59,7 +65,7 @@ def regression_scores(
         "mse": sse / resid.size,
         "mae": float(np.abs(resid).mean()),
         "r2": r2,
-        "cosine": float(_row_cosines(yt, yp).mean()),
+        "cosine": float(row_cosines(yt, yp).mean()),
     }
 
 
@@ -89,5 +95,5 @@ def per_row_scores(
         "sse": sse,
         "sst": np.einsum("ij,ij->i", dev, dev),
         "mse": sse / yt.shape[1],
-        "cosine": _row_cosines(yt, yp),
+        "cosine": row_cosines(yt, yp),
     }

@@ -67,3 +67,23 @@ def test_probed_models_are_forgotten_when_tasks_run_elsewhere() -> None:
     assert not any(k[0] == "static-64" for k in registry._LOADED)
     _probe_models(["static-64"], "cpu", keep_loaded=True)
     assert any(k[0] == "static-64" for k in registry._LOADED)
+
+
+@pytest.mark.parametrize(
+    ("curve", "needle"),
+    [
+        ({"source": "mpnet-base"}, "curve.source"),
+        ({"source": "static-64", "target": "static-64"}, "curve.target"),
+        ({"retrieval": "yes"}, "curve.retrieval"),
+    ],
+)
+def test_curve_direction_and_retrieval_keys_are_checked(curve: dict, needle: str) -> None:
+    from stitchbench.experiment.config import ConfigError
+
+    with pytest.raises(ConfigError, match=needle):
+        parse_config(
+            {
+                "models": {"names": ["static-64", "glove-50d"]},
+                "curve": {"pairs": [50], "kinds": ["affine"], **curve},
+            }
+        )

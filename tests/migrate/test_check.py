@@ -99,3 +99,5 @@ def test_bad_input_is_one_line(world):
         check_table(world, "nope", "minilm-l6")
     with pytest.raises(DataError, match="no text column 'body'"):
         check_table(world, "verses", "minilm-l6", text_column="body")
+    with pytest.raises(DataError, match="min-cosine"):
+        check_table(world, "verses", "minilm-l6", text_column="text", min_cosine=2.0)

@@ -14,12 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from stitchbench.errors import DataError
+from stitchbench.scores import unit_rows
 from stitchbench.validation import as_matrix
-
-
-def _unit(a: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(a, axis=1, keepdims=True)
-    return a / np.where(n > 0, n, 1.0)
 
 
 def calibration_density(
@@ -36,8 +32,8 @@ def calibration_density(
     Returns:
         (n,) scores in [−1, 1]; higher = more trusted.
     """
-    Xa = _unit(as_matrix(X, "X (source)"))
-    C = _unit(as_matrix(calibration_X, "calibration_X (source)"))
+    Xa = unit_rows(as_matrix(X, "X (source)"))
+    C = unit_rows(as_matrix(calibration_X, "calibration_X (source)"))
     if C.shape[1] != Xa.shape[1]:
         raise DataError(
             f"calibration_X has {C.shape[1]} columns but X has {Xa.shape[1]}; give the "

@@ -18,15 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from stitchbench.errors import DataError
+from stitchbench.scores import row_cosines
 from stitchbench.validation import as_matrix
 
 #: Quantiles stored per map (the map is linear between them).
 N_QUANTILES = 201
-
-
-def _unit(a: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(a, axis=1, keepdims=True)
-    return a / np.where(n > 0, n, 1.0)
 
 
 @dataclass(frozen=True)
@@ -87,13 +83,8 @@ def fit_threshold_map(
     m = min(int(max_pairs), k * (k - 1))
     a = rng.integers(0, k, m)
     b = (a + rng.integers(1, k, m)) % k  # b ≠ a
-    un, uh = _unit(Ya), _unit(Yh)
-    native = np.einsum("ij,ij->i", un[a], un[b])
-    stitched = (
-        np.einsum("ij,ij->i", un[a], uh[b])
-        if mode == "corpus"
-        else np.einsum("ij,ij->i", uh[a], un[b])
-    )
+    native = row_cosines(Ya[a], Ya[b])
+    stitched = row_cosines(Ya[a], Yh[b]) if mode == "corpus" else row_cosines(Yh[a], Ya[b])
     q = np.linspace(0.0, 1.0, N_QUANTILES)
     return ThresholdMap(np.quantile(native, q), np.quantile(stitched, q), mode, k)
 

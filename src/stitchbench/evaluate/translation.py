@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from stitchbench.errors import DataError
+from stitchbench.scores import unit_rows
 from stitchbench.validation import check_paired
 
 FIXED_CANDIDATES = 1024  # the N reported for every dataset, so numbers compare across them
@@ -45,11 +46,6 @@ class TranslationResult:
         return asdict(self)
 
 
-def _unit_rows(a: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(a, axis=1, keepdims=True)
-    return a / np.where(norms > 0, norms, 1.0)
-
-
 def own_ranks(predicted: np.ndarray, target: np.ndarray, block_size: int = 1024) -> np.ndarray:
     """Rank of each row's own target among all target rows, by cosine.
 
@@ -71,7 +67,7 @@ def own_ranks(predicted: np.ndarray, target: np.ndarray, block_size: int = 1024)
         )
     if block_size < 1:
         raise DataError(f"block_size must be >= 1; got {block_size}.")
-    P, T = _unit_rows(P), _unit_rows(T)
+    P, T = unit_rows(P), unit_rows(T)
     ranks = np.empty(P.shape[0], dtype=np.int64)
     for s in range(0, P.shape[0], block_size):
         sims = P[s : s + block_size] @ T.T

@@ -9,8 +9,10 @@ that embeds the queries (a same-width swap returns results, just wrong ones), or
    the stitch identity and the source table's version). Another model than M fails.
 2. **What the vectors say**, when the table has a text column: a seeded sample of rows is
    re-embedded with M and each stored vector compared with M's own (cosine). M's native
-   vectors agree to ≈ 1; a stitch's translations into M's space agree less but far above
-   another model's vectors, which are unrelated directions (≈ 0). A row below
+   vectors agree to ≈ 1 and another model's vectors of the same width are unrelated
+   directions (MiniLM-L3 rows in a MiniLM-L6 table: all below 0.5, every MiniLM-L6 row
+   above 0.99, in the tests); a stitch's translations into M's space are expected in
+   between (not measured: a poor stitch can put rows below the cut). A row below
    ``min_cosine`` is another space's; any such row fails the check (``mix`` when some rows
    agree). With 400 sampled rows a 5% mix shows ~20 disagreeing rows; the chance of
    sampling none of them is 0.95^400 ≈ 1e-9.
@@ -27,9 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from stitchbench.errors import DataError
 from stitchbench.migrate.lance import SPACE_KEY, _connect, _tables, _vector_dim
+from stitchbench.scores import row_cosines
 
 
 @dataclass
@@ -86,6 +90,8 @@ def check_table(
 
     if sample < 1:
         raise DataError(f"--sample {sample} must be at least 1.")
+    if not -1.0 < min_cosine < 1.0:
+        raise DataError(f"--min-cosine {min_cosine} must lie between -1 and 1, e.g. 0.5.")
     conn = _connect(db)
     if table not in _tables(conn):
         raise DataError(f"No table {table!r} in {db}; tables: {_tables(conn)}.")
@@ -130,12 +136,11 @@ def check_table(
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(n_rows, size=min(sample, n_rows), replace=False))
     data = tab.search().select([column, text_column]).limit(None).to_arrow()
-    stored = np.asarray(data.column(column).to_pylist(), dtype=np.float64)[rows]
-    texts = [str(t) for t in np.asarray(data.column(text_column).to_pylist(), dtype=object)[rows]]
+    data = data.take(pa.array(rows))  # only the sampled rows leave Arrow
+    stored = np.asarray(data.column(column).to_pylist(), dtype=np.float64)
+    texts = [str(t) for t in data.column(text_column).to_pylist()]
     native = np.asarray(enc.encode(texts, kind="passage"), dtype=np.float64)
-    cos = np.einsum("ij,ij->i", stored, native) / np.maximum(
-        np.linalg.norm(stored, axis=1) * np.linalg.norm(native, axis=1), 1e-12
-    )
+    cos = row_cosines(stored, native)
     bad = int((cos < min_cosine).sum())
     n = int(rows.size)
     med = float(np.median(cos))

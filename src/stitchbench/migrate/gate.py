@@ -26,6 +26,7 @@ from stitchbench.migrate.calibration import (
     score_stitch,
     stitch_direction,
 )
+from stitchbench.scores import unit_rows
 from stitchbench.store import EmbeddingStore
 
 
@@ -177,22 +178,19 @@ def _score_map(
     tmap = fit_threshold_map(Y, stitch.predict(pair.docs[src].vectors[rows]), mode, seed=seed)
     qids = pair.test_query_ids[:200]
 
-    def unit(a: np.ndarray) -> np.ndarray:
-        return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-
     def queries(model: str) -> np.ndarray:
         pos = {str(q): i for i, q in enumerate(pair.queries[model].ids.tolist())}
         return pair.queries[model].vectors[[pos[q] for q in qids]]
 
     n_docs = len(pair.doc_ids)
     pick = np.sort(np.random.default_rng(seed).permutation(n_docs)[:20_000])
-    docs_t = unit(pair.docs[tgt].vectors[pick])
+    docs_t = unit_rows(pair.docs[tgt].vectors[pick])
     if mode == "corpus":  # native target queries; documents translated
-        q = unit(queries(tgt))
+        q = unit_rows(queries(tgt))
         native = q @ docs_t.T
-        stitched = q @ unit(stitch.predict(pair.docs[src].vectors[pick])).T
+        stitched = q @ unit_rows(stitch.predict(pair.docs[src].vectors[pick])).T
     else:  # queries translated into the target's index
-        native = unit(queries(tgt)) @ docs_t.T
-        stitched = unit(stitch.predict(queries(src))) @ docs_t.T
+        native = unit_rows(queries(tgt)) @ docs_t.T
+        stitched = unit_rows(stitch.predict(queries(src))) @ docs_t.T
     t = float(np.quantile(native, 0.99))
     return tmap, check_threshold_map(tmap, native, stitched, t)

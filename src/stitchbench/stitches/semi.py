@@ -40,8 +40,9 @@ from typing import Any, Self
 import numpy as np
 
 from stitchbench.errors import DataError
+from stitchbench.scores import unit_rows as _unit
 from stitchbench.stitches.base import Stitch, make_stitch, register_stitch
-from stitchbench.stitches.unpaired import _csls_mutual_pairs, _unit
+from stitchbench.stitches.unpaired import _csls_mutual_pairs
 from stitchbench.validation import as_matrix
 
 #: Supervised kinds the refinement can start from (linear maps: one matrix and a bias).

@@ -53,13 +53,9 @@ from typing import Any, Self
 import numpy as np
 
 from stitchbench.errors import DataError
+from stitchbench.scores import unit_rows as _unit
 from stitchbench.stitches.base import Stitch, data_fingerprint, register_stitch
 from stitchbench.validation import as_matrix
-
-
-def _unit(a: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(a, axis=1, keepdims=True)
-    return a / np.where(n > 0, n, 1.0)
 
 
 def _polar(m: np.ndarray) -> np.ndarray:
