@@ -46,11 +46,17 @@ DOCUMENTED = [
     ("stitchbench.corpora", "check_corpus_name"),
     ("stitchbench.settings", "prepare_hub"),
     ("stitchbench.migrate", "plan_migration"),
+    ("stitchbench.migrate", "check_table"),
+    ("stitchbench.migrate", "apply_stitch"),
+    ("stitchbench.migrate.stores", "open_store"),
+    ("stitchbench.migrate.stores", "VectorStore"),
 ]
 
 MOVED = [
     ("stitchbench.evaluate.retrieval", "ir_scores", "stitchbench.evaluate.ir_metrics"),
     ("stitchbench.validation", "check_model_name", "stitchbench.encoders.registry"),
+    ("stitchbench.migrate.lance", "apply_stitch", "stitchbench.migrate.migration"),
+    ("stitchbench.migrate.lance", "SPACE_KEY", "stitchbench.migrate.stores"),
 ]
 
 

@@ -416,6 +416,10 @@ def test_scrub_argv_moves_url_credentials_and_global_options(
     assert os.environ["OPENAI_BASE_URL"] == "http://h1:1/v1"
     assert os.environ["STITCHBENCH_YES"] == "1"
     assert redact("K1SECRET and K2SECRET") == "*** and ***"
+    # A database URI keeps its credentials (the database client needs them; migrate
+    # redacts them in what it prints).
+    db = ["migrate", "apply", "--db", "postgresql://me:PW@/db?host=/tmp/s", "--table", "t"]
+    assert scrub_argv(db) == db
 
 
 @pytest.mark.slow

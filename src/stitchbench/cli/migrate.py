@@ -11,6 +11,8 @@ from rich.table import Table
 
 from stitchbench.cli.app import app, console
 
+DB_HELP = "The store: a LanceDB folder, lancedb:PATH, chroma:PATH, qdrant:PATH or postgresql://…"
+
 migrate_app = typer.Typer(
     help="Migrate a vector index from an old model to a new one through a stitch.",
     no_args_is_help=True,
@@ -175,7 +177,7 @@ def gate_cmd(
 
 @migrate_app.command("apply")
 def apply_cmd(
-    db: Path = typer.Option(..., help="LanceDB database folder."),
+    db: str = typer.Option(..., help=DB_HELP),
     table: str = typer.Option(..., help="Table to migrate (read, never written)."),
     stitch: Path = typer.Option(..., help="Saved stitch folder (OLD → NEW)."),
     column: str = typer.Option("vector", help="Vector column."),
@@ -217,13 +219,14 @@ def apply_cmd(
 
 @migrate_app.command("check")
 def check_cmd(
-    db: Path = typer.Option(..., help="LanceDB database folder."),
+    db: str = typer.Option(..., help=DB_HELP),
     table: str = typer.Option(..., help="Table whose vectors to check."),
     model: str = typer.Option(..., help="The model whose space they must be in."),
     column: str = typer.Option("vector", help="Vector column."),
     text_column: str | None = typer.Option(
         None, help="Column with each row's text: a sample is re-embedded and compared."
     ),
+    id_column: str = typer.Option("id", help="Column of row ids (LanceDB, PostgreSQL)."),
     sample: int = typer.Option(400, help="Rows re-embedded."),
     min_cosine: float = typer.Option(0.5, help="Below this cosine a row is another space's."),
     seed: int = typer.Option(0, help="Seed of the sample."),
@@ -234,7 +237,8 @@ def check_cmd(
 
     check_model_name(model)
     res = check_table(
-        db, table, model, column=column, text_column=text_column, sample=sample,
+        db, table, model, column=column, text_column=text_column, id_column=id_column,
+        sample=sample,
         min_cosine=min_cosine, seed=seed,
     )  # fmt: skip
     console.print(("ok: " if res.ok else "fail: ") + res.line, soft_wrap=True, highlight=False)
@@ -244,7 +248,7 @@ def check_cmd(
 
 @migrate_app.command("rollback")
 def rollback_cmd(
-    db: Path = typer.Option(..., help="LanceDB database folder."),
+    db: str = typer.Option(..., help=DB_HELP),
     table: str = typer.Option(..., help="The table given to apply (or the table it wrote)."),
 ) -> None:
     """Remove what apply wrote for TABLE (its new tables and records)."""

@@ -63,7 +63,12 @@ PRICES_PER_MTOK: dict[str, float] = {
 _LSH_BITS = 256
 _RETRY_STATUS = {408, 409, 429}
 
-_URL_CRED_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<cred>[^/@\s'\"]+)@")
+# A database URI (``postgresql://user:password@…``, ``--db`` of ``migrate``) keeps its
+# credentials: the database client needs them, and ``migrate`` never prints them (redacted).
+_URL_CRED_RE = re.compile(
+    r"(?<![A-Za-z0-9+.-])(?P<scheme>(?!postgres(?:ql)?://)[A-Za-z][A-Za-z0-9+.-]*://)"
+    r"(?P<cred>[^/@\s'\"]+)@"
+)
 
 
 class ApiError(StitchbenchError):

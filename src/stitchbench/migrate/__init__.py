@@ -21,7 +21,7 @@ from stitchbench.migrate.calibration import (
 )
 from stitchbench.migrate.check import CheckResult, check_table
 from stitchbench.migrate.gate import GateResult, gate_migration
-from stitchbench.migrate.lance import (
+from stitchbench.migrate.migration import (
     ApplyResult,
     MigrationRecord,
     RollbackResult,

@@ -5,8 +5,10 @@ that embeds the queries (a same-width swap returns results, just wrong ones), or
 :func:`check_table` answers from two sources:
 
 1. **What the table says.** A table written by ``migrate apply`` names the model space of
-   its vectors in its schema metadata (``stitchbench.space``: the stitch's target model,
-   the stitch identity and the source table's version). Another model than M fails.
+   its vectors in the store's own metadata (``stitchbench.space``: the stitch's target
+   model, the stitch identity and the source table's version; LanceDB schema metadata,
+   Chroma / Qdrant collection metadata, a PostgreSQL table comment). Another model than M
+   fails.
 2. **What the vectors say**, when the table has a text column: a seeded sample of rows is
    re-embedded with M and each stored vector compared with M's own (cosine). M's native
    vectors agree to ≈ 1 and another model's vectors of the same width are unrelated
@@ -23,16 +25,14 @@ Without metadata and without a text column the check cannot tell, says so and fa
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from stitchbench.errors import DataError
-from stitchbench.migrate.lance import SPACE_KEY, _connect, _tables, _vector_dim
+from stitchbench.migrate.stores import VectorStore, open_store
 from stitchbench.scores import row_cosines
 
 
@@ -58,12 +58,13 @@ class CheckResult:
 
 
 def check_table(
-    db: str | os.PathLike[str],
+    db: str | os.PathLike[str] | VectorStore,
     table: str,
     model: str,
     *,
     column: str = "vector",
     text_column: str | None = None,
+    id_column: str = "id",
     sample: int = 400,
     min_cosine: float = 0.5,
     seed: int = 0,
@@ -71,11 +72,14 @@ def check_table(
     """Check that every vector of ``table`` is in ``model``'s space.
 
     Args:
-        db: LanceDB folder.
+        db: The store (a LanceDB folder, ``chroma:PATH``, ``qdrant:PATH``,
+            ``postgresql://…``; see :func:`~stitchbench.migrate.stores.open_store`).
         table: Table to check.
         model: The model whose space the vectors must be in (alias, folder or hub id).
         column: Vector column.
-        text_column: Column holding each row's text (enables the sample check).
+        text_column: Column holding each row's text (enables the sample check; Chroma:
+            ``document`` or a metadata key, Qdrant: a payload key).
+        id_column: Column of row ids (LanceDB, PostgreSQL) the sample is read by.
         sample: Rows re-embedded.
         min_cosine: A row below this cosine to M's own vector is another space's.
         seed: Seed of the sample.
@@ -86,28 +90,42 @@ def check_table(
     Raises:
         DataError: A missing table or column, an empty table, or a bad ``sample``.
     """
-    from stitchbench.encoders import get_encoder
-
     if sample < 1:
         raise DataError(f"--sample {sample} must be at least 1.")
     if not -1.0 < min_cosine < 1.0:
         raise DataError(f"--min-cosine {min_cosine} must lie between -1 and 1, e.g. 0.5.")
-    conn = _connect(db)
-    if table not in _tables(conn):
-        raise DataError(f"No table {table!r} in {db}; tables: {_tables(conn)}.")
-    tab = conn.open_table(table)
-    schema = tab.schema
-    dim = _vector_dim(schema, column, table)
-    if text_column is not None and text_column not in schema.names:
+    if isinstance(db, VectorStore):
+        return _check(db, table, model, column, text_column, id_column, sample, min_cosine, seed)
+    with open_store(db) as store:
+        return _check(store, table, model, column, text_column, id_column, sample, min_cosine, seed)
+
+
+def _check(
+    store: VectorStore,
+    table: str,
+    model: str,
+    column: str,
+    text_column: str | None,
+    id_column: str,
+    sample: int,
+    min_cosine: float,
+    seed: int,
+) -> CheckResult:
+    from stitchbench.encoders import get_encoder
+
+    if table not in store.tables():
+        raise DataError(f"No table {table!r} in {store.label}; tables: {store.tables()}.")
+    info = store.info(table, column)
+    dim = info.dim
+    if text_column is not None and text_column not in info.columns:
         raise DataError(
             f"Table {table!r} has no text column {text_column!r}; its columns are "
-            f"{schema.names}. Pass --text-column."
+            f"{info.columns}. Pass --text-column."
         )
-    n_rows = int(tab.count_rows())
+    n_rows = info.n_rows
     if n_rows == 0:
         raise DataError(f"Table {table!r} is empty; nothing to check.")
-    meta = schema.metadata or {}
-    recorded = json.loads(meta[SPACE_KEY]) if SPACE_KEY in meta else None
+    recorded = info.space
     if recorded is not None and recorded.get("model") != model:
         return CheckResult(
             False,
@@ -134,11 +152,11 @@ def check_table(
             "compare a sample with); pass --text-column.",
         )
     rng = np.random.default_rng(seed)
+    ids = store.ids(table, id_column)
     rows = np.sort(rng.choice(n_rows, size=min(sample, n_rows), replace=False))
-    data = tab.search().select([column, text_column]).limit(None).to_arrow()
-    data = data.take(pa.array(rows))  # only the sampled rows leave Arrow
-    stored = np.asarray(data.column(column).to_pylist(), dtype=np.float64)
-    texts = [str(t) for t in data.column(text_column).to_pylist()]
+    batch = store.read(table, [ids[k] for k in rows], column, id_column, text_column=text_column)
+    stored = batch.vectors.astype(np.float64)
+    texts = batch.texts or []
     native = np.asarray(enc.encode(texts, kind="passage"), dtype=np.float64)
     cos = row_cosines(stored, native)
     bad = int((cos < min_cosine).sum())
