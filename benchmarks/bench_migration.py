@@ -150,7 +150,8 @@ def main() -> None:
     records: list[dict[str, Any]] = []
     lines = [
         f"nDCG@10 retention (÷ native nDCG@10 of the space searched), 95% paired bootstrap "
-        "interval over held-out queries; ★ = the kind `migrate plan` picks at target "
+        "interval over held-out queries; ov = the label-free overlap@10 with native NEW's "
+        "top-10 on the same queries; ★ = the kind `migrate plan` picks at target "
         f"{args.target}",
         "",
         "| dataset | old → new | mode (stitch) | pairs | "
@@ -179,9 +180,11 @@ def main() -> None:
                     for p in [*plan.points, *extra]:
                         if p.n_pairs != n:
                             continue
-                        r = p.retention
+                        r, a = p.retention, p.agreement
+                        assert r is not None and p.result is not None  # a labelled dataset
                         star = "★" if p.kind == pick else ""
-                        cells.append(f"{r.estimate:.3f}{star} [{r.low:.3f}, {r.high:.3f}]")
+                        ov = f" ov {a.overlap.estimate:.2f}" if a is not None else ""
+                        cells.append(f"{r.estimate:.3f}{star} [{r.low:.3f}, {r.high:.3f}]{ov}")
                         records.append(
                             {
                                 "dataset": ds, "max_docs": nd, "old": old, "new": new, "mode": mode,
@@ -189,6 +192,7 @@ def main() -> None:
                                 "retention": r.estimate, "ci_low": r.low, "ci_high": r.high,
                                 "n_queries": r.n, "native": p.result.native_target["ndcg@10"],
                                 "stitched": p.result.stitched["ndcg@10"],
+                                "overlap@10": a.overlap.estimate if a else None,
                                 "plan_pick": p.kind == pick,
                             }
                         )  # fmt: skip

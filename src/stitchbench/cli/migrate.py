@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -29,17 +30,73 @@ def _ci(low: float, high: float) -> str:
     return "—" if math.isnan(low) else f"[{low:.3f}, {high:.3f}]"
 
 
+def _source(
+    dataset: str | None,
+    db: str | None,
+    table: str | None,
+    text_column: str | None,
+    column: str,
+    id_column: str,
+    sample: int,
+    queries: Path | None,
+    qrels: Path | None,
+    old: str,
+    new: str,
+    seed: int,
+    progress: bool,
+) -> Any:
+    """The dataset name, or the PairData of the user's own table (exactly one of them)."""
+    from stitchbench.errors import DataError
+
+    if (dataset is None) == (db is None):
+        raise DataError(
+            "Give either --dataset NAME (a labelled corpus) or --db URI --table T --text-column C "
+            "(your own index)."
+        )
+    if dataset is not None:
+        if queries is not None or qrels is not None or table is not None:
+            raise DataError("--table, --queries and --qrels go with --db, not with --dataset.")
+        return dataset
+    if db is None or table is None or text_column is None:
+        raise DataError("--db needs --table T and --text-column C (the rows' text).")
+    from stitchbench.migrate.table_pair import load_table_pair
+
+    return load_table_pair(
+        db, table, old, new, text_column=text_column, column=column, id_column=id_column,
+        sample=sample, queries=queries, qrels=qrels, seed=seed, progress=progress,
+    )  # fmt: skip
+
+
 def _kinds(text: str) -> list[str]:
     return [k.strip() for k in text.split(",") if k.strip()]
 
 
 @migrate_app.command("plan")
 def plan_cmd(
-    dataset: str = typer.Option(..., help="Dataset name or BEIR folder (calibration + queries)."),
+    dataset: str | None = typer.Option(
+        None, help="Dataset name or BEIR folder (calibration + queries)."
+    ),
+    db: str | None = typer.Option(None, help="Your own index instead of --dataset: " + DB_HELP),
+    table: str | None = typer.Option(None, help="With --db: the table built with OLD."),
+    text_column: str | None = typer.Option(None, help="With --db: the column of row texts."),
+    column: str = typer.Option("vector", help="With --db: the vector column."),
+    id_column: str = typer.Option("id", help="With --db: the column of row ids."),
+    sample: int = typer.Option(5000, help="With --db: rows sampled (seeded)."),
+    queries: Path | None = typer.Option(
+        None, help="With --db: queries (one per line or JSON lines); default pseudo-queries."
+    ),
+    qrels: Path | None = typer.Option(
+        None, help="With --db --queries: BEIR qrels TSV (enables nDCG@10 retention)."
+    ),
+    on: str | None = typer.Option(
+        None, help="retention (nDCG@10, needs judgements) or overlap (label-free overlap@10)."
+    ),
     old: str = typer.Option(..., help="Model A: the one the index was built with."),
     new: str = typer.Option(..., help="Model B: the one wanted."),
     mode: str = typer.Option("corpus", help=MODE_HELP),
-    target: float = typer.Option(0.95, help="Target nDCG@10 retention."),
+    target: float = typer.Option(
+        0.95, help="Target of the --on figure (nDCG@10 retention, or overlap@10)."
+    ),
     sizes: str = typer.Option("500,1000,2000,4000", help="Calibration sizes (the pool is added)."),
     kinds: str = typer.Option("affine,linear,procrustes,lowrank", help="Stitch kinds to try."),
     max_docs: int = typer.Option(0, help="Subsample this many documents; 0 = all."),
@@ -55,10 +112,13 @@ def plan_cmd(
         size_list = [int(s) for s in sizes.split(",") if s.strip()]
     except ValueError as exc:
         raise DataError(f"--sizes must be comma-separated integers; got {sizes!r}.") from exc
+    src_data = _source(dataset, db, table, text_column, column, id_column, sample, queries,
+                       qrels, old, new, seed, progress and not as_json)  # fmt: skip
     plan = plan_migration(
-        dataset,
+        src_data,
         old,
         new,
+        on=on,
         mode=mode,
         target=target,
         sizes=size_list,
@@ -77,6 +137,8 @@ def plan_cmd(
                     "new": plan.new,
                     "mode": plan.mode,
                     "target": plan.target,
+                    "on": plan.metric,
+                    "notes": plan.notes,
                     "pool": plan.pool,
                     "n_queries": plan.n_queries,
                     "recommended_kind": kind,
@@ -92,28 +154,32 @@ def plan_cmd(
         )
         return
     src, tgt = (old, new) if mode == "corpus" else (new, old)
-    table = Table(
+    for note in plan.notes:
+        console.print(f"note: {note}", highlight=False)
+    what = (
+        "nDCG@10 retention"
+        if plan.metric == "retention"
+        else "label-free overlap@10 with native NEW's top-10"
+    )
+    view = Table(
         title=(
-            f"migrate plan, {plan.dataset}, {mode} mode (stitch {src} → {tgt}): nDCG@10 "
-            f"retention on {plan.n_queries} held-out queries, 95% bootstrap interval; "
+            f"migrate plan, {plan.dataset}, {mode} mode (stitch {src} → {tgt}): {what} "
+            f"on {plan.n_queries} held-out queries, 95% bootstrap interval; "
             f"calibration pool {plan.pool} documents"
         ),
         title_justify="left",
     )
-    table.add_column("pairs", justify="right")
+    view.add_column("pairs", justify="right")
     for k in plan.kinds():
-        table.add_column(k, justify="right")
+        view.add_column(k, justify="right")
     for n in sorted({p.n_pairs for p in plan.points}):
         cells = []
         for k in plan.kinds():
             p = next((p for p in plan.points if p.kind == k and p.n_pairs == n), None)
-            cells.append(
-                ""
-                if p is None
-                else f"{p.retention.estimate:.3f} {_ci(p.retention.low, p.retention.high)}"
-            )
-        table.add_row(str(n), *cells)
-    console.print(table)
+            f = p.figure(plan.metric) if p is not None else None
+            cells.append("" if f is None else f"{f.estimate:.3f} {_ci(f.low, f.high)}")
+        view.add_row(str(n), *cells)
+    console.print(view)
     for k in plan.kinds():
         need, sure = plan.pairs_needed(k), plan.pairs_needed(k, confident=True)
         console.print(
@@ -129,11 +195,28 @@ def plan_cmd(
 
 @migrate_app.command("gate")
 def gate_cmd(
-    dataset: str = typer.Option(..., help="Dataset name or BEIR folder."),
+    dataset: str | None = typer.Option(None, help="Dataset name or BEIR folder."),
+    db: str | None = typer.Option(None, help="Your own index instead of --dataset: " + DB_HELP),
+    table: str | None = typer.Option(None, help="With --db: the table built with OLD."),
+    text_column: str | None = typer.Option(None, help="With --db: the column of row texts."),
+    column: str = typer.Option("vector", help="With --db: the vector column."),
+    id_column: str = typer.Option("id", help="With --db: the column of row ids."),
+    sample: int = typer.Option(5000, help="With --db: rows sampled (seeded)."),
+    queries: Path | None = typer.Option(
+        None, help="With --db: queries (one per line or JSON lines); default pseudo-queries."
+    ),
+    qrels: Path | None = typer.Option(
+        None, help="With --db --queries: BEIR qrels TSV (enables nDCG@10 retention)."
+    ),
+    on: str | None = typer.Option(
+        None, help="retention (nDCG@10, needs judgements) or overlap (label-free overlap@10)."
+    ),
     old: str = typer.Option(..., help="Model A: the one the index was built with."),
     new: str = typer.Option(..., help="Model B: the one wanted."),
     pairs: int = typer.Option(..., help="Calibration pairs to fit the stitch on."),
-    threshold: float = typer.Option(..., help="Minimum nDCG@10 retention to pass."),
+    threshold: float = typer.Option(
+        ..., help="Minimum of the --on figure to pass (nDCG@10 retention, or overlap@10)."
+    ),
     mode: str = typer.Option("corpus", help=MODE_HELP),
     kind: str = typer.Option("affine", help="Stitch kind."),
     max_docs: int = typer.Option(0, help="Subsample this many documents; 0 = all."),
@@ -142,13 +225,17 @@ def gate_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
-    """Held-out retention of a stitch against THRESHOLD: exit 0 pass, 1 fail (2 bad input)."""
+    """Held-out retention (or label-free overlap) of a stitch against THRESHOLD: exit 0 pass,
+    1 fail (2 bad input)."""
     from stitchbench.migrate import gate_migration
 
+    src_data = _source(dataset, db, table, text_column, column, id_column, sample, queries,
+                       qrels, old, new, seed, progress and not as_json)  # fmt: skip
     res = gate_migration(
-        dataset,
+        src_data,
         old,
         new,
+        on=on,
         pairs=pairs,
         threshold=threshold,
         mode=mode,
@@ -163,12 +250,25 @@ def gate_cmd(
         print(json.dumps(d))
     else:
         verdict = "[green]PASS[/]" if res.passed else "[red]FAIL[/]"
+        for note in res.notes:
+            console.print(f"note: {note}", highlight=False)
+        f = res.figure
+        if res.on == "retention":
+            figure = (
+                f"nDCG@10 retention {f.estimate:.3f} {_ci(f.low, f.high)} over {f.n} held-out "
+                f"queries vs threshold {threshold} (stitched {d['stitched_ndcg@10']:.3f}, "
+                f"native {d['native_target_ndcg@10']:.3f})"
+            )
+        else:
+            figure = (
+                f"overlap@10 with native {new}'s top-10 {f.estimate:.3f} {_ci(f.low, f.high)} "
+                f"over {f.n} held-out queries vs threshold {threshold} (native top-1 in the "
+                f"stitched top-10 for {d['top1_in_top10']:.1%} of them, median rank "
+                f"{d['median_top1_rank']:g}; label-free)"
+            )
         console.print(
             f"{verdict} {mode} mode, {kind} stitch {d['stitch_source']} → {d['stitch_target']} "
-            f"on {pairs} pairs: nDCG@10 retention {d['retention']:.3f} "
-            f"{_ci(res.point.retention.low, res.point.retention.high)} over {d['n_queries']} "
-            f"held-out queries vs threshold {threshold} (stitched {d['stitched_ndcg@10']:.3f}, "
-            f"native {d['native_target_ndcg@10']:.3f})"
+            f"on {pairs} pairs: {figure}"
         )
         if res.stitch_path:
             console.print(f"wrote {res.stitch_path}")

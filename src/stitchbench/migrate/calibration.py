@@ -26,7 +26,8 @@ from stitchbench.embeddings import Embeddings
 from stitchbench.encoders import get_encoder
 from stitchbench.errors import DataError
 from stitchbench.evaluate.retrieval import RetrievalResult, retrieval_through_stitch
-from stitchbench.stats import Interval, bootstrap_retention
+from stitchbench.scores import unit_rows
+from stitchbench.stats import Interval, bootstrap_mean, bootstrap_retention
 from stitchbench.stitches import STITCH_KINDS, Stitch, make_stitch
 from stitchbench.stitches.semi import split_unpaired, takes_unpaired
 from stitchbench.store import EmbeddingStore
@@ -49,6 +50,11 @@ class PairData:
         calibration_rows: Row indices of the calibration pool (train split), in a seeded
             order: the first n of them are the n calibration pairs, so growing sizes nest.
         test_query_ids: Queries scored.
+        unsearched_rows: Rows never searched (the documents a table's pseudo-queries were
+            drawn from); empty for a labelled corpus.
+        labelled: Queries have relevance judgements (nDCG@10 retention can be scored);
+            False for a table without ``--qrels`` (label-free agreement only).
+        notes: What loading decided that the user should know (one line each).
     """
 
     corpus: Corpus
@@ -59,6 +65,11 @@ class PairData:
     doc_ids: list[str]
     calibration_rows: np.ndarray
     test_query_ids: list[str]
+    unsearched_rows: np.ndarray = dataclasses.field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64)
+    )
+    labelled: bool = True
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def n_calibration(self) -> int:
@@ -188,9 +199,11 @@ def fit_calibration_stitch(
 
 
 def held_out_mask(pair: PairData, n_pairs: int) -> np.ndarray:
-    """(n_docs,) bool: documents not among the first ``n_pairs`` calibration documents."""
+    """(n_docs,) bool: documents searched: not among the first ``n_pairs`` calibration
+    documents, nor a pseudo-query's source."""
     mask = np.ones(len(pair.doc_ids), dtype=bool)
     mask[pair.calibration_rows[:n_pairs]] = False
+    mask[pair.unsearched_rows] = False
     return mask
 
 
@@ -202,15 +215,58 @@ class RetentionPoint:
         kind: Stitch kind.
         n_pairs: Calibration pairs it was fitted on.
         mode: ``"corpus"`` or ``"query"``.
-        retention: nDCG@10 retention with its paired bootstrap interval (over queries).
-        result: The full retrieval result (natives, stitched, per-query scores).
+        retention: nDCG@10 retention with its paired bootstrap interval (over queries);
+            None without relevance judgements.
+        result: The full retrieval result (natives, stitched, per-query scores); None
+            without relevance judgements.
+        agreement: How close the stitched search is to a natively re-embedded index,
+            without labels (:func:`label_free_agreement`).
     """
 
     kind: str
     n_pairs: int
     mode: str
-    retention: Interval
-    result: RetrievalResult
+    retention: Interval | None
+    result: RetrievalResult | None
+    agreement: Agreement | None = None
+
+    def figure(self, metric: str) -> Interval:
+        """The point's ``"retention"`` (nDCG@10) or ``"overlap"`` (label-free overlap@10)."""
+        value = (
+            self.retention
+            if metric == "retention"
+            else (self.agreement.overlap if self.agreement is not None else None)
+        )
+        if value is None:
+            raise DataError(
+                f"No {metric} was measured (retention needs --qrels); use --on overlap."
+            )
+        return value
+
+
+@dataclass
+class Agreement:
+    """Label-free closeness of a stitched search to native B's, over held-out queries.
+
+    For each query, B's own search of B's own vectors of the searched documents is the
+    reference (what re-embedding the index would give). Corpus mode searches the
+    translated index with B's query; query mode searches the old A index with the
+    translated query.
+
+    Attributes:
+        overlap: Mean share of native B's top-10 found in the stitched top-10, interval
+            over queries.
+        top1_in_top10: Share of queries whose native B top-1 is in the stitched top-10.
+        median_rank: Median rank (1 = first) of native B's top-1 in the stitched ranking.
+        n_queries: Queries.
+        n_docs: Documents searched.
+    """
+
+    overlap: Interval
+    top1_in_top10: Interval
+    median_rank: float
+    n_queries: int
+    n_docs: int
 
 
 def score_stitch(
@@ -222,7 +278,8 @@ def score_stitch(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> RetentionPoint:
-    """Score a fitted migration stitch: retention on the test queries, with an interval.
+    """Score a fitted migration stitch on the held-out queries: nDCG@10 retention (with
+    relevance judgements) and the label-free agreement with native B, with intervals.
 
     Args:
         pair: Both models' embeddings.
@@ -235,6 +292,9 @@ def score_stitch(
     Returns:
         A :class:`RetentionPoint`.
     """
+    agreement = label_free_agreement(pair, stitch, n_pairs, mode, n_boot=n_boot, seed=seed)
+    if not pair.labelled:
+        return RetentionPoint(stitch.kind, n_pairs, mode, None, None, agreement)
     src, tgt = stitch_direction(pair, mode)
     res = retrieval_through_stitch(
         stitch,
@@ -256,7 +316,67 @@ def score_stitch(
         n_boot=n_boot,
         seed=seed,
     )
-    return RetentionPoint(stitch.kind, n_pairs, mode, interval, res)
+    return RetentionPoint(stitch.kind, n_pairs, mode, interval, res, agreement)
+
+
+def label_free_agreement(
+    pair: PairData,
+    stitch: Stitch,
+    n_pairs: int,
+    mode: str = "corpus",
+    *,
+    k: int = 10,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> Agreement:
+    """How close a stitched search is to native B's, without relevance labels.
+
+    Args:
+        pair: Both models' embeddings (queries: ``pair.test_query_ids``).
+        stitch: Fitted in the direction of ``mode`` (A → B corpus, B → A query).
+        n_pairs: Calibration pairs it was fitted on (their documents are not searched).
+        mode: ``"corpus"`` or ``"query"``.
+        k: Cut-off of the overlap (10).
+        n_boot: Bootstrap resamples over queries.
+        seed: Seed of the bootstrap.
+
+    Returns:
+        An :class:`Agreement`.
+    """
+    mask = held_out_mask(pair, n_pairs)
+    qe = pair.queries[pair.new]
+    at = {str(q): i for i, q in enumerate(qe.ids.tolist())}
+    rows = np.array([at[q] for q in pair.test_query_ids], dtype=np.int64)
+    q_new = np.asarray(qe.vectors[rows], dtype=np.float32)
+    d_new = np.asarray(pair.docs[pair.new].vectors[mask], dtype=np.float32)
+    d_old = np.asarray(pair.docs[pair.old].vectors[mask], dtype=np.float32)
+    if mode == "corpus":  # B's query searches the translated A index
+        q, d = q_new, stitch.predict(d_old)
+    else:  # the translated B query searches the old A index
+        q, d = stitch.predict(q_new), d_old
+    k = min(k, d.shape[0])
+    native = unit_rows(q_new) @ unit_rows(d_new).T
+    stitched = (
+        unit_rows(np.asarray(q, dtype=np.float32)) @ unit_rows(np.asarray(d, dtype=np.float32)).T
+    )
+    top_native = np.argpartition(-native, k - 1, axis=1)[:, :k]
+    top_stitched = np.argpartition(-stitched, k - 1, axis=1)[:, :k]
+    overlap = np.array(
+        [
+            len(set(a.tolist()) & set(b.tolist())) / k
+            for a, b in zip(top_native, top_stitched, strict=True)
+        ]
+    )
+    best = native.argmax(axis=1)
+    at_best = stitched[np.arange(len(best)), best]
+    rank = 1 + (stitched > at_best[:, None]).sum(axis=1)
+    return Agreement(
+        bootstrap_mean(overlap, n_boot=n_boot, seed=seed),
+        bootstrap_mean((rank <= k).astype(float), n_boot=n_boot, seed=seed),
+        float(np.median(rank)),
+        len(rows),
+        int(mask.sum()),
+    )
 
 
 def calibration_sizes(pool: int, sizes: Sequence[int] | None = None) -> list[int]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +26,19 @@ from stitchbench.migrate.calibration import (
     score_stitch,
     stitch_direction,
 )
+from stitchbench.migrate.plan import check_on
 from stitchbench.scores import unit_rows
+from stitchbench.stats import Interval
 from stitchbench.store import EmbeddingStore
 
 
 @dataclass
 class GateResult:
-    """The gate's verdict: held-out nDCG@10 retention against a threshold.
+    """The gate's verdict: held-out nDCG@10 retention (or, without relevance judgements,
+    the label-free overlap@10 with native B) against a threshold.
 
     Attributes:
-        passed: ``retention >= threshold`` (the point estimate; the interval is reported
+        passed: ``figure >= threshold`` (the point estimate; the interval is reported
             beside it).
         threshold: The threshold.
         point: The measured retention (with interval, natives, per-query scores).
@@ -59,34 +62,56 @@ class GateResult:
     stitch_path: Path | None = None
     score_map: ThresholdMap | None = None
     score_check: ThresholdCheck | None = None
+    on: str = "retention"
+    notes: list[str] = field(default_factory=list)
+    stitch_source: str = ""
+    stitch_target: str = ""
+
+    @property
+    def figure(self) -> Interval:
+        """The figure the gate decided on (``on``), with its interval."""
+        return self.point.figure(self.on)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (what ``--json`` prints)."""
-        r, res = self.point.retention, self.point.result
+        from stitchbench.migrate.plan import point_record
 
-        def num(x: float) -> float | None:
-            return None if math.isnan(x) else x
+        f = self.figure
 
+        def num(x: float | None) -> float | None:
+            return None if x is None or math.isnan(x) else x
+
+        rec = point_record(self.point)
         return {
             "passed": self.passed,
             "threshold": self.threshold,
-            "retention": r.estimate,
-            "ci_low": num(r.low),
-            "ci_high": num(r.high),
-            "level": r.level,
-            "n_queries": r.n,
-            "metric": "ndcg@10",
+            "on": self.on,
+            "value": f.estimate,
+            "value_low": num(f.low),
+            "value_high": num(f.high),
+            "retention": rec["retention"],
+            "ci_low": num(rec["ci_low"]),
+            "ci_high": num(rec["ci_high"]),
+            "level": f.level,
+            "n_queries": f.n,
+            "metric": "ndcg@10" if self.on == "retention" else "overlap@10",
             "mode": self.point.mode,
             "kind": self.point.kind,
             "pairs": self.point.n_pairs,
             "dataset": self.dataset,
             "old": self.old,
             "new": self.new,
-            "stitch_source": res.source,
-            "stitch_target": res.target,
-            "native_target_ndcg@10": res.native_target["ndcg@10"],
-            "native_source_ndcg@10": res.native_source["ndcg@10"],
-            "stitched_ndcg@10": res.stitched["ndcg@10"],
+            "stitch_source": self.stitch_source,
+            "stitch_target": self.stitch_target,
+            "native_target_ndcg@10": rec["native_ndcg@10"],
+            "native_source_ndcg@10": (
+                self.point.result.native_source["ndcg@10"] if self.point.result else None
+            ),
+            "stitched_ndcg@10": rec["stitched_ndcg@10"],
+            "overlap@10": rec.get("overlap@10"),
+            "top1_in_top10": rec.get("top1_in_top10"),
+            "median_top1_rank": rec.get("median_top1_rank"),
+            "notes": self.notes,
             "stitch_path": str(self.stitch_path) if self.stitch_path else None,
             "score_map": (
                 {f"{t:.1f}": round(float(self.score_map(t)), 4) for t in (0.3, 0.5, 0.7, 0.9)}
@@ -112,6 +137,7 @@ def gate_migration(
     n_boot: int = 1000,
     save_stitch: str | Path | None = None,
     progress: bool = True,
+    on: str | None = None,
 ) -> GateResult:
     """Fit ``kind`` on ``pairs`` calibration documents; compare held-out retention to a threshold.
 
@@ -129,6 +155,9 @@ def gate_migration(
         n_boot: Bootstrap resamples.
         save_stitch: Save the fitted stitch to this folder (for ``migrate apply``).
         progress: Progress bars.
+        on: The figure the threshold applies to: ``"retention"`` (nDCG@10) or
+            ``"overlap"`` (label-free overlap@10 with native B); default retention where
+            relevance judgements exist, else overlap.
 
     Returns:
         A :class:`GateResult`.
@@ -145,6 +174,7 @@ def gate_migration(
             dataset, old, new, max_docs=max_docs, seed=seed, store=store, progress=progress
         )
     )
+    metric = check_on(on, pair)
     stitch = fit_calibration_stitch(pair, kind, pairs, mode)
     point = score_stitch(pair, stitch, pairs, mode, n_boot=n_boot, seed=seed)
     tmap, check = _score_map(pair, stitch, pairs, mode, seed)
@@ -152,7 +182,7 @@ def gate_migration(
         stitch.score_map = tmap.to_dict()
     path = stitch.save(save_stitch) if save_stitch is not None else None
     return GateResult(
-        passed=bool(point.retention.estimate >= threshold),
+        passed=bool(point.figure(metric).estimate >= threshold),
         threshold=threshold,
         point=point,
         dataset=pair.corpus.name,
@@ -161,6 +191,10 @@ def gate_migration(
         stitch_path=path,
         score_map=tmap,
         score_check=check,
+        on=metric,
+        notes=list(pair.notes),
+        stitch_source=stitch.source or "",
+        stitch_target=stitch.target or "",
     )
 
 

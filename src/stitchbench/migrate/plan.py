@@ -39,6 +39,9 @@ class MigrationPlan:
         points: One :class:`RetentionPoint` per (kind, calibration size).
         n_queries: Held-out queries every retention is measured on.
         pool: Calibration documents available (the train split).
+        metric: What ``target`` applies to: ``"retention"`` (nDCG@10, needs relevance
+            judgements) or ``"overlap"`` (label-free overlap@10 with native B).
+        notes: What loading decided (e.g. how pseudo-queries were drawn).
     """
 
     dataset: str
@@ -49,6 +52,8 @@ class MigrationPlan:
     points: list[RetentionPoint] = field(default_factory=list)
     n_queries: int = 0
     pool: int = 0
+    metric: str = "retention"
+    notes: list[str] = field(default_factory=list)
 
     def kinds(self) -> list[str]:
         """Kinds planned, in order."""
@@ -66,7 +71,8 @@ class MigrationPlan:
             confident: Require the interval's lower end (not the estimate) to reach it.
         """
         for p in self.curve(kind):
-            value = p.retention.low if confident else p.retention.estimate
+            fig = p.figure(self.metric)
+            value = fig.low if confident else fig.estimate
             if value >= self.target:
                 return p.n_pairs
         return None
@@ -80,31 +86,63 @@ class MigrationPlan:
         reached = [(n, k) for k in self.kinds() if (n := self.pairs_needed(k)) is not None]
         if reached:
             n_best = min(n for n, _ in reached)
-            at = {p.kind: p.retention.estimate for p in self.points if p.n_pairs == n_best}
+            at = {
+                p.kind: p.figure(self.metric).estimate for p in self.points if p.n_pairs == n_best
+            }
             kind = max((k for n, k in reached if n == n_best), key=lambda k: at[k])
             return kind, n_best
         largest = max(p.n_pairs for p in self.points)
         best = max(
-            (p for p in self.points if p.n_pairs == largest), key=lambda p: p.retention.estimate
+            (p for p in self.points if p.n_pairs == largest),
+            key=lambda p: p.figure(self.metric).estimate,
         )
         return best.kind, None
 
     def records(self) -> list[dict[str, Any]]:
         """One flat record per point (for tables and ``--json``)."""
-        return [
+        return [point_record(p) for p in self.points]
+
+
+def point_record(p: RetentionPoint) -> dict[str, Any]:
+    """One flat record of a point: nDCG@10 retention (None without judgements) and the
+    label-free agreement with native B, each with its interval."""
+    r, res, a = p.retention, p.result, p.agreement
+    out: dict[str, Any] = {"kind": p.kind, "n_pairs": p.n_pairs, "mode": p.mode}
+    out.update(
+        {
+            "retention": r.estimate if r else None,
+            "ci_low": r.low if r else None,
+            "ci_high": r.high if r else None,
+            "stitched_ndcg@10": res.stitched["ndcg@10"] if res else None,
+            "native_ndcg@10": res.native_target["ndcg@10"] if res else None,
+            "n_queries": r.n if r else (a.n_queries if a else 0),
+        }
+    )
+    if a is not None:
+        out.update(
             {
-                "kind": p.kind,
-                "n_pairs": p.n_pairs,
-                "mode": p.mode,
-                "retention": p.retention.estimate,
-                "ci_low": p.retention.low,
-                "ci_high": p.retention.high,
-                "stitched_ndcg@10": p.result.stitched["ndcg@10"],
-                "native_ndcg@10": p.result.native_target["ndcg@10"],
-                "n_queries": p.retention.n,
+                "overlap@10": a.overlap.estimate,
+                "overlap_low": a.overlap.low,
+                "overlap_high": a.overlap.high,
+                "top1_in_top10": a.top1_in_top10.estimate,
+                "median_top1_rank": a.median_rank,
+                "n_docs_searched": a.n_docs,
             }
-            for p in self.points
-        ]
+        )
+    return out
+
+
+def check_on(on: str | None, pair: PairData) -> str:
+    """The figure a plan or gate decides on: ``on``, or retention where the queries have
+    relevance judgements and overlap where they have none."""
+    metric = on or ("retention" if pair.labelled else "overlap")
+    if metric not in ("retention", "overlap"):
+        raise DataError(f"--on {metric!r}: use retention (nDCG@10) or overlap (label-free).")
+    if metric == "retention" and not pair.labelled:
+        raise DataError(
+            "--on retention needs relevance judgements; pass --qrels FILE or use --on overlap."
+        )
+    return metric
 
 
 def plan_migration(
@@ -121,6 +159,7 @@ def plan_migration(
     store: EmbeddingStore | None = None,
     n_boot: int = 1000,
     progress: bool = True,
+    on: str | None = None,
 ) -> MigrationPlan:
     """Fit each kind on growing calibration sizes and measure held-out retention.
 
@@ -141,6 +180,9 @@ def plan_migration(
         store: Embedding cache.
         n_boot: Bootstrap resamples for each interval.
         progress: Progress bars.
+        on: The figure ``target`` applies to: ``"retention"`` (nDCG@10) or
+            ``"overlap"`` (label-free overlap@10 with native B); default retention where
+            relevance judgements exist, else overlap.
 
     Returns:
         A :class:`MigrationPlan`.
@@ -159,6 +201,7 @@ def plan_migration(
             dataset, old, new, max_docs=max_docs, seed=seed, store=store, progress=progress
         )
     )
+    metric = check_on(on, pair)
     plan = MigrationPlan(
         pair.corpus.name,
         pair.old,
@@ -167,6 +210,8 @@ def plan_migration(
         target,
         n_queries=len(pair.test_query_ids),
         pool=pair.n_calibration,
+        metric=metric,
+        notes=list(pair.notes),
     )
     grid = [(n, k) for n in calibration_sizes(pair.n_calibration, sizes) for k in kinds]
     for n, k in tqdm(grid, desc=f"plan {mode} {pair.old}→{pair.new}", disable=not progress):
