@@ -320,8 +320,7 @@ def _started(w: World) -> bool:
 
 def test_store_uris_are_checked_at_the_front_door(tmp_path):
     from stitchbench.errors import DataError
-    from stitchbench.migrate.stores import open_store
-    from stitchbench.migrate.stores import redact
+    from stitchbench.migrate.stores import open_store, redact
 
     with pytest.raises(DataError, match="unknown store 'mongodb'"):
         open_store("mongodb://u:secret@host/db")
