@@ -336,3 +336,38 @@ def test_store_uris_are_checked_at_the_front_door(tmp_path):
     with pytest.raises(DataError, match="cannot connect") as err:
         open_store(f"postgresql://me:s3cret@/x?host={tmp_path}")
     assert "s3cret" not in str(err.value)
+
+
+def test_backfill_replaces_translated_vectors_by_native_ones_and_resumes(make_world, tmp_path):
+    """glove-50d index → stitch into static-64's space → apply → backfill with static-64:
+    every row ends with static-64's own vector of its text; a stopped backfill resumes."""
+    from tests.conftest import require_model
+
+    for m in ("glove-50d", "static-64"):
+        require_model(m)
+    from stitchbench.encoders import get_encoder
+    from stitchbench.errors import DataError
+    from stitchbench.migrate import apply_stitch, backfill, check_table
+    from stitchbench.stitches import make_stitch
+
+    texts = [f"text number {i}" for i in range(N_ROWS)]
+    old = get_encoder("glove-50d").encode(texts).astype(np.float32)
+    new = get_encoder("static-64").encode(texts).astype(np.float32)
+    w = make_world(old)
+    stitch = make_stitch("affine").fit(old[:300], new[:300]).with_names("glove-50d", "static-64")
+    folder = stitch.save(tmp_path / "stitch")
+    apply_stitch(w.db, "docs", folder, batch_size=250, progress=False)
+    target, text = "docs__static-64", {"chroma": "document"}.get(w.kind, "text")
+    with pytest.raises(DataError, match="backfill them with --model static-64"):
+        backfill(w.db, target, text_column=text, model="glove-50d", progress=False)
+    first = backfill(w.db, target, text_column=text, batch_size=64, limit=200, progress=False)
+    assert (first.n_now, first.n_done, first.finished) == (200, 200, False)
+    rest = backfill(w.db, target, text_column=text, batch_size=64, progress=False)
+    assert (rest.n_now, rest.n_done, rest.finished) == (N_ROWS - 200, N_ROWS, True)
+    ids, vec, _, _ = w.read(target)
+    assert ids == [w.id_of(i) for i in range(N_ROWS)]  # no row added or lost
+    np.testing.assert_allclose(vec, new, atol=2e-5)  # every row native now
+    assert backfill(w.db, target, text_column=text, progress=False).n_now == 0
+    ok = check_table(w.db, target, "static-64", text_column=text, sample=50)
+    assert ok.ok and ok.n_disagree == 0
+    np.testing.assert_allclose(w.read("docs")[1], old, rtol=0, atol=1e-6)  # source untouched

@@ -346,6 +346,30 @@ def check_cmd(
         raise typer.Exit(1)
 
 
+@migrate_app.command("backfill")
+def backfill_cmd(
+    db: str = typer.Option(..., help=DB_HELP),
+    table: str = typer.Option(..., help="The table apply wrote (NAME__<new model>)."),
+    text_column: str = typer.Option(..., help="Column with each row's text."),
+    model: str | None = typer.Option(None, help="Model to embed with (the stitch's target)."),
+    batch_size: int = typer.Option(256, help="Rows per batch (one atomic write each)."),
+    limit: int | None = typer.Option(None, help="Stop after this many rows (resume later)."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Replace TABLE's translated vectors by the new model's own, in batches; resumable."""
+    from stitchbench.migrate import backfill
+
+    res = backfill(
+        db, table, text_column=text_column, model=model, batch_size=batch_size, limit=limit,
+        progress=progress,
+    )  # fmt: skip
+    console.print(
+        f"{res.table!r}: {res.n_done} of {res.n_rows} rows are {res.model}'s own vectors "
+        f"({res.n_now} replaced now)" + ("" if res.finished else "; rerun to continue"),
+        highlight=False,
+    )
+
+
 @migrate_app.command("rollback")
 def rollback_cmd(
     db: str = typer.Option(..., help=DB_HELP),

@@ -3,13 +3,19 @@
 * :func:`plan_migration`: retention against calibration size per stitch kind: how many
   pairs reach a target retention, with intervals;
 * :func:`gate_migration`: held-out retention of one stitch against a threshold;
-* :func:`apply_stitch`: translate a LanceDB table's vectors into a new table (batched,
+* :func:`apply_stitch`: translate a table's vectors into a new table (batched,
   resumable, exactly once, never touching the source table);
+* :func:`check_table`: are a table's vectors all in model M's space?
+* :func:`backfill`: replace a migrated table's translated vectors by the new model's own;
 * :func:`rollback`: remove what ``apply_stitch`` wrote.
+
+Every operation runs on LanceDB, Chroma, Qdrant or PostgreSQL with pgvector
+(:mod:`stitchbench.migrate.stores`).
 """
 
 from __future__ import annotations
 
+from stitchbench.migrate.backfill import BackfillResult, backfill
 from stitchbench.migrate.calibration import (
     MIGRATION_MODES,
     PairData,
@@ -40,6 +46,7 @@ __all__ = [
     "DEFAULT_PLAN_KINDS",
     "MIGRATION_MODES",
     "ApplyResult",
+    "BackfillResult",
     "CheckResult",
     "GateResult",
     "MigrationPlan",
@@ -49,6 +56,7 @@ __all__ = [
     "RollbackResult",
     "apply",
     "apply_stitch",
+    "backfill",
     "check_table",
     "default_target_table",
     "fit_calibration_stitch",

@@ -47,6 +47,8 @@ class MigrationRecord:
         score_map: The stitch's native → stitched cosine map (fitted by ``migrate gate``
             on the calibration pairs), so a similarity threshold tuned natively can be
             carried over; None when the stitch has none.
+        backfilled: Rows of the new table (in id order) whose translated vectors
+            ``migrate backfill`` has replaced by the new model's own.
     """
 
     source_table: str
@@ -58,6 +60,7 @@ class MigrationRecord:
     n_rows: int
     status: str = "running"
     score_map: dict[str, Any] | None = None
+    backfilled: int = 0
 
 
 @dataclass

@@ -133,6 +133,13 @@ class VectorStore(ABC):
         them or none (one transaction), or keyed by id so a repeat cannot duplicate."""
 
     @abstractmethod
+    def update(
+        self, target: str, batch: RowBatch, vectors: np.ndarray, column: str, id_column: str
+    ) -> None:
+        """Replace the vectors of ``batch``'s rows (read from ``target``) in ``target``: all of
+        them or none (one transaction / commit), or keyed by id so a repeat is harmless."""
+
+    @abstractmethod
     def drop(self, target: str) -> None:
         """Remove ``target`` (a table apply created)."""
 

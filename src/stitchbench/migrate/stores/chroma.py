@@ -117,6 +117,11 @@ class ChromaStore(FolderRecords, VectorStore):
             metadatas=metas if all(m for m in metas) else None,
         )
 
+    def update(
+        self, target: str, batch: RowBatch, vectors: np.ndarray, column: str, id_column: str
+    ) -> None:
+        self.write(target, batch, vectors, column, id_column)  # upsert by id
+
     def drop(self, target: str) -> None:
         self._client.delete_collection(target)
 

@@ -53,7 +53,7 @@ class LanceStore(FolderRecords, VectorStore):
 
         super().__init__(location)
         self._conn = lancedb.connect(location)
-        self._offsets: dict[tuple[str, int | None], dict[Any, int]] = {}
+        self._offsets: dict[tuple[str, int], dict[Any, int]] = {}
 
     def tables(self) -> list[str]:
         return list(self._conn.list_tables().tables)
@@ -88,7 +88,8 @@ class LanceStore(FolderRecords, VectorStore):
             )
         ids = tab.search().select([id_column]).limit(None).to_arrow().column(id_column)
         out = ids.to_pylist()
-        self._offsets[(table, version)] = {i: k for k, i in enumerate(out)}
+        # Offsets of this version (a write or merge makes a new version, with rows moved).
+        self._offsets[(table, int(tab.version))] = {i: k for k, i in enumerate(out)}
         return out
 
     def read(
@@ -101,10 +102,12 @@ class LanceStore(FolderRecords, VectorStore):
         version: int | None = None,
         text_column: str | None = None,
     ) -> RowBatch:
-        if (table, version) not in self._offsets:
+        tab = self._open(table, version)
+        key = (table, int(tab.version))
+        if key not in self._offsets:
             self.ids(table, id_column, version)
-        where = self._offsets[(table, version)]
-        rows = self._open(table, version).take_offsets([where[i] for i in ids]).to_arrow()
+        where = self._offsets[key]
+        rows = tab.take_offsets([where[i] for i in ids]).to_arrow()
         d = vector_dim(rows.schema, column, table)
         vecs = np.asarray(rows.column(column).combine_chunks().flatten(), dtype=np.float32)
         texts = None
@@ -146,6 +149,26 @@ class LanceStore(FolderRecords, VectorStore):
         rows = batch.rest
         rows = rows.set_column(rows.schema.get_field_index(column), schema.field(column), arr)
         out.add(rows.select(schema.names).cast(schema))
+
+    def update(
+        self, target: str, batch: RowBatch, vectors: np.ndarray, column: str, id_column: str
+    ) -> None:
+        import pyarrow as pa
+
+        out = self._open(target)
+        schema = out.schema
+        arr = pa.FixedSizeListArray.from_arrays(
+            pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1)),
+            int(vectors.shape[1]),
+        )
+        rows = batch.rest
+        rows = rows.set_column(rows.schema.get_field_index(column), schema.field(column), arr)
+        # One merge, one commit: every row of the batch replaced, or none.
+        (
+            out.merge_insert(id_column)
+            .when_matched_update_all()
+            .execute(rows.select(schema.names).cast(schema))
+        )
 
     def drop(self, target: str) -> None:
         with warnings.catch_warnings():

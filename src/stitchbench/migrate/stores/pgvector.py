@@ -217,6 +217,24 @@ class PgVectorStore(VectorStore):
         with self._conn.transaction():
             self._conn.execute(q, ([str(i) for i in batch.ids], [_vector_text(v) for v in vectors]))
 
+    def update(
+        self, target: str, batch: RowBatch, vectors: np.ndarray, column: str, id_column: str
+    ) -> None:
+        from psycopg import sql
+
+        id_type, _ = self._type_of(target, id_column)
+        q = sql.SQL(
+            "UPDATE {tgt} SET {c} = t.v::vector FROM unnest(%s::{ty}[], %s::text[]) AS t(id, v) "
+            "WHERE {tgt}.{i} = t.id"
+        ).format(
+            tgt=sql.Identifier(target),
+            c=sql.Identifier(column),
+            ty=sql.SQL(id_type),
+            i=sql.Identifier(id_column),
+        )
+        with self._conn.transaction():
+            self._conn.execute(q, ([str(i) for i in batch.ids], [_vector_text(v) for v in vectors]))
+
     def drop(self, target: str) -> None:
         from psycopg import sql
 

@@ -143,6 +143,11 @@ class QdrantStore(FolderRecords, VectorStore):
         ]  # fmt: skip
         self._client.upsert(target, points=points, wait=True)
 
+    def update(
+        self, target: str, batch: RowBatch, vectors: np.ndarray, column: str, id_column: str
+    ) -> None:
+        self.write(target, batch, vectors, column, id_column)  # upsert by id
+
     def drop(self, target: str) -> None:
         self._client.delete_collection(target)
 
