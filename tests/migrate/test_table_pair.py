@@ -1,7 +1,8 @@
 """migrate plan | gate from the user's own table (a real LanceDB table of Bible verses
-embedded with a real model): label-free with pseudo-queries, labelled with the user's queries
-and qrels (then equal to the labelled dataset's plan), the check that the stored vectors are
-the old model's, and the front door."""
+embedded with a real model): pseudo-queries judged by the row they were cut from, the user's
+queries without labels (label-free agreement), with qrels (then equal to the labelled
+dataset's plan), the check that the stored vectors are the old model's, and the front
+door."""
 
 from __future__ import annotations
 
@@ -58,26 +59,44 @@ def world(tmp_path_factory):
     return root / "db", queries, qrels
 
 
-def test_label_free_plan_uses_pseudo_queries_whose_rows_are_not_searched(world):
+def test_pseudo_queries_are_judged_relevant_to_the_row_they_were_cut_from(world):
     from stitchbench.migrate import plan_migration
     from stitchbench.migrate.calibration import held_out_mask
-    from stitchbench.migrate.table_pair import load_table_pair
+    from stitchbench.migrate.table_pair import PSEUDO_QUERY_WORDS, load_table_pair
 
     db, _, _ = world
     pair = load_table_pair(db, "verses", OLD, NEW, text_column="text", sample=N, n_queries=50,
                            progress=False)  # fmt: skip
-    assert not pair.labelled and len(pair.test_query_ids) == 50
-    assert len(pair.unsearched_rows) == 50
-    assert not set(pair.unsearched_rows.tolist()) & set(pair.calibration_rows.tolist())
-    assert not held_out_mask(pair, 10)[pair.unsearched_rows].any()
-    # the stored vectors are OLD's, used as they are
-    assert not any("re-embedded" in n for n in pair.notes)
+    assert pair.labelled and len(pair.test_query_ids) == 50
+    text = dict(zip(pair.corpus.doc_ids, pair.corpus.doc_texts, strict=True))
+    rows = {d: i for i, d in enumerate(pair.doc_ids)}
+    searched = held_out_mask(pair, 100)
+    for q, t in zip(pair.corpus.query_ids, pair.corpus.query_texts, strict=True):
+        (doc,) = pair.corpus.qrels[q]  # one relevant row: the one it was cut from
+        assert t == " ".join(text[doc].split()[:PSEUDO_QUERY_WORDS])
+        assert searched[rows[doc]]  # outside the calibration pool, so it is searched
+    assert not any("re-embedded" in n for n in pair.notes)  # the stored vectors are OLD's
+    plan = plan_migration(pair, sizes=[100], kinds=["affine"], n_boot=200, progress=False)
+    assert plan.metric == "retention"
+    p100, p_all = plan.curve("affine")
+    assert p100.retention is not None and p100.agreement is not None
+    assert p_all.retention.estimate > p100.retention.estimate  # more pairs help
+
+
+def test_own_queries_without_qrels_give_the_label_free_agreement_only(world, tmp_path):
+    from stitchbench.migrate import plan_migration
+    from stitchbench.migrate.table_pair import load_table_pair
+
+    db, _, _ = world
+    qfile = tmp_path / "q.txt"
+    qfile.write_text("who created the heaven and the earth\nlove thy neighbour\nthe flood\n")
+    pair = load_table_pair(db, "verses", OLD, NEW, text_column="text", sample=N,
+                           queries=qfile, progress=False)  # fmt: skip
+    assert not pair.labelled and pair.test_query_ids == ["q1", "q2", "q3"]
     plan = plan_migration(pair, sizes=[100], kinds=["affine"], n_boot=200, progress=False)
     assert plan.metric == "overlap"
-    (p100, p_all) = plan.curve("affine")
-    assert p100.retention is None and p100.agreement is not None
-    assert 0 <= p100.agreement.overlap.low <= p100.agreement.overlap.estimate <= 1
-    assert p_all.agreement.overlap.estimate > p100.agreement.overlap.estimate  # more pairs help
+    p = plan.curve("affine")[0]
+    assert p.retention is None and 0 <= p.agreement.overlap.estimate <= 1
     with pytest.raises(Exception, match="needs relevance judgements"):
         plan_migration(pair, sizes=[100], kinds=["affine"], on="retention", progress=False)
 
@@ -143,17 +162,20 @@ def _cli(*args: str):
     return CliRunner().invoke(app, ["migrate", *args])
 
 
-def test_gate_from_a_table_exits_on_the_label_free_figure(world, tmp_path):
+def test_gate_from_a_table_exits_on_either_figure(world, tmp_path):
     db, _, _ = world
     common = ["--db", str(db), "--table", "verses", "--text-column", "text", "--old", OLD,
               "--new", NEW, "--pairs", "200", "--sample", str(N), "--no-progress"]  # fmt: skip
-    ok = _cli("gate", *common, "--threshold", "0.01", "--json")
+    ok = _cli("gate", *common, "--threshold", "0.01", "--on", "overlap", "--json")
     assert ok.exit_code == 0, ok.output
     d = json.loads(ok.output)
-    assert d["on"] == "overlap" and d["retention"] is None and 0 < d["value"] <= 1
+    assert d["on"] == "overlap" and d["value"] == d["overlap@10"] and 0 < d["value"] <= 1
     assert d["value_low"] <= d["value"] <= d["value_high"]
-    bad = _cli("gate", *common, "--threshold", "0.99")
+    bad = _cli("gate", *common, "--threshold", "0.99", "--on", "overlap")
     assert bad.exit_code == 1 and "overlap@10" in bad.output and "FAIL" in bad.output
+    self_ret = _cli("gate", *common, "--threshold", "0.01", "--json")  # pseudo-query labels
+    d = json.loads(self_ret.output)
+    assert self_ret.exit_code == 0 and d["on"] == "retention" and d["retention"] == d["value"]
 
 
 def test_front_door(world):

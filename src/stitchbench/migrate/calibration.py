@@ -50,10 +50,9 @@ class PairData:
         calibration_rows: Row indices of the calibration pool (train split), in a seeded
             order: the first n of them are the n calibration pairs, so growing sizes nest.
         test_query_ids: Queries scored.
-        unsearched_rows: Rows never searched (the documents a table's pseudo-queries were
-            drawn from); empty for a labelled corpus.
-        labelled: Queries have relevance judgements (nDCG@10 retention can be scored);
-            False for a table without ``--qrels`` (label-free agreement only).
+        labelled: Queries have relevance judgements (nDCG@10 retention can be scored;
+            a table's pseudo-queries are judged relevant to the row they were cut from);
+            False for a table's own queries without ``--qrels`` (label-free agreement only).
         notes: What loading decided that the user should know (one line each).
     """
 
@@ -65,9 +64,6 @@ class PairData:
     doc_ids: list[str]
     calibration_rows: np.ndarray
     test_query_ids: list[str]
-    unsearched_rows: np.ndarray = dataclasses.field(
-        default_factory=lambda: np.zeros(0, dtype=np.int64)
-    )
     labelled: bool = True
     notes: list[str] = dataclasses.field(default_factory=list)
 
@@ -199,11 +195,9 @@ def fit_calibration_stitch(
 
 
 def held_out_mask(pair: PairData, n_pairs: int) -> np.ndarray:
-    """(n_docs,) bool: documents searched: not among the first ``n_pairs`` calibration
-    documents, nor a pseudo-query's source."""
+    """(n_docs,) bool: documents not among the first ``n_pairs`` calibration documents."""
     mask = np.ones(len(pair.doc_ids), dtype=bool)
     mask[pair.calibration_rows[:n_pairs]] = False
-    mask[pair.unsearched_rows] = False
     return mask
 
 

@@ -130,7 +130,7 @@ def _check(
         return CheckResult(
             False,
             f"{table}: its vectors were translated into {recorded.get('model')!r}'s space "
-            f"(a {recorded.get('stitch', {}).get('kind')} stitch from "
+            f"(stitch kind {recorded.get('stitch', {}).get('kind')} from "
             f"{recorded.get('source_table')!r}), not {model!r}'s.",
             recorded,
         )

@@ -10,11 +10,13 @@ a labelled dataset gives, so ``plan`` and ``gate`` run unchanged:
   order; every other sampled row is searched;
 * queries are the user's (``--queries FILE``: one per line, or JSON lines with ``id`` and
   ``text``) or, without them, **pseudo-queries**: the first 24 words of ``n_queries``
-  sampled rows outside the calibration pool, whose own rows are then never searched (a
-  query must not find the text it was cut from);
+  sampled rows outside the calibration pool, each judged relevant to the row it was cut
+  from, so nDCG@10 retention is that of self-retrieval (how well the stitched search still
+  finds the row a fragment came from, against native B);
 * with ``--qrels FILE`` (BEIR TSV: query id, document id, score) nDCG@10 retention is
-  scored as on a labelled dataset (the judged documents are always in the sample); without,
-  only the label-free agreement with native B (overlap@10, the rank of B's own top-1).
+  scored as on a labelled dataset (the judged documents are always in the sample); the
+  user's queries without qrels give only the label-free agreement with native B
+  (overlap@10, the rank of B's own top-1), which every plan also reports.
 """
 
 from __future__ import annotations
@@ -200,18 +202,18 @@ def _load(
         )
 
     splits = assign_splits(doc_ids, seed=seed)
-    if not q_ids:  # pseudo-queries from rows outside the calibration pool
+    pseudo: dict[str, dict[str, int]] = {}
+    if not q_ids:  # pseudo-queries cut from rows outside the calibration pool
         outside = [i for i, d in enumerate(doc_ids) if splits[d] != "train"]
         pick = np.sort(rng.permutation(outside)[: min(n_queries, len(outside) // 2)])
         q_ids = [f"pseudo-{doc_ids[i]}" for i in pick]
         q_texts = [" ".join(texts[i].split()[:PSEUDO_QUERY_WORDS]) for i in pick]
-        unsearched = pick.astype(np.int64)
+        pseudo = {q: {doc_ids[i]: 1} for q, i in zip(q_ids, pick, strict=True)}
         notes.append(
             f"{len(q_ids)} pseudo-queries: the first {PSEUDO_QUERY_WORDS} words of sampled rows "
-            "outside the calibration pool (those rows are not searched)"
+            "outside the calibration pool, each judged relevant to the row it was cut from "
+            "(retention is of that self-retrieval)"
         )
-    else:
-        unsearched = np.zeros(0, dtype=np.int64)
     if not q_ids:
         raise DataError(f"Table {table!r} gives no query; sample more rows (--sample).")
     keep = set(doc_ids)
@@ -221,9 +223,13 @@ def _load(
         doc_texts=tuple(texts),
         query_ids=tuple(q_ids),
         query_texts=tuple(q_texts),
-        qrels={q: {d: r for d, r in judged.get(q, {}).items() if d in keep} for q in q_ids},
+        qrels={
+            q: {d: r for d, r in (judged or pseudo).get(q, {}).items() if d in keep} for q in q_ids
+        },
     )
-    if judged:
+    if pseudo:
+        test_ids = list(q_ids)  # each one's row is outside the calibration pool
+    elif judged:
         test_ids = test_query_ids(corpus, seed)
         if not test_ids:
             raise DataError(
@@ -246,14 +252,10 @@ def _load(
         q = embed_corpus(corpus, enc, kind="query", store=store, progress=progress)
         q.model = m
         qvecs[m] = q
-    skip = set(unsearched.tolist())
-    pool = np.array(
-        [i for i, d in enumerate(doc_ids) if splits[d] == "train" and i not in skip],
-        dtype=np.int64,
-    )
+    pool = np.array([i for i, d in enumerate(doc_ids) if splits[d] == "train"], dtype=np.int64)
     order = np.random.default_rng(seed).permutation(len(pool))
     return PairData(corpus, old, new, docs, qvecs, doc_ids, pool[order], test_ids,
-                    unsearched, labelled=bool(judged), notes=notes)  # fmt: skip
+                    labelled=bool(judged or pseudo), notes=notes)  # fmt: skip
 
 
 __all__ = ["PSEUDO_QUERY_WORDS", "load_table_pair", "read_qrels", "read_queries"]
