@@ -109,4 +109,9 @@ def test_apply_refuses_bad_inputs_before_writing(world, tmp_path):
         apply_stitch(db, "docs", stitch_dir, to_table="docs", progress=False)
     with pytest.raises(DataError, match="nothing to roll back"):
         rollback(db, "docs")
-    assert lancedb.connect(str(db)).list_tables().tables == ["docs"]
+    conn = lancedb.connect(str(db))
+    conn.create_table("none", conn.open_table("docs").to_arrow().slice(0, 0))
+    with pytest.raises(DataError, match="'none' is empty"):
+        apply_stitch(db, "none", stitch_dir, progress=False)
+    assert sorted(conn.list_tables().tables) == ["docs", "none"]
+    assert not (db / ".stitchbench-migrations").exists()  # nothing written

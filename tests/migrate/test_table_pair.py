@@ -18,8 +18,9 @@ OLD, NEW, N = "static-64", "glove-50d", 600
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """A LanceDB folder with ``verses`` (OLD's vectors) and ``wrong`` (NEW's vectors, so
-    not OLD's), the corpus, and files of its queries (JSON lines) and qrels (TSV)."""
+    """A LanceDB folder with ``verses`` (OLD's vectors), ``wrong`` (NEW's vectors: another
+    width), ``shuffled`` (OLD's vectors on the wrong rows: same width, not OLD's of these
+    texts) and ``empty``; files of the corpus's queries (JSON lines) and qrels (TSV)."""
     for m in (OLD, NEW):
         require_model(m)
     import lancedb
@@ -32,14 +33,16 @@ def world(tmp_path_factory):
     texts = list(corpus.doc_texts)
     root = tmp_path_factory.mktemp("own")
     conn = lancedb.connect(root / "db")
-    for name, model in (("verses", OLD), ("wrong", NEW)):
-        v = get_encoder(model).encode(texts).astype(np.float32)
+    own = get_encoder(OLD).encode(texts).astype(np.float32)
+    shuffled = own[np.random.default_rng(0).permutation(N)]
+    wrong = get_encoder(NEW).encode(texts).astype(np.float32)
+    for name, v in (("verses", own), ("wrong", wrong), ("shuffled", shuffled), ("empty", own[:0])):
         conn.create_table(
             name,
             pa.table(
                 {
-                    "id": list(corpus.doc_ids),
-                    "text": texts,
+                    "id": list(corpus.doc_ids)[: len(v)],
+                    "text": texts[: len(v)],
                     "vector": pa.array(list(v), pa.list_(pa.float32(), v.shape[1])),
                 }
             ),
@@ -122,10 +125,12 @@ def test_vectors_that_are_not_the_old_models_are_re_embedded_and_said(world):
     from stitchbench.migrate.table_pair import load_table_pair
 
     db, _, _ = world
-    pair = load_table_pair(db, "wrong", OLD, NEW, text_column="text", sample=N, n_queries=20,
-                           progress=False)  # fmt: skip
+    pair = load_table_pair(db, "shuffled", OLD, NEW, text_column="text", sample=N,
+                           n_queries=20, progress=False)  # fmt: skip
     assert any(f"not {OLD!r}'s" in n for n in pair.notes)
-    assert pair.docs[OLD].vectors.shape[1] == 64  # OLD's own width, not the table's 50
+    np.testing.assert_allclose(pair.docs[OLD].vectors, load_table_pair(
+        db, "verses", OLD, NEW, text_column="text", sample=N, n_queries=20, progress=False
+    ).docs[OLD].vectors, atol=1e-5)  # fmt: skip
 
 
 def test_known_answer_an_exact_stitch_agrees_fully():
@@ -194,3 +199,25 @@ def test_front_door(world):
     lone = _cli("plan", "--db", str(db), "--table", "verses", "--text-column", "text",
                 "--qrels", str(qrels), "--old", OLD, "--new", NEW)  # fmt: skip
     assert "--qrels needs --queries" in str(lone.exception)
+    own = ["--db", str(db), "--text-column", "text", "--old", OLD, "--new", NEW]
+    width = _cli("plan", *own, "--table", "wrong")
+    assert "holds 50-d vectors but --old static-64 makes 64-d" in str(width.exception)
+    empty = _cli("plan", *own, "--table", "empty")
+    assert "'empty' is empty" in str(empty.exception)
+    blank = db.parent / "blank.txt"
+    blank.write_text("\n\n")
+    no_lines = _cli("plan", *own, "--table", "verses", "--queries", str(blank))
+    assert "is empty" in str(no_lines.exception) and "blank.txt" in str(no_lines.exception)
+    unknown = _cli("plan", "--db", "mongodb://x/y", "--table", "t", "--text-column", "text",
+                   "--old", OLD, "--new", NEW)  # fmt: skip
+    assert "unknown store 'mongodb'" in str(unknown.exception)
+    for r in (both, no_table, no_text, lone, width, empty, no_lines, unknown):
+        assert isinstance(r.exception, DataError)  # main() prints one line, exits 2
+    import lancedb
+
+    assert sorted(lancedb.connect(db).list_tables().tables) == [
+        "empty",
+        "shuffled",
+        "verses",
+        "wrong",
+    ]  # nothing written

@@ -244,6 +244,8 @@ def _apply(
         )
     ids = store.ids(table, id_column, rec.source_version)
     n_rows = len(ids)
+    if n_rows == 0:
+        raise DataError(f"Table {table!r} is empty; there is nothing to migrate.")
     if len(set(ids)) != n_rows:
         raise DataError(
             f"Column {id_column!r} of {table!r} has repeated ids; apply needs unique row ids."

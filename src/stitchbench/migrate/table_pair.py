@@ -169,6 +169,14 @@ def _load(
             f"Table {table!r} has no text column {text_column!r}; its columns are "
             f"{info.columns}. Pass --text-column."
         )
+    if info.n_rows == 0:
+        raise DataError(f"Table {table!r} is empty; there is nothing to plan a migration of.")
+    enc_old = get_encoder(old)
+    if enc_old.dim and info.dim != enc_old.dim:
+        raise DataError(
+            f"Table {table!r} holds {info.dim}-d vectors but --old {old} makes {enc_old.dim}-d "
+            "ones: the table was not built with it; pass the model that built it as --old."
+        )
     all_ids = vs.ids(table, id_column, info.version)
     rng = np.random.default_rng(seed)
     by_str = {str(i): k for k, i in enumerate(all_ids)}
@@ -187,7 +195,6 @@ def _load(
     doc_ids = [str(i) for i in picked]
     notes = [f"sampled {len(doc_ids)} of {len(all_ids)} rows of {table!r} (seed {seed})"]
 
-    enc_old = get_encoder(old)
     check = min(A_CHECK_ROWS, len(texts))
     own = np.asarray(enc_old.encode(texts[:check], kind="passage"), dtype=np.float32)
     agree = (
