@@ -215,3 +215,28 @@ def test_gain_figure_is_drawn_for_a_sweep_and_not_for_one_point(tmp_path: Path) 
     assert png is not None and png.stat().st_size > 10_000
     assert nonlinear_gain_figure(by_size.iloc[:1], tmp_path / "one.png") is None
     assert not (tmp_path / "one.png").exists()
+
+
+def test_gain_matrices_put_each_pairs_gain_and_interval_at_source_row_target_column():
+    from stitchbench.report.findings import gain_matrices
+
+    gains = pd.DataFrame(
+        {
+            "dataset": ["d", "d", "d"],
+            "source": ["a", "b", "a"],
+            "target": ["b", "a", "c"],
+            "method": ["kernel"] * 3,
+            "baseline": ["affine"] * 3,
+            "gain": [0.1, -0.02, 0.3],
+            "low": [0.05, -0.04, 0.2],
+            "high": [0.15, 0.0, 0.4],
+            "n": [100, 100, 100],
+        }
+    )
+    ((caption, m),) = gain_matrices(gains)
+    assert "kernel over affine" in caption and "source (row) → target (column)" in caption
+    m = m.set_index("source ↓ / target →")
+    assert m.loc["a", "b"] == "0.100 [0.050, 0.150]"
+    assert m.loc["b", "a"] == "-0.020 [-0.040, 0.000]"
+    assert m.loc["a", "c"] == "0.300 [0.200, 0.400]" and m.loc["b", "c"] == "—"
+    assert gain_matrices(gains.iloc[:0]) == []

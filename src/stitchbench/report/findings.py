@@ -464,6 +464,33 @@ def _md_table(df: pd.DataFrame, max_rows: int = 40) -> str:
     return f"{head}\n{sep}\n{body}{more}"
 
 
+def gain_matrices(gains: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Per dataset and kind, the source × target matrix of R² gains over the baseline,
+    each cell ``gain [low, high]`` (95% paired interval): every pair's gain at a glance.
+
+    Args:
+        gains: Rows of :func:`r2_gains` (final layers).
+
+    Returns:
+        ``(caption, matrix)`` pairs; rows are sources, columns targets.
+    """
+    out: list[tuple[str, pd.DataFrame]] = []
+    if gains.empty:
+        return out
+    for (ds, method), g in gains.groupby(["dataset", "method"], sort=True):
+        cell = g.assign(
+            cell=[_iv(r.gain, r.low, r.high) for r in g.itertuples()],
+        ).pivot_table(index="source", columns="target", values="cell", aggfunc="first")
+        cell = cell.fillna("—").rename_axis(index="source ↓ / target →", columns=None)
+        n = _nrange(g["n"])
+        caption = (
+            f"{ds}: R² gain of {method} over {g['baseline'].iloc[0]}, source (row) → target "
+            f"(column), 95% paired bootstrap interval, n = {n} test rows per pair"
+        )
+        out.append((caption, cell.reset_index()))
+    return out
+
+
 def findings_markdown(
     runs: Sequence[tuple[str, v.RunTables, str]],
     *,
@@ -497,6 +524,9 @@ def findings_markdown(
                 md = _md_table(t)
                 if md:
                     out += [md, ""]
+            if f.key == "b":  # every pair's gain over affine, as source × target matrices
+                for caption, matrix in gain_matrices(f.detail):
+                    out += [f"{caption}:", "", _md_table(matrix, max_rows=100), ""]
             if f.key == "b" and images and title in images:
                 out += [f"![gain over affine against training pairs, {title}]({images[title]})", ""]
     return "\n".join(out).rstrip() + "\n"
