@@ -110,7 +110,7 @@ def batched_trainer(device: str, n: int, groups: int, epochs: int) -> dict[str, 
     c = max(t1 / steps - flop / f, 0.0) / batched_step_ops(2)  # seconds per launched op
     print(
         f"batched trainer: 1 network {t1:.1f} s, {groups} stacked {tg:.1f} s ({steps} steps): "
-        f"{f / 1e12:.2f} TFLOP/s, {c * 1e6:.1f} µs per op"
+        f"{f / 1e9:.1f} GFLOP/s, {c * 1e6:.1f} µs per op"
     )
     return {"one_s": t1, "stacked_s": tg, "groups": groups, "steps": steps,
             "train_flops": f, "op_seconds": c}  # fmt: skip
