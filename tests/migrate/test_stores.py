@@ -371,3 +371,42 @@ def test_backfill_replaces_translated_vectors_by_native_ones_and_resumes(make_wo
     ok = check_table(w.db, target, "static-64", text_column=text, sample=50)
     assert ok.ok and ok.n_disagree == 0
     np.testing.assert_allclose(w.read("docs")[1], old, rtol=0, atol=1e-6)  # source untouched
+
+
+def test_rows_without_metadata_or_text_and_unsafe_names(tmp_path):
+    """Chroma rows without metadata keep none (the others keep theirs); backfill leaves a row
+    without text translated and names it; a --to-table that would escape the folder is
+    refused before anything is written."""
+    pytest.importorskip("chromadb")
+    from tests.conftest import require_model
+
+    require_model("static-64")
+    from stitchbench.encoders import get_encoder
+    from stitchbench.errors import DataError
+    from stitchbench.migrate import apply_stitch, backfill
+    from stitchbench.stitches import make_stitch
+
+    texts = [f"text number {i}" for i in range(N_ROWS)]
+    X = get_encoder("static-64").encode(texts).astype(np.float32)
+    w = World("chroma", tmp_path / "c", X)
+    col = w._chroma().get_collection("docs")
+    col.update(ids=[w.id_of(3)], metadatas=[{"label": 3, "extra": "x"}])
+    col.delete(ids=[w.id_of(5)])
+    col.add(ids=[w.id_of(5)], embeddings=X[5:6])  # no document, no metadata
+    st = make_stitch("affine").fit(X[:300], X[:300]).with_names("static-64", "static-64b")
+    with pytest.raises(DataError, match="cannot name a record file"):
+        apply_stitch(w.db, "docs", st, to_table="../escape", progress=False)
+    assert not (tmp_path / "c" / "escape.json").exists()
+    apply_stitch(w.db, "docs", st, batch_size=250, progress=False)
+    got = (
+        w._chroma()
+        .get_collection("docs__static-64b")
+        .get(ids=[w.id_of(i) for i in (3, 4, 5)], include=["metadatas", "documents"])
+    )
+    meta = dict(zip(got["ids"], got["metadatas"], strict=True))
+    assert meta[w.id_of(3)] == {"label": 3, "extra": "x"} and meta[w.id_of(4)] == {"label": 4}
+    assert meta[w.id_of(5)] is None
+    st2 = make_stitch("affine").fit(X[:300], X[:300]).with_names("static-64", "static-64")
+    apply_stitch(w.db, "docs", st2, to_table="docs__native", batch_size=250, progress=False)
+    res = backfill(w.db, "docs__native", text_column="document", progress=False)
+    assert res.finished and res.no_text == [w.id_of(5)] and res.n_now == N_ROWS - 1

@@ -211,7 +211,9 @@ def test_front_door(world):
     unknown = _cli("plan", "--db", "mongodb://x/y", "--table", "t", "--text-column", "text",
                    "--old", OLD, "--new", NEW)  # fmt: skip
     assert "unknown store 'mongodb'" in str(unknown.exception)
-    for r in (both, no_table, no_text, lone, width, empty, no_lines, unknown):
+    ignored = _cli("plan", *own, "--table", "verses", "--max-docs", "100")
+    assert "--max-docs goes with --dataset" in str(ignored.exception)
+    for r in (both, no_table, no_text, lone, width, empty, no_lines, unknown, ignored):
         assert isinstance(r.exception, DataError)  # main() prints one line, exits 2
     import lancedb
 

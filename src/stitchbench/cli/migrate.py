@@ -44,6 +44,7 @@ def _source(
     new: str,
     seed: int,
     progress: bool,
+    max_docs: int = 0,
 ) -> Any:
     """The dataset name, or the PairData of the user's own table (exactly one of them)."""
     from stitchbench.errors import DataError
@@ -54,9 +55,13 @@ def _source(
             "(your own index)."
         )
     if dataset is not None:
-        if queries is not None or qrels is not None or table is not None:
-            raise DataError("--table, --queries and --qrels go with --db, not with --dataset.")
+        if queries is not None or qrels is not None or table is not None or text_column:
+            raise DataError(
+                "--table, --text-column, --queries and --qrels go with --db, not with --dataset."
+            )
         return dataset
+    if max_docs:
+        raise DataError("--max-docs goes with --dataset; with --db, --sample sets the rows read.")
     if db is None or table is None or text_column is None:
         raise DataError("--db needs --table T and --text-column C (the rows' text).")
     from stitchbench.migrate.table_pair import load_table_pair
@@ -113,7 +118,7 @@ def plan_cmd(
     except ValueError as exc:
         raise DataError(f"--sizes must be comma-separated integers; got {sizes!r}.") from exc
     src_data = _source(dataset, db, table, text_column, column, id_column, sample, queries,
-                       qrels, old, new, seed, progress and not as_json)  # fmt: skip
+                       qrels, old, new, seed, progress and not as_json, max_docs)  # fmt: skip
     plan = plan_migration(
         src_data,
         old,
@@ -230,7 +235,7 @@ def gate_cmd(
     from stitchbench.migrate import gate_migration
 
     src_data = _source(dataset, db, table, text_column, column, id_column, sample, queries,
-                       qrels, old, new, seed, progress and not as_json)  # fmt: skip
+                       qrels, old, new, seed, progress and not as_json, max_docs)  # fmt: skip
     res = gate_migration(
         src_data,
         old,

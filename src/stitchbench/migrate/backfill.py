@@ -5,21 +5,23 @@ vectors can be replaced in the background by native ones: batch by batch, each r
 is embedded with the new model and its vector replaced (one transaction / commit per batch,
 or an upsert by id). Searches meanwhile mix native and translated rows of one space (the
 stitch's target), which is what the translated table already assumes. The rows are taken
-in the order of their ids (as text); after each batch the migration record keeps how many are
-done, so an interrupted backfill resumes there (a batch written but not yet recorded is
-redone: re-embedding a text gives the same vector).
+in the order of their ids (as text); after each batch the migration record keeps the last id
+passed, so an interrupted backfill resumes after it (a batch written but not yet recorded is
+redone: re-embedding a text gives the same vector), and rows added or removed meanwhile do
+not shift it. A row without text keeps its translated vector and is reported. Only the
+vector column is written: other columns changed meanwhile stay as they are.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from stitchbench.errors import DataError
 from stitchbench.migrate.migration import MigrationRecord
-from stitchbench.migrate.stores import VectorStore, open_store
+from stitchbench.migrate.stores import RowBatch, VectorStore, open_store
 
 
 @dataclass
@@ -30,8 +32,10 @@ class BackfillResult:
         table: The table apply wrote (now partly or wholly native).
         model: The model whose own vectors replaced the translated ones.
         n_rows: Rows of the table.
-        n_done: Rows native after this call.
+        n_done: Rows backfill has passed after this call (replaced, or skipped for want of
+            a text).
         n_now: Rows replaced by this call.
+        no_text: Ids of rows this call left translated because they have no text.
     """
 
     table: str
@@ -39,10 +43,11 @@ class BackfillResult:
     n_rows: int
     n_done: int
     n_now: int
+    no_text: list[str] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
-        """Every row is native."""
+        """Every row has been passed."""
         return self.n_done >= self.n_rows
 
 
@@ -124,20 +129,35 @@ def _backfill(
     if enc.dim and enc.dim != info.dim:
         raise DataError(f"{model!r} makes {enc.dim}-d vectors but {table!r} holds {info.dim}-d.")
     ids = sorted(store.ids(table, rec.id_column), key=str)  # an order updates do not change
-    start = min(rec.backfilled, len(ids))
-    stop = len(ids) if limit is None else min(len(ids), start + max(0, limit))
-    bar = tqdm(total=len(ids), initial=start, desc=f"backfill {table} with {model}",
+    last = rec.backfilled_to
+    pending = ids if last is None else [i for i in ids if str(i) > last]
+    passed = len(ids) - len(pending)
+    if limit is not None:
+        pending = pending[: max(0, limit)]
+    bar = tqdm(total=len(ids), initial=passed, desc=f"backfill {table} with {model}",
                disable=not progress, unit="row")  # fmt: skip
-    for lo in range(start, stop, batch_size):
-        chunk = ids[lo : min(lo + batch_size, stop)]
+    now, no_text = 0, []
+    for lo in range(0, len(pending), batch_size):
+        chunk = pending[lo : lo + batch_size]
         batch = store.read(table, chunk, rec.column, rec.id_column, text_column=text_column)
-        native = np.asarray(enc.encode(batch.texts or [], kind="passage"), dtype=np.float32)
-        store.update(table, batch, native, rec.column, rec.id_column)
-        rec.backfilled = lo + len(chunk)
+        texts = batch.texts or [None] * len(chunk)
+        keep = [k for k, t in enumerate(texts) if t is not None]
+        no_text += [str(chunk[k]) for k, t in enumerate(texts) if t is None]
+        if keep:
+            good = [str(texts[k]) for k in keep]
+            sub = RowBatch([batch.ids[k] for k in keep], batch.vectors[keep])
+            native = np.asarray(enc.encode(good, kind="passage"), dtype=np.float32)
+            store.update(table, sub, native, rec.column, rec.id_column)
+        now += len(keep)
+        rec.backfilled += len(keep)
+        rec.backfilled_to = str(chunk[-1])
         store.write_record(table, asdict(rec))
         bar.update(len(chunk))
     bar.close()
-    return BackfillResult(table, model, len(ids), max(start, stop), stop - start)
+    done = len(ids) - len(
+        [i for i in ids if rec.backfilled_to is None or str(i) > rec.backfilled_to]
+    )
+    return BackfillResult(table, model, len(ids), done, now, no_text)
 
 
 __all__ = ["BackfillResult", "backfill"]

@@ -153,10 +153,16 @@ def _check(
         )
     rng = np.random.default_rng(seed)
     ids = store.ids(table, id_column)
-    rows = np.sort(rng.choice(n_rows, size=min(sample, n_rows), replace=False))
+    rows = np.sort(rng.choice(len(ids), size=min(sample, len(ids)), replace=False))
     batch = store.read(table, [ids[k] for k in rows], column, id_column, text_column=text_column)
-    stored = batch.vectors.astype(np.float64)
-    texts = batch.texts or []
+    has = [k for k, t in enumerate(batch.texts or []) if t is not None]  # rows with a text
+    if not has:
+        return CheckResult(
+            False, f"{table}: cannot tell (none of the {rows.size} sampled rows has a text)."
+        )
+    rows = rows[has]
+    stored = batch.vectors[has].astype(np.float64)
+    texts = [str((batch.texts or [])[k]) for k in has]
     native = np.asarray(enc.encode(texts, kind="passage"), dtype=np.float64)
     cos = row_cosines(stored, native)
     bad = int((cos < min_cosine).sum())

@@ -47,8 +47,10 @@ class MigrationRecord:
         score_map: The stitch's native → stitched cosine map (fitted by ``migrate gate``
             on the calibration pairs), so a similarity threshold tuned natively can be
             carried over; None when the stitch has none.
-        backfilled: Rows of the new table (in id order) whose translated vectors
-            ``migrate backfill`` has replaced by the new model's own.
+        backfilled: Rows whose translated vectors ``migrate backfill`` has replaced by the
+            new model's own.
+        backfilled_to: The last id (as text, in text order) backfill has passed: a rerun
+            resumes after it, so rows added or removed meanwhile cannot shift it.
     """
 
     source_table: str
@@ -61,6 +63,7 @@ class MigrationRecord:
     status: str = "running"
     score_map: dict[str, Any] | None = None
     backfilled: int = 0
+    backfilled_to: str | None = None
 
 
 @dataclass
@@ -199,6 +202,8 @@ def _apply(
     if target == table:
         raise DataError(f"--to-table {target!r} is the source table; apply never writes it.")
     src = store.info(table, column)
+    if src.n_rows == 0:
+        raise DataError(f"Table {table!r} is empty; there is nothing to migrate.")
     raw = store.records().get(target)
     resumed = raw is not None
     if raw is not None:
@@ -245,7 +250,10 @@ def _apply(
     ids = store.ids(table, id_column, rec.source_version)
     n_rows = len(ids)
     if n_rows == 0:
-        raise DataError(f"Table {table!r} is empty; there is nothing to migrate.")
+        raise DataError(
+            f"Table {table!r} is empty (at the version this migration pinned); there is nothing "
+            f"to migrate: run `stitchbench migrate rollback --db {store.label} --table {table}`."
+        )
     if len(set(ids)) != n_rows:
         raise DataError(
             f"Column {id_column!r} of {table!r} has repeated ids; apply needs unique row ids."

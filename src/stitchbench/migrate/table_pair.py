@@ -185,15 +185,26 @@ def _load(
     rest = rest[: max(0, min(sample, len(all_ids)) - len(must))]
     rows = np.sort(np.concatenate([np.asarray(must, dtype=np.int64), rest]))
     picked = [all_ids[k] for k in rows]
-    vecs, texts = [], []
+    vecs: list[np.ndarray] = []
+    texts: list[str] = []
+    kept: list[object] = []
     for start in range(0, len(picked), 1024):
         batch = vs.read(table, picked[start : start + 1024], column, id_column,
                         version=info.version, text_column=text_column)  # fmt: skip
-        vecs.append(batch.vectors)
-        texts.extend(batch.texts or [])
+        has = [k for k, t in enumerate(batch.texts or []) if t is not None]
+        vecs.append(batch.vectors[has])
+        texts.extend(str((batch.texts or [])[k]) for k in has)
+        kept.extend(batch.ids[k] for k in has)
     stored = np.concatenate(vecs).astype(np.float32)
-    doc_ids = [str(i) for i in picked]
-    notes = [f"sampled {len(doc_ids)} of {len(all_ids)} rows of {table!r} (seed {seed})"]
+    doc_ids = [str(i) for i in kept]
+    notes = [f"sampled {len(picked)} of {len(all_ids)} rows of {table!r} (seed {seed})"]
+    if len(kept) < len(picked):
+        notes.append(f"{len(picked) - len(kept)} sampled rows have no text and were left out")
+    if len(kept) < 100:
+        raise DataError(
+            f"Only {len(kept)} sampled rows of {table!r} have a text in {text_column!r}; a plan "
+            "needs at least 100: sample more rows or pass the column that holds the text."
+        )
 
     check = min(A_CHECK_ROWS, len(texts))
     own = np.asarray(enc_old.encode(texts[:check], kind="passage"), dtype=np.float32)

@@ -42,13 +42,14 @@ class RowBatch:
         vectors: (n, d) float32, the vector column.
         rest: The rest of each row, in the store's own form; handed back to
             :meth:`VectorStore.write` unchanged, so every other column is copied as it is.
-        texts: Each row's text when a text column was asked for, else None.
+        texts: Each row's text (None where the row has none) when a text column was asked
+            for, else None.
     """
 
     ids: list[Any]
     vectors: np.ndarray
     rest: Any = None
-    texts: list[str] | None = None
+    texts: list[str | None] | None = None
 
 
 @dataclass
@@ -187,6 +188,8 @@ class FolderRecords:
         return out
 
     def write_record(self, target: str, record: dict[str, Any]) -> None:
+        if not target or "/" in target or "\\" in target or target.startswith("."):
+            raise DataError(f"Table name {target!r} cannot name a record file; pass another.")
         path = self._record_dir() / f"{target}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -201,13 +204,17 @@ class FolderRecords:
 
 
 def redact(uri: str) -> str:
-    """``uri`` with any password replaced by ``***``."""
+    """``uri`` with any password (in its user part or a ``password=`` parameter) as ``***``."""
     parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    host = parts.netloc.rsplit("@", 1)[-1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    if parts.password is not None:
+        host = parts.netloc.rsplit("@", 1)[-1]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    if "password=" in parts.query:
+        query = "&".join(
+            "password=***" if q.startswith("password=") else q for q in parts.query.split("&")
+        )
+        parts = parts._replace(query=query)
+    return urlunsplit(parts)
 
 
 __all__ = [

@@ -58,7 +58,7 @@ class ChromaStore(FolderRecords, VectorStore):
                 "'vector' (or 'embedding')."
             )
         n = int(col.count())
-        peek = col.get(limit=1, include=["embeddings", "metadatas"])
+        peek = col.get(limit=100, include=["embeddings", "metadatas"])
         emb = peek["embeddings"]
         dim = len(emb[0]) if emb is not None and len(emb) else 0
         keys = sorted({k for m in (peek["metadatas"] or []) if m for k in m})
@@ -92,9 +92,10 @@ class ChromaStore(FolderRecords, VectorStore):
         texts = None
         if text_column is not None:
             if text_column == "document":
-                texts = [str(d) for d in rest[0]]
+                texts = [None if d is None else str(d) for d in rest[0]]
             else:
-                texts = [str((m or {}).get(text_column, "")) for m in rest[1]]
+                got_t = [(m or {}).get(text_column) for m in rest[1]]
+                texts = [None if t is None else str(t) for t in got_t]
         return RowBatch(list(ids), vecs, rest, texts)
 
     def create(
@@ -114,13 +115,14 @@ class ChromaStore(FolderRecords, VectorStore):
             ids=list(batch.ids),
             embeddings=np.asarray(vectors, dtype=np.float32),
             documents=docs if any(d is not None for d in docs) else None,
-            metadatas=metas if all(m for m in metas) else None,
+            metadatas=[m or None for m in metas] if any(metas) else None,
         )
 
     def update(
         self, target: str, batch: RowBatch, vectors: np.ndarray, column: str, id_column: str
     ) -> None:
-        self.write(target, batch, vectors, column, id_column)  # upsert by id
+        # Only the embeddings: documents and metadata written since the read stay as they are.
+        self._open(target).update(ids=list(batch.ids), embeddings=np.asarray(vectors, np.float32))
 
     def drop(self, target: str) -> None:
         self._client.delete_collection(target)

@@ -88,7 +88,10 @@ class LanceStore(FolderRecords, VectorStore):
             )
         ids = tab.search().select([id_column]).limit(None).to_arrow().column(id_column)
         out = ids.to_pylist()
-        # Offsets of this version (a write or merge makes a new version, with rows moved).
+        # Offsets of this version (a write or merge makes a new version, with rows moved);
+        # only the latest version read of a table is kept.
+        for key in [k for k in self._offsets if k[0] == table]:
+            del self._offsets[key]
         self._offsets[(table, int(tab.version))] = {i: k for k, i in enumerate(out)}
         return out
 
@@ -108,11 +111,13 @@ class LanceStore(FolderRecords, VectorStore):
             self.ids(table, id_column, version)
         where = self._offsets[key]
         rows = tab.take_offsets([where[i] for i in ids]).to_arrow()
+        if rows.column(id_column).to_pylist() != list(ids):
+            raise DataError(f"{table!r} changed while being read; rerun the command.")
         d = vector_dim(rows.schema, column, table)
         vecs = np.asarray(rows.column(column).combine_chunks().flatten(), dtype=np.float32)
         texts = None
         if text_column is not None:
-            texts = [str(t) for t in rows.column(text_column).to_pylist()]
+            texts = [None if t is None else str(t) for t in rows.column(text_column).to_pylist()]
         return RowBatch(list(ids), vecs.reshape(len(ids), d), rows, texts)
 
     def create(
@@ -161,14 +166,10 @@ class LanceStore(FolderRecords, VectorStore):
             pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1)),
             int(vectors.shape[1]),
         )
-        rows = batch.rest
-        rows = rows.set_column(rows.schema.get_field_index(column), schema.field(column), arr)
-        # One merge, one commit: every row of the batch replaced, or none.
-        (
-            out.merge_insert(id_column)
-            .when_matched_update_all()
-            .execute(rows.select(schema.names).cast(schema))
-        )
+        rows = pa.table({id_column: pa.array(list(batch.ids)), column: arr})
+        rows = rows.cast(pa.schema([schema.field(id_column), schema.field(column)]))
+        # One merge, one commit, the vector column only: every row of the batch, or none.
+        out.merge_insert(id_column).when_matched_update_all().execute(rows)
 
     def drop(self, target: str) -> None:
         with warnings.catch_warnings():

@@ -29,6 +29,17 @@ def _vector_text(v: np.ndarray) -> str:
     return "[" + ",".join(repr(float(x)) for x in np.asarray(v, dtype=np.float32)) + "]"
 
 
+def _passwords(uri: str) -> list[str]:
+    """The password of a URI as written and decoded (userinfo or ``?password=``)."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    parts = urlsplit(uri)
+    found = [parts.password or ""]
+    found += parse_qs(parts.query).get("password", [])
+    raw = parts.netloc.rsplit("@", 1)[0].partition(":")[2] if "@" in parts.netloc else ""
+    return [p for p in {*found, raw, unquote(raw)} if p]
+
+
 class PgVectorStore(VectorStore):
     """A PostgreSQL database (``postgresql://…``) with pgvector."""
 
@@ -42,6 +53,8 @@ class PgVectorStore(VectorStore):
             self._conn = psycopg.connect(location, autocommit=True)
         except psycopg.Error as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            for secret in _passwords(location):
+                first = first.replace(secret, "***")
             raise DataError(
                 f"--db {redact(location)}: cannot connect ({first}); check the URI and that the "
                 "server runs."
@@ -160,7 +173,7 @@ class PgVectorStore(VectorStore):
             raise DataError(f"{table!r} lost rows while being read (e.g. id {missing[0]!r}).")
         rows = [got[i] for i in ids]
         vecs = np.asarray([r[1] for r in rows], dtype=np.float32)
-        texts = [str(r[2]) for r in rows] if text_column is not None else None
+        texts = [None if r[2] is None else str(r[2]) for r in rows] if text_column else None
         return RowBatch(list(ids), vecs, table, texts)
 
     def create(

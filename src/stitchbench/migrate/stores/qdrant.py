@@ -108,7 +108,9 @@ class QdrantStore(FolderRecords, VectorStore):
         payloads = [p.payload or {} for p in points]
         texts = None
         if text_column is not None:
-            texts = [str(pl.get(text_column, "")) for pl in payloads]
+            texts = [
+                None if pl.get(text_column) is None else str(pl[text_column]) for pl in payloads
+            ]
         return RowBatch(list(ids), vecs, payloads, texts)
 
     def create(
@@ -146,7 +148,18 @@ class QdrantStore(FolderRecords, VectorStore):
     def update(
         self, target: str, batch: RowBatch, vectors: np.ndarray, column: str, id_column: str
     ) -> None:
-        self.write(target, batch, vectors, column, id_column)  # upsert by id
+        from qdrant_client import models
+
+        # Only this vector: payloads (and other named vectors) written since the read stay.
+        name = self._vector_name(target, column)
+        self._client.update_vectors(
+            target,
+            points=[
+                models.PointVectors(id=i, vector=v.tolist() if name is None else {name: v.tolist()})
+                for i, v in zip(batch.ids, vectors, strict=True)
+            ],
+            wait=True,
+        )
 
     def drop(self, target: str) -> None:
         self._client.delete_collection(target)
