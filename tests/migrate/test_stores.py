@@ -410,3 +410,18 @@ def test_rows_without_metadata_or_text_and_unsafe_names(tmp_path):
     apply_stitch(w.db, "docs", st2, to_table="docs__native", batch_size=250, progress=False)
     res = backfill(w.db, "docs__native", text_column="document", progress=False)
     assert res.finished and res.no_text == [w.id_of(5)] and res.n_now == N_ROWS - 1
+
+
+def test_a_store_reads_rows_in_the_order_their_ids_were_asked_for(world):
+    from stitchbench.migrate.stores import open_store
+
+    asked = [world.id_of(i) for i in (7, 2, 599, 0, 31, 30)]
+    with open_store(world.db) as store:
+        batch = store.read("docs", asked, "vector", "id", text_column=_text(world))
+    assert batch.ids == asked
+    np.testing.assert_allclose(batch.vectors, world.X[[7, 2, 599, 0, 31, 30]], atol=1e-6)
+    assert batch.texts == [f"text number {i}" for i in (7, 2, 599, 0, 31, 30)]
+
+
+def _text(w: World) -> str:
+    return {"chroma": "document"}.get(w.kind, "text")

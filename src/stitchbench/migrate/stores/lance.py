@@ -110,7 +110,15 @@ class LanceStore(FolderRecords, VectorStore):
         if key not in self._offsets:
             self.ids(table, id_column, version)
         where = self._offsets[key]
-        rows = tab.take_offsets([where[i] for i in ids]).to_arrow()
+        import pyarrow as pa
+
+        offsets = [where[i] for i in ids]
+        order = sorted(range(len(offsets)), key=offsets.__getitem__)
+        rows = tab.take_offsets([offsets[k] for k in order]).to_arrow()  # ascending offsets
+        back = [0] * len(order)
+        for pos, k in enumerate(order):
+            back[k] = pos
+        rows = rows.take(pa.array(back, pa.int64()))  # back to the order asked for
         if rows.column(id_column).to_pylist() != list(ids):
             raise DataError(f"{table!r} changed while being read; rerun the command.")
         d = vector_dim(rows.schema, column, table)
