@@ -425,3 +425,25 @@ def test_a_store_reads_rows_in_the_order_their_ids_were_asked_for(world):
 
 def _text(w: World) -> str:
     return {"chroma": "document"}.get(w.kind, "text")
+
+
+def test_a_postgresql_batch_is_all_or_nothing(tmp_path, request):
+    """One row of a batch that the server refuses (pgvector rejects NaN) rolls the whole
+    batch back: no row of it is in the new table, and the next batch still goes in."""
+    pytest.importorskip("psycopg")
+    pg = request.getfixturevalue("pg_server")
+    from stitchbench.migrate.stores import open_store
+
+    X = np.random.default_rng(0).standard_normal((N_ROWS, 24)).astype(np.float32)
+    w = World("postgresql", tmp_path, X, pg)
+    with open_store(w.db) as store:
+        store.create("docs", "docs__t", "vector", "id", 24, {"model": "m"})
+        ids = store.ids("docs", "id")
+        first = store.read("docs", ids[:50], "vector", "id")
+        bad = first.vectors.copy()
+        bad[37, 5] = np.nan
+        with pytest.raises(Exception, match="NaN"):
+            store.write("docs__t", first, bad, "vector", "id")
+        assert store.written_ids("docs__t", "id") == set()  # none of the 50
+        store.write("docs__t", first, first.vectors, "vector", "id")
+        assert store.written_ids("docs__t", "id") == set(ids[:50])
