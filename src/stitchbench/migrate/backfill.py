@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from stitchbench.errors import DataError
-from stitchbench.migrate.migration import MigrationRecord
+from stitchbench.migrate.migration import _record
 from stitchbench.migrate.stores import RowBatch, VectorStore, open_store
 
 
@@ -106,7 +106,7 @@ def _backfill(
             f"{table!r} in {store.label} was not written by `migrate apply` (no migration record); "
             "backfill replaces the translated vectors of such a table."
         )
-    rec = MigrationRecord(**raw)
+    rec = _record(raw, table)
     if rec.status != "done":
         raise DataError(
             f"The migration into {table!r} has not finished; rerun `stitchbench migrate apply` "
@@ -149,15 +149,11 @@ def _backfill(
             native = np.asarray(enc.encode(good, kind="passage"), dtype=np.float32)
             store.update(table, sub, native, rec.column, rec.id_column)
         now += len(keep)
-        rec.backfilled += len(keep)
         rec.backfilled_to = str(chunk[-1])
         store.write_record(table, asdict(rec))
         bar.update(len(chunk))
     bar.close()
-    done = len(ids) - len(
-        [i for i in ids if rec.backfilled_to is None or str(i) > rec.backfilled_to]
-    )
-    return BackfillResult(table, model, len(ids), done, now, no_text)
+    return BackfillResult(table, model, len(ids), passed + len(pending), now, no_text)
 
 
 __all__ = ["BackfillResult", "backfill"]

@@ -47,8 +47,6 @@ class MigrationRecord:
         score_map: The stitch's native → stitched cosine map (fitted by ``migrate gate``
             on the calibration pairs), so a similarity threshold tuned natively can be
             carried over; None when the stitch has none.
-        backfilled: Rows whose translated vectors ``migrate backfill`` has replaced by the
-            new model's own.
         backfilled_to: The last id (as text, in text order) backfill has passed: a rerun
             resumes after it, so rows added or removed meanwhile cannot shift it.
     """
@@ -62,7 +60,6 @@ class MigrationRecord:
     n_rows: int
     status: str = "running"
     score_map: dict[str, Any] | None = None
-    backfilled: int = 0
     backfilled_to: str | None = None
 
 
