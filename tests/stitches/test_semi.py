@@ -86,3 +86,39 @@ def test_unpaired_rows_of_another_width_are_refused() -> None:
     X, Y, _ = _rotation(200)
     with pytest.raises(DataError, match="columns"):
         SemiSupervisedStitch().fit(X[:50], Y[:50], X[50:], np.zeros((100, 7)))
+
+
+@pytest.mark.slow  # two static models on 6,000 verses (seconds), three fits (~25 s)
+def test_moment_matching_beats_the_plain_refit_on_real_models() -> None:
+    # Real vectors, disjoint unpaired texts (as in a migration): static-64 → glove-50d,
+    # 200 pairs, 2,400 unpaired verses a side, top-1 among 1,000 held-out verses. Without
+    # recolouring the pseudo-pairs pull the map towards the mean and the guard falls back
+    # to affine (measured 0.034); recoloured refinement ranks 3-4× better (0.125).
+    from tests.conftest import require_model
+
+    from stitchbench.corpora import load_corpus
+    from stitchbench.embed import embed_corpus
+    from stitchbench.encoders import get_encoder
+    from stitchbench.evaluate import translation_matching
+
+    for alias in ("static-64", "glove-50d"):
+        require_model(alias)
+    corpus = load_corpus("bible", max_docs=6000, seed=0)
+    X, Y = (
+        np.asarray(embed_corpus(corpus, get_encoder(m), kind="passage").vectors, np.float64)
+        for m in ("static-64", "glove-50d")
+    )
+    order = np.random.default_rng(0).permutation(X.shape[0])
+    pool, pairs, rest = order[:1000], order[1000:1200], order[1200:]
+    xu, yu = X[rest[: rest.size // 2]], Y[rest[rest.size // 2 :]]
+
+    def top1(stitch: object) -> float:
+        return translation_matching(stitch.predict(X[pool]), Y[pool]).top1  # type: ignore[attr-defined]
+
+    matched = SemiSupervisedStitch().fit(X[pairs], Y[pairs], X_unpaired=xu, Y_unpaired=yu)
+    plain = SemiSupervisedStitch(match_moments=False).fit(
+        X[pairs], Y[pairs], X_unpaired=xu, Y_unpaired=yu
+    )
+    affine = make_stitch("affine").fit(X[pairs], Y[pairs])
+    assert not matched.fallback_ and matched.variant_ == "recoloured", matched.reason_
+    assert top1(matched) >= 2 * max(top1(plain), top1(affine)), (top1(matched), top1(plain))

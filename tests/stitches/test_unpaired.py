@@ -3,6 +3,7 @@ an alignment that cannot exist; save/load; input errors."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -215,3 +216,66 @@ def test_qap_2opt_recovers_a_planted_permutation_and_matches_scipy() -> None:
         for _ in range(30)
     )
     assert mine >= ref - 1e-6 * abs(ref)
+
+
+def _distorted(d: int = 48, n: int = 1800):
+    """Clustered X and a noisy non-orthogonal linear image of it (no rotation fits)."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(60, d)) * np.linspace(3, 0.5, d)
+    X = centres[rng.integers(0, 60, n)] + 0.4 * rng.normal(size=(n, d))
+    Y = X @ (rng.normal(size=(d, d)) / np.sqrt(d)) + 1.0 + 0.05 * rng.normal(size=(n, d))
+    return X, Y
+
+
+def test_few_anchors_repair_a_map_cluster_matching_cannot_find() -> None:
+    # 30 texts on both sides (anchors, fewer than the 48 dimensions), 700 disjoint rows a
+    # side. No rotation relates the spaces: cluster matching alone fails; the anchors'
+    # semi-supervised map wins on held-out anchors and is kept.
+    X, Y = _distorted()
+    shared = np.arange(1400, 1430)
+    xa, yb = np.vstack([X[shared], X[:700]]), np.vstack([Y[shared], Y[700:1400]])
+    alone = UnpairedStitch(**FAST).fit(xa, yb)
+    assert translation_matching(alone.predict(X[1430:]), Y[1430:]).top1 < 0.1
+    assert alone.anchor_mrr_ == {} and alone.map_from_ == "cluster matching"
+    anchors = np.stack([np.arange(30), np.arange(30)], axis=1)
+    st = UnpairedStitch(**FAST).fit(xa, yb, anchors=anchors)
+    assert translation_matching(st.predict(X[1430:]), Y[1430:]).top1 >= 0.95
+    assert st.map_from_.startswith("anchors (refinement kept")
+    assert st.anchor_mrr_["anchors"] > st.anchor_mrr_["cluster matching"]
+    # Below min_anchors_to_compare the anchors only join cluster matching.
+    few = UnpairedStitch(**{**FAST, "min_anchors_to_compare": 40}).fit(xa, yb, anchors=anchors)
+    assert few.map_from_ == "cluster matching" and few.anchor_mrr_ == {}
+
+
+def test_a_few_shot_stitch_reloads_bit_identically_and_old_saves_still_load(
+    tmp_path: Path,
+) -> None:
+    from safetensors.numpy import load_file, save_file
+
+    from stitchbench.stitches.base import weights_digest
+
+    X, Y = _distorted(d=16, n=1500)
+    anchors = np.stack([np.arange(20), np.arange(20)], axis=1)
+    st = UnpairedStitch(**FAST).fit(X[:700], np.vstack([Y[:20], Y[700:1400]]), anchors=anchors)
+    folder = st.save(tmp_path / "u")
+    loaded = load_stitch(folder)
+    np.testing.assert_array_equal(loaded.predict(X[1400:]), st.predict(X[1400:]))
+    assert loaded.map_from_ == st.map_from_ and loaded.anchor_mrr_ == st.anchor_mrr_
+    # A stitch saved before coef_/intercept_ existed (the rotation's parts only) loads and
+    # predicts with its rotation.
+    rot = UnpairedStitch(**FAST).fit(X[:700], Y[700:1400])
+    old = rot.save(tmp_path / "old")
+    weights = next(p for p in old.iterdir() if p.suffix == ".safetensors")
+    kept = {k: v for k, v in load_file(str(weights)).items() if k not in ("coef_", "intercept_")}
+    save_file(kept, str(weights))
+    meta_path = old / "stitch.json"
+    meta = json.loads(meta_path.read_text())
+    meta["weights_digest"] = weights_digest(kept)  # as the older version wrote it
+    meta_path.write_text(json.dumps(meta))
+    np.testing.assert_allclose(load_stitch(old).predict(X[1400:]), rot.predict(X[1400:]), atol=1e-9)
+
+
+def test_min_anchors_to_compare_below_six_is_refused() -> None:
+    X, Y, A, B, _ = _spaces()
+    with pytest.raises(DataError, match="min_anchors_to_compare"):
+        UnpairedStitch(**{**FAST, "min_anchors_to_compare": 5}).fit(X[A], Y[B])

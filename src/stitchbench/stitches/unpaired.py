@@ -29,6 +29,13 @@ cosine of its mutual pairs on the same ``refine_rows`` sample) is kept. Known pa
 (``anchors``) join the description as extra matched points and every Procrustes fit as
 fixed pairs.
 
+Few-shot (``min_anchors_to_compare`` anchors or more, 10 by default): the anchors also
+fit their own map, a ``SemiSupervisedStitch`` (anchors as pairs, every other row as
+unpaired, moment-matched self-training), and held-out anchors decide which map is kept
+(``anchor_mrr_``, ``map_from_``). Where cluster matching fails, the anchored map repairs
+it: Bible, MiniLM-L6 → MiniLM-L3, 100 anchors, top-1 among 2,048 from 0.18 (cluster
+matching with the anchors as fixed pairs) to 0.99 (``docs/notes/few_pairs.md``).
+
 Self-consistency without labels: ``consistency_`` is the agreement of the kept map with
 the closest other restart (mean cosine between the same source rows mapped by both maps).
 Independent restarts that find the real alignment agree (≈ 1); when the two spaces do not
@@ -194,7 +201,9 @@ class UnpairedStitch(Stitch):
 
     ``ŷ = μ_y + ((x − μ_x) P_x) Q P_y⁺``: ``P_x`` (d_source × k) projects (and with
     ``whiten`` whitens) the source, ``Q`` (k × k) is orthogonal, ``P_y⁺`` (k × d_target)
-    maps the shared space back to the target's top-k principal subspace.
+    maps the shared space back to the target's top-k principal subspace. With enough
+    anchors the map may instead be the anchors' semi-supervised one (``map_from_``); both
+    are kept as ``ŷ = x W + b`` (``coef_``, ``intercept_``).
 
     Args:
         dim: Largest shared dimension k (None: min(d_source, d_target)).
@@ -214,6 +223,10 @@ class UnpairedStitch(Stitch):
         csls_k: Neighbours in the CSLS hub correction.
         consistency_threshold: ``converged_`` when ``consistency_`` reaches this.
         max_rows: Rows of each side used for fitting (a seeded sample above it).
+        min_anchors_to_compare: From this many anchors on, the cluster-matching map is
+            compared with a semi-supervised map from the anchors (``SemiSupervisedStitch``:
+            the anchors as pairs, every other row as unpaired) on held-out anchors and the
+            better one kept (few-shot; see ``anchor_mrr_``).
         seed: Random seed.
 
     Attributes:
@@ -229,6 +242,13 @@ class UnpairedStitch(Stitch):
         consistency_: Label-free self-consistency in [−1, 1] (see module doc).
         converged_: ``consistency_ >= consistency_threshold``.
         n_fit_target_: Rows of Y used.
+        coef_: (d_source, d_target) the kept map as ``x W + b`` (either source).
+        intercept_: (d_target,) b.
+        anchor_mrr_: With ``min_anchors_to_compare`` anchors or more: held-out anchors' mean
+            reciprocal rank of each map (``{"cluster matching": .., "anchors": ..}``), else
+            empty.
+        map_from_: ``"cluster matching"`` or ``"anchors (…)"`` (which map was kept, and the
+            semi-supervised fit's own reason).
     """
 
     kind = "unpaired"
@@ -238,6 +258,8 @@ class UnpairedStitch(Stitch):
         "rotation_",
         "target_proj_",
         "train_target_mean_",
+        "coef_",
+        "intercept_",
     )
     _scalar_attrs = (
         "dim_",
@@ -247,6 +269,8 @@ class UnpairedStitch(Stitch):
         "consistency_",
         "converged_",
         "n_fit_target_",
+        "anchor_mrr_",
+        "map_from_",
     )
 
     def __init__(
@@ -267,6 +291,7 @@ class UnpairedStitch(Stitch):
         refine_rows: int = 5000,
         consistency_threshold: float = 0.5,
         max_rows: int = 20_000,
+        min_anchors_to_compare: int = 10,
         seed: int = 0,
     ) -> None:
         self.dim = dim
@@ -285,6 +310,7 @@ class UnpairedStitch(Stitch):
         self.refine_rows = refine_rows
         self.consistency_threshold = consistency_threshold
         self.max_rows = max_rows
+        self.min_anchors_to_compare = min_anchors_to_compare
         self.seed = seed
 
     # -- fitting ------------------------------------------------------------------------
@@ -314,6 +340,20 @@ class UnpairedStitch(Stitch):
             )
         rng = np.random.default_rng(int(self.seed))
         Xa, Ya, anc = self._sample(Xa, Ya, anc, rng)
+        self.anchor_mrr_: dict[str, float] = {}
+        self.map_from_ = "cluster matching"
+        if anc.shape[0] >= int(self.min_anchors_to_compare):
+            self._compare_with_anchored(Xa, Ya, anc)
+        else:
+            self._fit_orthogonal(Xa, Ya, anc)
+            self.coef_, self.intercept_ = self._orthogonal_parts()
+        self.d_source_, self.d_target_ = int(X.shape[1]), int(Y.shape[1])
+        self.n_fit_, self.n_fit_target_ = int(X.shape[0]), int(Y.shape[0])
+        self.fit_fingerprint_ = data_fingerprint(np.asarray(X), np.asarray(Y))
+        return self
+
+    def _fit_orthogonal(self, Xa: np.ndarray, Ya: np.ndarray, anc: np.ndarray) -> None:
+        """Steps 1–3 of the module doc on sampled rows: the orthogonal map's parts."""
         k = min(Xa.shape[1], Ya.shape[1], *(int(self.dim),) if self.dim else ())
         k = min(k, Xa.shape[0] - 1, Ya.shape[0] - 1)
         self.source_mean_, self.source_proj_, _ = _pca(Xa, k, bool(self.whiten))
@@ -346,10 +386,57 @@ class UnpairedStitch(Stitch):
         self.consistency_ = max(agree) if agree else float("nan")
         self.converged_ = bool(self.consistency_ >= float(self.consistency_threshold))
         self.dim_ = int(k)
-        self.d_source_, self.d_target_ = int(X.shape[1]), int(Y.shape[1])
-        self.n_fit_, self.n_fit_target_ = int(X.shape[0]), int(Y.shape[0])
-        self.fit_fingerprint_ = data_fingerprint(np.asarray(X), np.asarray(Y))
-        return self
+
+    def _orthogonal_parts(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(W (d_source, d_target), b (d_target,))`` of the orthogonal map: ``x W + b``."""
+        coef = (self.source_proj_ @ self.rotation_) @ self.target_proj_
+        return coef, self.train_target_mean_ - self.source_mean_ @ coef
+
+    def _anchored(self, Xa: np.ndarray, Ya: np.ndarray, anc: np.ndarray) -> Any:
+        """``SemiSupervisedStitch`` on the anchor pairs and every other row as unpaired."""
+        from stitchbench.stitches.semi import SemiSupervisedStitch  # semi imports this module
+
+        free_x = np.setdiff1d(np.arange(Xa.shape[0]), anc[:, 0])
+        free_y = np.setdiff1d(np.arange(Ya.shape[0]), anc[:, 1])
+        return SemiSupervisedStitch(
+            csls_k=int(self.csls_k), max_unpaired=int(self.max_rows), seed=int(self.seed)
+        ).fit(Xa[anc[:, 0]], Ya[anc[:, 1]], X_unpaired=Xa[free_x], Y_unpaired=Ya[free_y])
+
+    def _compare_with_anchored(self, Xa: np.ndarray, Ya: np.ndarray, anc: np.ndarray) -> None:
+        """Few-shot: the cluster-matching map against the anchors' own semi-supervised map.
+
+        A seeded fifth of the anchors (at least 3) is held out: their rows leave both
+        sides, both maps are fitted on the rest, and each is scored by the mean reciprocal
+        rank of every held-out anchor's target among the held-out targets and up to 2,000
+        other target rows (``anchor_mrr_``). The better one is kept (the anchored map
+        refitted on every anchor and row); a tie keeps the cluster-matching map.
+        """
+        from stitchbench.stitches.semi import _mrr
+
+        rng = np.random.default_rng([int(self.seed), 7])
+        order = rng.permutation(anc.shape[0])
+        n_val = max(3, round(0.2 * anc.shape[0]))
+        val, fit = anc[order[:n_val]], anc[order[n_val:]]
+        keep_x = np.setdiff1d(np.arange(Xa.shape[0]), val[:, 0])
+        keep_y = np.setdiff1d(np.arange(Ya.shape[0]), val[:, 1])
+        fit_in = np.stack(
+            [np.searchsorted(keep_x, fit[:, 0]), np.searchsorted(keep_y, fit[:, 1])], axis=1
+        )
+        self._fit_orthogonal(Xa[keep_x], Ya[keep_y], fit_in)
+        anchored = self._anchored(Xa[keep_x], Ya[keep_y], fit_in)
+        free_y = np.setdiff1d(keep_y, anc[:, 1])
+        distract = Ya[rng.permutation(free_y)[:2000]]
+        coef, bias = self._orthogonal_parts()
+        self.anchor_mrr_ = {
+            "cluster matching": _mrr(Xa[val[:, 0]] @ coef + bias, Ya[val[:, 1]], distract),
+            "anchors": _mrr(anchored.predict(Xa[val[:, 0]]), Ya[val[:, 1]], distract),
+        }
+        if self.anchor_mrr_["anchors"] > self.anchor_mrr_["cluster matching"]:
+            final = self._anchored(Xa, Ya, anc)
+            self.coef_, self.intercept_ = final.coef_, final.intercept_
+            self.map_from_ = f"anchors ({final.reason_})"
+        else:
+            self.coef_, self.intercept_ = coef, bias
 
     def _check_params(self, X: np.ndarray, Y: np.ndarray) -> None:
         positive = (
@@ -381,6 +468,11 @@ class UnpairedStitch(Stitch):
             )
         if int(self.seed) < 0:
             raise DataError(f"seed must be >= 0; got {self.seed}.")
+        if int(self.min_anchors_to_compare) < 6:
+            raise DataError(
+                "min_anchors_to_compare must be >= 6 (3 held out, 3 to fit); got "
+                f"{self.min_anchors_to_compare}."
+            )
         if self.dim is not None and int(self.dim) < 2:
             raise DataError(f"dim must be >= 2 (or None); got {self.dim}.")
         need = max(int(self.n_clusters) + 1, 3)
@@ -531,5 +623,13 @@ class UnpairedStitch(Stitch):
         raise NotImplementedError
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
-        shared = (X - self.source_mean_) @ self.source_proj_
-        return (shared @ self.rotation_) @ self.target_proj_ + self.train_target_mean_
+        return X @ self.coef_ + self.intercept_
+
+    def _set_learned_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        if "coef_" not in arrays:  # saved before the few-shot comparison: the rotation only
+            for a in ("source_mean_", "source_proj_", "rotation_", "target_proj_"):
+                setattr(self, a, arrays[a])
+            self.train_target_mean_ = arrays["train_target_mean_"]
+            arrays = dict(arrays)
+            arrays["coef_"], arrays["intercept_"] = self._orthogonal_parts()
+        super()._set_learned_arrays(arrays)
