@@ -209,6 +209,8 @@ def main() -> None:
                     "mean_rank": float(res.mean_rank),
                     "consistency": float(st.consistency_),
                     "converged": bool(st.converged_),
+                    "map_from": st.map_from_,
+                    "anchor_mrr": st.anchor_mrr_,
                     "oracle_top1": oracle,
                     **geo,
                     "fit_wall_s": round(wall, 1),

@@ -23,7 +23,7 @@ together and makes the next round's mutual neighbours wrong; recolouring undoes 
 shrinkage and keeps the directions the pairs chose. Measured on Bible (MiniLM-L6, 100
 pairs, 14,390 unpaired verses a side, no text on both sides; top-1 among 2,048 held-out
 verses): → MiniLM-L3 0.13 (affine on the pairs), 0.66 (recoloured ridge), 0.99 after the
-rounds; → e5-small 0.11, 0.36, 0.79 (``docs/notes/few_pairs.md``). Without it
+rounds; → e5-small 0.11, 0.36, 0.78 (``docs/notes/few_pairs.md``). Without it
 (``match_moments=False``: the ``base`` kind refitted on pairs + pseudo-pairs) the
 pseudo-pairs, neighbours rather than partners, pull the map towards the mean (held-out R²
 up, retrieval down), and the guard below falls back.
