@@ -16,6 +16,7 @@ from stitchbench.stitches import STITCH_KINDS, UnpairedStitch, load_stitch
 from stitchbench.stitches.unpaired import (
     _centred_gram,
     _csls_mutual_pairs,
+    _hold_out_anchors,
     _neighbour_means,
     _polar,
     _qap_2opt,
@@ -279,3 +280,15 @@ def test_min_anchors_to_compare_below_six_is_refused() -> None:
     X, Y, A, B, _ = _spaces()
     with pytest.raises(DataError, match="min_anchors_to_compare"):
         UnpairedStitch(**{**FAST, "min_anchors_to_compare": 5}).fit(X[A], Y[B])
+
+
+def test_held_out_anchors_leave_both_sides_and_the_rest_still_point_at_their_rows() -> None:
+    # Anchors repeat rows (row 0 of X twice, row 5 of Y twice): whichever anchors are held
+    # out, every remaining anchor must name the same texts in the reduced sides.
+    anc = np.array([[i, i] for i in range(12)] + [[0, 20], [30, 5]])
+    for seed in range(20):
+        val, fit_in, keep_x, keep_y = _hold_out_anchors(anc, 40, 40, np.random.default_rng(seed))
+        assert not np.isin(val[:, 0], keep_x).any() and not np.isin(val[:, 1], keep_y).any()
+        back = np.stack([keep_x[fit_in[:, 0]], keep_y[fit_in[:, 1]]], axis=1)
+        assert {tuple(r) for r in back} <= {tuple(r) for r in anc.tolist()}
+        assert len(val) + len(back) <= len(anc) and len(val) == 3

@@ -195,6 +195,28 @@ def _csls_mutual_pairs(
     return ia, best_b[ia], best_cos[ia]
 
 
+def _hold_out_anchors(
+    anc: np.ndarray, n_x: int, n_y: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Hold out a fifth of the anchors (at least 3) with their rows on both sides.
+
+    Returns:
+        ``(held-out anchors, the other anchors as rows of X[keep_x] / Y[keep_y], keep_x,
+        keep_y)``. An anchor sharing a row with a held-out one leaves with it (rows may
+        repeat among anchors).
+    """
+    order = rng.permutation(anc.shape[0])
+    n_val = max(3, round(0.2 * anc.shape[0]))
+    val, fit = anc[order[:n_val]], anc[order[n_val:]]
+    keep_x = np.setdiff1d(np.arange(n_x), val[:, 0])
+    keep_y = np.setdiff1d(np.arange(n_y), val[:, 1])
+    fit = fit[np.isin(fit[:, 0], keep_x) & np.isin(fit[:, 1], keep_y)]
+    fit_in = np.stack(
+        [np.searchsorted(keep_x, fit[:, 0]), np.searchsorted(keep_y, fit[:, 1])], axis=1
+    )
+    return val, fit_in, keep_x, keep_y
+
+
 @register_stitch
 class UnpairedStitch(Stitch):
     """Orthogonal map between two embedding spaces fitted from unpaired rows (see module doc).
@@ -414,14 +436,7 @@ class UnpairedStitch(Stitch):
         from stitchbench.stitches.semi import _mrr
 
         rng = np.random.default_rng([int(self.seed), 7])
-        order = rng.permutation(anc.shape[0])
-        n_val = max(3, round(0.2 * anc.shape[0]))
-        val, fit = anc[order[:n_val]], anc[order[n_val:]]
-        keep_x = np.setdiff1d(np.arange(Xa.shape[0]), val[:, 0])
-        keep_y = np.setdiff1d(np.arange(Ya.shape[0]), val[:, 1])
-        fit_in = np.stack(
-            [np.searchsorted(keep_x, fit[:, 0]), np.searchsorted(keep_y, fit[:, 1])], axis=1
-        )
+        val, fit_in, keep_x, keep_y = _hold_out_anchors(anc, Xa.shape[0], Ya.shape[0], rng)
         self._fit_orthogonal(Xa[keep_x], Ya[keep_y], fit_in)
         anchored = self._anchored(Xa[keep_x], Ya[keep_y], fit_in)
         free_y = np.setdiff1d(keep_y, anc[:, 1])
