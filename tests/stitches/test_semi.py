@@ -3,6 +3,7 @@ refused by the guard), the fallback without unpaired rows, reload, bad parameter
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -69,12 +70,51 @@ def test_reload_predicts_bit_identically(tmp_path: Path) -> None:
     st.save(tmp_path / "semi")
     back = load_stitch(tmp_path / "semi")
     assert isinstance(back, SemiSupervisedStitch) and back.reason_ == st.reason_
+    assert back.variant_ == st.variant_
     np.testing.assert_array_equal(back.predict(X[1000:]), st.predict(X[1000:]))
+
+
+def test_a_stitch_saved_before_variants_loads_and_saves_again(tmp_path: Path) -> None:
+    X, Y, rng = _rotation(1200)
+    st = SemiSupervisedStitch(n_iter=2).fit(X[:40], Y[:40], X[40:1000], Y[rng.permutation(1000)])
+    folder = st.save(tmp_path / "semi")
+    meta_path = folder / "stitch.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["learned"]["variant_"]  # as the previous version wrote it
+    for name in ("match_moments", "alpha"):
+        del meta["params"][name]
+    meta_path.write_text(json.dumps(meta))
+    back = load_stitch(folder)
+    assert back.variant_ == (None if st.fallback_ else "affine refit")
+    back.save(tmp_path / "again")  # every learned attribute is there to save
+    np.testing.assert_array_equal(back.predict(X[1000:]), st.predict(X[1000:]))
+
+
+@pytest.mark.parametrize(("d_source", "d_target"), [(24, 40), (40, 24)])
+def test_spaces_of_different_widths_are_refined(d_source: int, d_target: int) -> None:
+    # A noisy linear map between widths, 20 pairs (fewer than either width), 1,500 texts on
+    # both sides unpaired: the recoloured refinement must stay finite and beat the pairs.
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(2500, d_source)) * np.linspace(2.0, 0.5, d_source)
+    Y = X @ rng.normal(size=(d_source, d_target)) + 0.05 * rng.normal(size=(2500, d_target))
+    xu, yu = X[20:2000], Y[rng.permutation(np.arange(500, 2500))]
+    st = SemiSupervisedStitch().fit(X[:20], Y[:20], X_unpaired=xu, Y_unpaired=yu)
+    pred = st.predict(X[2000:])
+    assert pred.shape == (500, d_target) and np.isfinite(pred).all()
+    sup = make_stitch("affine").fit(X[:20], Y[:20])
+    assert not st.fallback_, st.reason_
+    assert _cos(pred, Y[2000:]).mean() > _cos(sup.predict(X[2000:]), Y[2000:]).mean() + 0.05
 
 
 @pytest.mark.parametrize(
     ("params", "needle"),
-    [({"base": "mlp"}, "base"), ({"val_share": 1.5}, "val_share"), ({"n_iter": 0}, "n_iter")],
+    [
+        ({"base": "mlp"}, "base"),
+        ({"val_share": 1.5}, "val_share"),
+        ({"n_iter": 0}, "n_iter"),
+        ({"alpha": float("inf")}, "alpha"),
+        ({"alpha": 0.0}, "alpha"),
+    ],
 )
 def test_bad_parameters_name_themselves(params: dict, needle: str) -> None:
     X, Y, _ = _rotation(100)

@@ -260,6 +260,7 @@ def test_a_few_shot_stitch_reloads_bit_identically_and_old_saves_still_load(
     st = UnpairedStitch(**FAST).fit(X[:700], np.vstack([Y[:20], Y[700:1400]]), anchors=anchors)
     folder = st.save(tmp_path / "u")
     loaded = load_stitch(folder)
+    assert st.map_from_.startswith("anchors")  # the anchored map is what was saved
     np.testing.assert_array_equal(loaded.predict(X[1400:]), st.predict(X[1400:]))
     assert loaded.map_from_ == st.map_from_ and loaded.anchor_mrr_ == st.anchor_mrr_
     # A stitch saved before coef_/intercept_ existed (the rotation's parts only) loads and
@@ -272,8 +273,14 @@ def test_a_few_shot_stitch_reloads_bit_identically_and_old_saves_still_load(
     meta_path = old / "stitch.json"
     meta = json.loads(meta_path.read_text())
     meta["weights_digest"] = weights_digest(kept)  # as the older version wrote it
+    for name in ("anchor_mrr_", "map_from_"):
+        del meta["learned"][name]
+    del meta["params"]["min_anchors_to_compare"]
     meta_path.write_text(json.dumps(meta))
-    np.testing.assert_allclose(load_stitch(old).predict(X[1400:]), rot.predict(X[1400:]), atol=1e-9)
+    back = load_stitch(old)
+    np.testing.assert_allclose(back.predict(X[1400:]), rot.predict(X[1400:]), atol=1e-9)
+    assert back.map_from_ == "cluster matching" and back.anchor_mrr_ == {}
+    back.save(tmp_path / "again")  # every learned attribute is there to save
 
 
 def test_min_anchors_to_compare_below_six_is_refused() -> None:
@@ -292,3 +299,28 @@ def test_held_out_anchors_leave_both_sides_and_the_rest_still_point_at_their_row
         back = np.stack([keep_x[fit_in[:, 0]], keep_y[fit_in[:, 1]]], axis=1)
         assert {tuple(r) for r in back} <= {tuple(r) for r in anc.tolist()}
         assert len(val) + len(back) <= len(anc) and len(val) == 3
+
+
+def test_an_anchored_refit_that_decides_otherwise_is_not_kept(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # The map compared on held-out anchors refined; if the refit on every anchor falls back
+    # instead, that refit was never scored against cluster matching: keep the scored one.
+    X, Y = _distorted()
+    shared = np.arange(1400, 1430)
+    xa, yb = np.vstack([X[shared], X[:700]]), np.vstack([Y[shared], Y[700:1400]])
+    anchors = np.stack([np.arange(30), np.arange(30)], axis=1)
+    fits: list = []
+    real = UnpairedStitch._anchored
+
+    def anchored(self, Xa, Ya, anc):  # type: ignore[no-untyped-def]
+        st = real(self, Xa, Ya, anc)
+        if fits:  # the refit on every anchor: as if its guard had fallen back
+            st.fallback_, st.variant_ = True, None
+            st.coef_ = np.zeros_like(st.coef_)
+        fits.append(st)
+        return st
+
+    monkeypatch.setattr(UnpairedStitch, "_anchored", anchored)
+    st = UnpairedStitch(**FAST).fit(xa, yb, anchors=anchors)
+    assert len(fits) == 2 and not fits[0].fallback_
+    assert st.map_from_.startswith("anchors, fitted without the held-out fifth")
+    np.testing.assert_array_equal(st.coef_, fits[0].coef_)

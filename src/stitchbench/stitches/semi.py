@@ -38,9 +38,10 @@ Guarded: a seeded share of the pairs (``val_share``) is held out; the refined an
 supervised maps are both fitted without them and scored by how they *rank*: the mean
 reciprocal rank of each held-out pair's own target among the held-out targets plus up to
 ``n_distractors`` unpaired target rows (retrieval ranks; a map can gain R² by pulling
-towards the mean while ranking worse, as pseudo-pairs of different texts do). Refinement
-is kept only when it ranks strictly better; otherwise the stitch is the supervised map on all
-pairs (``base``), ``fallback_`` is True and ``reason_`` says why (also when no unpaired
+towards the mean while ranking worse, as pseudo-pairs of different texts do); maps that
+rank alike are ordered by their mean cosine to the held-out targets. Refinement is kept
+only when it comes out ahead; otherwise the stitch is the supervised map on all pairs
+(``base``), ``fallback_`` is True and ``reason_`` says why (also when no unpaired
 rows were given). The final map is fitted on every pair.
 """
 
@@ -55,7 +56,7 @@ import numpy as np
 from stitchbench.errors import DataError
 from stitchbench.scores import unit_rows as _unit
 from stitchbench.stitches.base import Stitch, make_stitch, register_stitch
-from stitchbench.stitches.unpaired import _csls_mutual_pairs
+from stitchbench.stitches.pseudo_pairs import csls_mutual_pairs, mean_reciprocal_rank
 from stitchbench.validation import as_matrix
 
 #: Supervised kinds the refinement can start from (linear maps: one matrix and a bias).
@@ -84,16 +85,6 @@ def split_unpaired(rows: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]
     rest = np.random.default_rng([int(seed), 4051]).permutation(np.asarray(rows))
     half = rest.size // 2
     return np.sort(rest[:half]), np.sort(rest[half:])
-
-
-def _mrr(pred: np.ndarray, targets: np.ndarray, distractors: np.ndarray) -> float:
-    """Mean reciprocal rank of row i's own target (``targets[i]``) among ``targets`` and
-    ``distractors``, by cosine to ``pred[i]``."""
-    cand = _unit(np.vstack([targets, distractors]))
-    sims = _unit(pred) @ cand.T
-    own = sims[np.arange(pred.shape[0]), np.arange(pred.shape[0])]
-    ranks = 1 + (sims > own[:, None]).sum(axis=1)
-    return float(np.mean(1.0 / ranks))
 
 
 def _linear_parts(stitch: Stitch, d_source: int) -> tuple[np.ndarray, np.ndarray]:
@@ -235,8 +226,8 @@ class SemiSupervisedStitch(Stitch):
                 raise DataError(f"{name} must be >= 1; got {getattr(self, name)}.")
         if not 0.0 < float(self.val_share) < 1.0:
             raise DataError(f"val_share must lie in (0, 1); got {self.val_share}.")
-        if not float(self.alpha) > 0:
-            raise DataError(f"alpha must be > 0; got {self.alpha}.")
+        if not (np.isfinite(float(self.alpha)) and float(self.alpha) > 0):
+            raise DataError(f"alpha must be a finite number > 0; got {self.alpha}.")
         if float(self.trim) <= 0:
             raise DataError(f"trim must be > 0; got {self.trim}.")
         if not -1.0 <= float(self.min_cosine) < 1.0:
@@ -302,20 +293,21 @@ class SemiSupervisedStitch(Stitch):
         sup = self._supervised(Xa[fit], Ya[fit])
         variants = self._refine(Xa[fit], Ya[fit], xu, yu)[0]
         distract = yu[rng.permutation(yu.shape[0])[: int(self.n_distractors)]]
-        self.val_mrr_supervised_ = _mrr(Xa[val] @ sup[0] + sup[1], Ya[val], distract)
-        # Rank first; between variants that rank alike, the one closer to the held-out
-        # targets (an exact relation is reproduced exactly by the refit without recolouring).
-        scored = {
-            name: (
-                _mrr(Xa[val] @ w + b, Ya[val], distract),
-                float(np.mean(np.sum(_unit(Xa[val] @ w + b) * _unit(Ya[val]), axis=1))),
-            )
-            for name, (w, b) in variants.items()
-        }
+
+        # Rank first; between maps that rank alike, the one closer to the held-out targets
+        # (an exact relation is reproduced exactly by the refit without recolouring).
+        def score(w: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+            pred = Xa[val] @ w + b
+            closeness = float(np.mean(np.sum(_unit(pred) * _unit(Ya[val]), axis=1)))
+            return mean_reciprocal_rank(pred, Ya[val], distract), closeness
+
+        sup_score = score(*sup)
+        scored = {name: score(w, b) for name, (w, b) in variants.items()}
         chosen = max(scored, key=lambda name: scored[name])
+        self.val_mrr_supervised_ = sup_score[0]
         self.val_mrr_refined_ = scored[chosen][0]
         n_cand = n_val + distract.shape[0]
-        if self.val_mrr_refined_ > self.val_mrr_supervised_:
+        if scored[chosen] > sup_score:
             self.fallback_ = False
             self.variant_ = chosen
             self.reason_ = (
@@ -370,7 +362,7 @@ class SemiSupervisedStitch(Stitch):
         last = (X, Y)
         for _ in range(int(self.n_iter)):
             mapped = _unit(xu @ coef + bias).astype(np.float32)
-            ia, ib, cos = _csls_mutual_pairs(mapped, yu_unit, int(self.csls_k))
+            ia, ib, cos = csls_mutual_pairs(mapped, yu_unit, int(self.csls_k))
             # Outliers among the pairs' cosines are mostly wrong pairs (a row whose partner
             # is not on the other side): drop those below median − trim · MAD.
             med = float(np.median(cos)) if cos.size else 0.0
@@ -385,7 +377,7 @@ class SemiSupervisedStitch(Stitch):
             last = (np.vstack([X, xu[ia]]), np.vstack([Y, yu[ib]]))
             coef, bias = refit(*last)
         if not self.match_moments:
-            return {self.base: (coef, bias)}, counts
+            return {f"{self.base} refit": (coef, bias)}, counts
         return {"recoloured": (coef, bias), f"{self.base} refit": self._supervised(*last)}, counts
 
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:  # pragma: no cover - fit overrides
@@ -393,3 +385,7 @@ class SemiSupervisedStitch(Stitch):
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         return X @ self.coef_ + self.intercept_
+
+    def _after_load(self) -> None:
+        if not hasattr(self, "variant_"):  # saved before refined variants existed
+            self.variant_ = None if self.fallback_ else f"{self.base} refit"

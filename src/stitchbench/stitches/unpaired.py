@@ -62,6 +62,9 @@ import numpy as np
 from stitchbench.errors import DataError
 from stitchbench.scores import unit_rows as _unit
 from stitchbench.stitches.base import Stitch, data_fingerprint, register_stitch
+from stitchbench.stitches.pseudo_pairs import csls_mutual_pairs as _csls_mutual_pairs
+from stitchbench.stitches.pseudo_pairs import mean_reciprocal_rank
+from stitchbench.stitches.semi import SemiSupervisedStitch
 from stitchbench.validation import as_matrix
 
 
@@ -155,46 +158,6 @@ def _qap_2opt(
     return p, float((a * b[np.ix_(p, p)]).sum())
 
 
-def _csls_mutual_pairs(
-    a: np.ndarray, b: np.ndarray, k: int = 10, block: int = 2048
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mutual nearest neighbours between unit rows of ``a`` and ``b`` under CSLS.
-
-    CSLS(i, j) = 2 cos(a_i, b_j) − r_b(i) − r_a(j), where r is the mean cosine of a row's
-    k nearest neighbours in the other set: it discounts hubs that are near everything.
-    Two blocked passes; memory O(block × n_b), never the full similarity matrix.
-
-    Returns:
-        Row indices into a, into b, and the pairs' cosines.
-    """
-    k = max(1, min(k, a.shape[0] - 1, b.shape[0] - 1))
-    n_a, n_b = a.shape[0], b.shape[0]
-    r_a = np.empty(n_a)  # each a row: mean cosine to its k nearest b rows
-    top_b = np.full((k, n_b), -np.inf)  # each b row: its k largest cosines to a rows so far
-    for s in range(0, n_a, block):
-        sims = a[s : s + block] @ b.T
-        r_a[s : s + block] = -np.partition(-sims, k - 1, axis=1)[:, :k].mean(axis=1)
-        both = np.concatenate([top_b, sims], axis=0)
-        top_b = -np.partition(-both, k - 1, axis=0)[:k]
-    r_b = top_b.mean(axis=0)
-    best_b = np.empty(n_a, dtype=np.int64)
-    best_cos = np.empty(n_a)
-    col_best = np.full(n_b, -np.inf)
-    col_arg = np.zeros(n_b, dtype=np.int64)
-    for s in range(0, n_a, block):
-        sims = a[s : s + block] @ b.T
-        csls = 2 * sims - r_a[s : s + block, None] - r_b[None, :]
-        rows = np.arange(sims.shape[0])
-        best_b[s : s + block] = arg = csls.argmax(axis=1)
-        best_cos[s : s + block] = sims[rows, arg]
-        arg_a = csls.argmax(axis=0)
-        val = csls[arg_a, np.arange(n_b)]
-        better = val > col_best
-        col_best[better], col_arg[better] = val[better], s + arg_a[better]
-    ia = np.flatnonzero(col_arg[best_b] == np.arange(n_a))
-    return ia, best_b[ia], best_cos[ia]
-
-
 def _hold_out_anchors(
     anc: np.ndarray, n_x: int, n_y: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -248,7 +211,8 @@ class UnpairedStitch(Stitch):
         min_anchors_to_compare: From this many anchors on, the cluster-matching map is
             compared with a semi-supervised map from the anchors (``SemiSupervisedStitch``:
             the anchors as pairs, every other row as unpaired) on held-out anchors and the
-            better one kept (few-shot; see ``anchor_mrr_``).
+            better one kept (few-shot; see ``anchor_mrr_``). It costs about three fits:
+            cluster matching twice and the semi-supervised fit.
         seed: Random seed.
 
     Attributes:
@@ -414,10 +378,14 @@ class UnpairedStitch(Stitch):
         coef = (self.source_proj_ @ self.rotation_) @ self.target_proj_
         return coef, self.train_target_mean_ - self.source_mean_ @ coef
 
-    def _anchored(self, Xa: np.ndarray, Ya: np.ndarray, anc: np.ndarray) -> Any:
-        """``SemiSupervisedStitch`` on the anchor pairs and every other row as unpaired."""
-        from stitchbench.stitches.semi import SemiSupervisedStitch  # semi imports this module
+    def _anchored(self, Xa: np.ndarray, Ya: np.ndarray, anc: np.ndarray) -> SemiSupervisedStitch:
+        """``SemiSupervisedStitch`` on the anchor pairs, every other row as unpaired.
 
+        Args:
+            Xa: (n_x, d_source) source rows.
+            Ya: (n_y, d_target) target rows.
+            anc: (a, 2) anchors ``(row of Xa, row of Ya)``.
+        """
         free_x = np.setdiff1d(np.arange(Xa.shape[0]), anc[:, 0])
         free_y = np.setdiff1d(np.arange(Ya.shape[0]), anc[:, 1])
         return SemiSupervisedStitch(
@@ -430,28 +398,45 @@ class UnpairedStitch(Stitch):
         A seeded fifth of the anchors (at least 3) is held out: their rows leave both
         sides, both maps are fitted on the rest, and each is scored by the mean reciprocal
         rank of every held-out anchor's target among the held-out targets and up to 2,000
-        other target rows (``anchor_mrr_``). The better one is kept (the anchored map
-        refitted on every anchor and row); a tie keeps the cluster-matching map.
-        """
-        from stitchbench.stitches.semi import _mrr
+        other target rows (``anchor_mrr_``). The better one is refitted on every anchor and
+        row and kept (a tie keeps cluster matching). The anchored refit is kept only when
+        its own guard decides as the scored fit did (refined or not, the same variant);
+        otherwise the scored fit itself is kept.
 
+        Args:
+            Xa: (n_x, d_source) source rows.
+            Ya: (n_y, d_target) target rows.
+            anc: (a, 2) anchors, a >= ``min_anchors_to_compare``.
+        """
         rng = np.random.default_rng([int(self.seed), 7])
         val, fit_in, keep_x, keep_y = _hold_out_anchors(anc, Xa.shape[0], Ya.shape[0], rng)
+        if fit_in.shape[0] < 3:  # anchors repeating held-out rows left too few to fit
+            self._fit_orthogonal(Xa, Ya, anc)
+            self.coef_, self.intercept_ = self._orthogonal_parts()
+            self.map_from_ = "cluster matching (too few distinct anchors to compare)"
+            return
         self._fit_orthogonal(Xa[keep_x], Ya[keep_y], fit_in)
         anchored = self._anchored(Xa[keep_x], Ya[keep_y], fit_in)
-        free_y = np.setdiff1d(keep_y, anc[:, 1])
-        distract = Ya[rng.permutation(free_y)[:2000]]
+        distract = Ya[rng.permutation(np.setdiff1d(keep_y, anc[:, 1]))[:2000]]
         coef, bias = self._orthogonal_parts()
+        x_val, y_val = Xa[val[:, 0]], Ya[val[:, 1]]
         self.anchor_mrr_ = {
-            "cluster matching": _mrr(Xa[val[:, 0]] @ coef + bias, Ya[val[:, 1]], distract),
-            "anchors": _mrr(anchored.predict(Xa[val[:, 0]]), Ya[val[:, 1]], distract),
+            "cluster matching": mean_reciprocal_rank(x_val @ coef + bias, y_val, distract),
+            "anchors": mean_reciprocal_rank(anchored.predict(x_val), y_val, distract),
         }
         if self.anchor_mrr_["anchors"] > self.anchor_mrr_["cluster matching"]:
             final = self._anchored(Xa, Ya, anc)
-            self.coef_, self.intercept_ = final.coef_, final.intercept_
-            self.map_from_ = f"anchors ({final.reason_})"
+            same = (final.fallback_, final.variant_) == (anchored.fallback_, anchored.variant_)
+            kept = final if same else anchored
+            self.coef_, self.intercept_ = kept.coef_, kept.intercept_
+            self.map_from_ = (
+                f"anchors ({kept.reason_})"
+                if same
+                else f"anchors, fitted without the held-out fifth ({kept.reason_})"
+            )
         else:
-            self.coef_, self.intercept_ = coef, bias
+            self._fit_orthogonal(Xa, Ya, anc)
+            self.coef_, self.intercept_ = self._orthogonal_parts()
 
     def _check_params(self, X: np.ndarray, Y: np.ndarray) -> None:
         positive = (
@@ -639,6 +624,10 @@ class UnpairedStitch(Stitch):
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         return X @ self.coef_ + self.intercept_
+
+    def _after_load(self) -> None:
+        if not hasattr(self, "map_from_"):  # saved before the few-shot comparison existed
+            self.anchor_mrr_, self.map_from_ = {}, "cluster matching"
 
     def _set_learned_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         if "coef_" not in arrays:  # saved before the few-shot comparison: the rotation only
