@@ -324,3 +324,27 @@ def test_an_anchored_refit_that_decides_otherwise_is_not_kept(monkeypatch) -> No
     assert len(fits) == 2 and not fits[0].fallback_
     assert st.map_from_.startswith("anchors, fitted without the held-out fifth")
     np.testing.assert_array_equal(st.coef_, fits[0].coef_)
+
+
+@pytest.mark.parametrize(("shift", "kept"), [(0.02, "cluster matching"), (0.5, "anchors")])
+def test_the_anchored_map_must_rank_better_by_more_than_noise(monkeypatch, shift, kept) -> None:  # type: ignore[no-untyped-def]
+    # Held-out anchors' reciprocal ranks: the anchored map ahead by a little (within two
+    # standard errors of the paired difference) keeps cluster matching; far ahead, anchors.
+    import stitchbench.stitches.unpaired as unpaired_module
+
+    X, Y, A, B, _ = _spaces()
+    shared = np.arange(1400, 1440)
+    xa, yb = np.vstack([X[shared], X[A]]), np.vstack([Y[shared], Y[B]])
+    anchors = np.stack([np.arange(40), np.arange(40)], axis=1)
+    base = np.linspace(0.1, 0.9, 8)
+    calls: list[int] = []
+
+    def ranks(pred, targets, distractors):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        wobble = np.array([1.0, -1.0] * 4) * 0.1  # the difference varies from anchor to anchor
+        return base if len(calls) % 2 else np.clip(base + shift + wobble, 0, 1)
+
+    monkeypatch.setattr(unpaired_module, "reciprocal_ranks", ranks)
+    st = UnpairedStitch(**FAST).fit(xa, yb, anchors=anchors)
+    assert st.map_from_.startswith(kept), st.anchor_mrr_
+    assert st.anchor_mrr_["two_se_of_difference"] > 0.02

@@ -51,11 +51,25 @@ def csls_mutual_pairs(
     return ia, best_b[ia], best_cos[ia]
 
 
-def mean_reciprocal_rank(pred: np.ndarray, targets: np.ndarray, distractors: np.ndarray) -> float:
-    """Mean reciprocal rank of row i's own target (``targets[i]``) among ``targets`` and
-    ``distractors``, by cosine to ``pred[i]``."""
+def reciprocal_ranks(pred: np.ndarray, targets: np.ndarray, distractors: np.ndarray) -> np.ndarray:
+    """Reciprocal rank of row i's own target (``targets[i]``) among ``targets`` and
+    ``distractors``, by cosine to ``pred[i]``.
+
+    Args:
+        pred: (n, d) mapped rows.
+        targets: (n, d) their own targets, same order.
+        distractors: (m, d) other candidate rows.
+
+    Returns:
+        (n,) values in (0, 1]; 1 when the own target is the nearest candidate.
+    """
     cand = _unit(np.vstack([targets, distractors]))
     sims = _unit(pred) @ cand.T
     own = sims[np.arange(pred.shape[0]), np.arange(pred.shape[0])]
     ranks = 1 + (sims > own[:, None]).sum(axis=1)
-    return float(np.mean(1.0 / ranks))
+    return 1.0 / ranks
+
+
+def mean_reciprocal_rank(pred: np.ndarray, targets: np.ndarray, distractors: np.ndarray) -> float:
+    """Mean of ``reciprocal_ranks`` (same arguments)."""
+    return float(np.mean(reciprocal_ranks(pred, targets, distractors)))
