@@ -24,9 +24,10 @@ shrinkage and keeps the directions the pairs chose. Measured on Bible (MiniLM-L6
 pairs, 14,390 unpaired verses a side, no text on both sides; top-1 among 2,048 held-out
 verses; ``benchmarks/bench_unpaired.py --anchors 100``, where the anchors' map is this
 stitch): → MiniLM-L3 0.989 (cluster matching with the same anchors: 0.181), → e5-small
-0.784 (``docs/notes/few_pairs.md``). Without it (``match_moments=False``: the ``base`` kind
-refitted on pairs + pseudo-pairs) the pseudo-pairs, neighbours rather than partners, pull
-the map towards the mean (held-out R² up, retrieval down), and the guard falls back.
+0.784 (cluster matching there: 0.830; ``docs/notes/few_pairs.md``). Without it
+(``match_moments=False``: the ``base`` kind refitted on pairs + pseudo-pairs) the
+pseudo-pairs, neighbours rather than partners, pull the map towards the mean (held-out R²
+up, retrieval down), and the guard falls back.
 
 Why this and not local (per-cluster) maps: mutual nearest neighbours only add pairs the
 current map already finds unambiguous, so the refit stays a global linear map whose
