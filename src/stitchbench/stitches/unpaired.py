@@ -189,7 +189,10 @@ class UnpairedStitch(Stitch):
     ``whiten`` whitens) the source, ``Q`` (k × k) is orthogonal, ``P_y⁺`` (k × d_target)
     maps the shared space back to the target's top-k principal subspace. With enough
     anchors the map may instead be the anchors' semi-supervised one (``map_from_``); both
-    are kept as ``ŷ = x W + b`` (``coef_``, ``intercept_``).
+    are kept as ``ŷ = x W + b`` (``coef_``, ``intercept_``), which is what ``predict`` uses.
+    When the anchored map is kept, the cluster-matching attributes (``rotation_``,
+    ``consistency_``, …) are those of the fit it was compared with (without the held-out
+    anchors).
 
     Args:
         dim: Largest shared dimension k (None: min(d_source, d_target)).
@@ -334,8 +337,7 @@ class UnpairedStitch(Stitch):
         if anc.shape[0] >= int(self.min_anchors_to_compare):
             self._compare_with_anchored(Xa, Ya, anc)
         else:
-            self._fit_orthogonal(Xa, Ya, anc)
-            self.coef_, self.intercept_ = self._orthogonal_parts()
+            self._keep_cluster_matching(Xa, Ya, anc)
         self.d_source_, self.d_target_ = int(X.shape[1]), int(Y.shape[1])
         self.n_fit_, self.n_fit_target_ = int(X.shape[0]), int(Y.shape[0])
         self.fit_fingerprint_ = data_fingerprint(np.asarray(X), np.asarray(Y))
@@ -375,6 +377,11 @@ class UnpairedStitch(Stitch):
         self.consistency_ = max(agree) if agree else float("nan")
         self.converged_ = bool(self.consistency_ >= float(self.consistency_threshold))
         self.dim_ = int(k)
+
+    def _keep_cluster_matching(self, Xa: np.ndarray, Ya: np.ndarray, anc: np.ndarray) -> None:
+        """Fit cluster matching on every row and anchor and keep it as ``coef_``, ``intercept_``."""
+        self._fit_orthogonal(Xa, Ya, anc)
+        self.coef_, self.intercept_ = self._orthogonal_parts()
 
     def _orthogonal_parts(self) -> tuple[np.ndarray, np.ndarray]:
         """``(W (d_source, d_target), b (d_target,))`` of the orthogonal map: ``x W + b``."""
@@ -418,8 +425,7 @@ class UnpairedStitch(Stitch):
         rng = np.random.default_rng([int(self.seed), 7])
         val, fit_in, keep_x, keep_y = _hold_out_anchors(anc, Xa.shape[0], Ya.shape[0], rng)
         if fit_in.shape[0] < 3:  # anchors repeating held-out rows left too few to fit
-            self._fit_orthogonal(Xa, Ya, anc)
-            self.coef_, self.intercept_ = self._orthogonal_parts()
+            self._keep_cluster_matching(Xa, Ya, anc)
             self.map_from_ = "cluster matching (too few distinct anchors to compare)"
             return
         self._fit_orthogonal(Xa[keep_x], Ya[keep_y], fit_in)
@@ -447,8 +453,7 @@ class UnpairedStitch(Stitch):
                 else f"anchors, fitted without the held-out fifth ({kept.reason_})"
             )
         else:
-            self._fit_orthogonal(Xa, Ya, anc)
-            self.coef_, self.intercept_ = self._orthogonal_parts()
+            self._keep_cluster_matching(Xa, Ya, anc)
 
     def _check_params(self, X: np.ndarray, Y: np.ndarray) -> None:
         positive = (
