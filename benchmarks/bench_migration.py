@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import subprocess
 import sys
@@ -122,6 +123,36 @@ def isotrieve_points(py: Path, pair: PairData, mode: str, n: int, n_boot: int, s
     return points
 
 
+def seed_summary(records: list[dict[str, Any]], seeds: list[int]) -> list[str]:
+    """Markdown table: each cell's mean retention over seeds, its range, and how many
+    seeds' plans picked the kind (★k)."""
+    kinds = list(dict.fromkeys(r["kind"] for r in records))
+    cells: dict[tuple, dict[str, list[dict[str, Any]]]] = {}
+    for r in records:
+        key = (r["dataset"], f"{r['old']} → {r['new']}", f"{r['mode']} ({r['stitch']})", r["pairs"])
+        cells.setdefault(key, {}).setdefault(r["kind"], []).append(r)
+    out = [
+        f"Mean nDCG@10 retention over seeds {','.join(map(str, seeds))} (min–max of the "
+        "seeds' estimates; ★k = picked by `migrate plan` for k seeds)",
+        "",
+        "| dataset | old → new | mode (stitch) | pairs | " + " | ".join(kinds) + " |",
+        "|---|---|---|---:|" + "---:|" * len(kinds),
+    ]
+    for (ds, pair, mode, n), by_kind in cells.items():
+        row = []
+        for k in kinds:
+            rs = by_kind.get(k, [])
+            if not rs:
+                row.append("—")
+                continue
+            v = np.array([r["retention"] for r in rs])
+            picks = sum(r["plan_pick"] for r in rs)
+            star = f"★{picks}" if picks else ""
+            row.append(f"{v.mean():.3f}{star} ({v.min():.3f}–{v.max():.3f}, {len(v)} seeds)")
+        out.append(f"| {ds} | {pair} | {mode} | {n} | " + " | ".join(row) + " |")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -136,7 +167,13 @@ def main() -> None:
     ap.add_argument("--directions", default="forward,reverse")
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--n-boot", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="One seed (see --seeds).")
+    ap.add_argument(
+        "--seeds",
+        default=None,
+        help="Comma-separated seeds (splits, calibration order, bootstrap); with more than "
+        "one, a last table gives each cell's mean and range over seeds.",
+    )
     ap.add_argument("--no-isotrieve", action="store_true")
     ap.add_argument("--out", default=None, help="Write the markdown table (and a .json) here.")
     args = ap.parse_args()
@@ -146,6 +183,7 @@ def main() -> None:
     max_docs += [max_docs[-1]] * (len(datasets) - len(max_docs))
     sizes = [int(s) for s in args.sizes.split(",")]
     kinds = args.kinds.split(",")
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
     py = None if args.no_isotrieve else ensure_isotrieve()
     records: list[dict[str, Any]] = []
     lines = [
@@ -160,53 +198,59 @@ def main() -> None:
         "|---|---|---|---:|" + "---:|" * (len(kinds) + (len(ISO_KINDS) if py else 0)),
     ]
     t0 = time.time()
-    for ds, nd in zip(datasets, max_docs, strict=True):
-        for direction in args.directions.split(","):
-            old, new = (args.old, args.new) if direction == "forward" else (args.new, args.old)
-            pair = load_pair(ds, old, new, max_docs=nd or None, seed=args.seed, progress=True)
-            for mode in args.modes.split(","):
-                src, tgt = stitch_direction(pair, mode)
-                plan = plan_migration(
-                    pair, mode=mode, target=args.target, sizes=sizes, kinds=kinds,
-                    n_boot=args.n_boot, seed=args.seed, progress=True,
-                )  # fmt: skip
-                pick, _ = plan.recommended()
-                extra = []
-                if py is not None:
-                    for n in calibration_sizes(pair.n_calibration, sizes):
-                        extra += isotrieve_points(py, pair, mode, n, args.n_boot, args.seed)
+    for seed, ds, direction in itertools.product(seeds, datasets, args.directions.split(",")):
+        nd = max_docs[datasets.index(ds)]
+        old, new = (args.old, args.new) if direction == "forward" else (args.new, args.old)
+        pair = load_pair(ds, old, new, max_docs=nd or None, seed=seed, progress=True)
+        for mode in args.modes.split(","):
+            src, tgt = stitch_direction(pair, mode)
+            plan = plan_migration(
+                pair, mode=mode, target=args.target, sizes=sizes, kinds=kinds,
+                n_boot=args.n_boot, seed=seed, progress=True,
+            )  # fmt: skip
+            pick, _ = plan.recommended()
+            extra = []
+            if py is not None:
                 for n in calibration_sizes(pair.n_calibration, sizes):
-                    cells = []
-                    for p in [*plan.points, *extra]:
-                        if p.n_pairs != n:
-                            continue
-                        r, a = p.retention, p.agreement
-                        assert r is not None and p.result is not None  # a labelled dataset
-                        star = "★" if p.kind == pick else ""
-                        ov = f" ov {a.overlap.estimate:.2f}" if a is not None else ""
-                        cells.append(f"{r.estimate:.3f}{star} [{r.low:.3f}, {r.high:.3f}]{ov}")
-                        records.append(
-                            {
-                                "dataset": ds, "max_docs": nd, "old": old, "new": new, "mode": mode,
-                                "stitch": f"{src}→{tgt}", "kind": p.kind, "pairs": n,
-                                "retention": r.estimate, "ci_low": r.low, "ci_high": r.high,
-                                "n_queries": r.n, "native": p.result.native_target["ndcg@10"],
-                                "stitched": p.result.stitched["ndcg@10"],
-                                "overlap@10": a.overlap.estimate if a else None,
-                                "plan_pick": p.kind == pick,
-                            }
-                        )  # fmt: skip
-                    label = f"{n} (all)" if n == pair.n_calibration else str(n)
-                    lines.append(
-                        f"| {ds} ({len(pair.doc_ids)} docs, {len(pair.test_query_ids)} q) | "
-                        f"{old} → {new} | {mode} ({src}→{tgt}) | {label} | "
-                        + " | ".join(cells)
-                        + " |"
-                    )
-                print(
-                    "\n".join(lines[-len(calibration_sizes(pair.n_calibration, sizes)) :]),
-                    flush=True,
+                    extra += isotrieve_points(py, pair, mode, n, args.n_boot, seed)
+            for n in calibration_sizes(pair.n_calibration, sizes):
+                cells = []
+                for p in [*plan.points, *extra]:
+                    if p.n_pairs != n:
+                        continue
+                    r, a = p.retention, p.agreement
+                    assert r is not None and p.result is not None  # a labelled dataset
+                    star = "★" if p.kind == pick else ""
+                    ov = f" ov {a.overlap.estimate:.2f}" if a is not None else ""
+                    cells.append(f"{r.estimate:.3f}{star} [{r.low:.3f}, {r.high:.3f}]{ov}")
+                    records.append(
+                        {
+                            "seed": seed, "dataset": ds, "max_docs": nd, "old": old, "new": new,
+                            "mode": mode,
+                            "stitch": f"{src}→{tgt}", "kind": p.kind, "pairs": n,
+                            "retention": r.estimate, "ci_low": r.low, "ci_high": r.high,
+                            "n_queries": r.n, "native": p.result.native_target["ndcg@10"],
+                            "stitched": p.result.stitched["ndcg@10"],
+                            "overlap@10": a.overlap.estimate if a else None,
+                            "plan_pick": p.kind == pick,
+                        }
+                    )  # fmt: skip
+                label = f"{n} (all)" if n == pair.n_calibration else str(n)
+                lines.append(
+                    f"| {ds} ({len(pair.doc_ids)} docs, {len(pair.test_query_ids)} q, "
+                    f"seed {seed}) | "
+                    f"{old} → {new} | {mode} ({src}→{tgt}) | {label} | " + " | ".join(cells) + " |"
                 )
+            print(
+                "\n".join(lines[-len(calibration_sizes(pair.n_calibration, sizes)) :]),
+                flush=True,
+            )
+            if args.out:  # what is measured so far survives an interruption
+                part = Path(args.out).with_suffix(".partial.json")
+                part.with_suffix(".tmp").write_text(json.dumps(records, indent=1))
+                part.with_suffix(".tmp").replace(part)
+    if len(seeds) > 1:
+        lines += ["", *seed_summary(records, seeds)]
     lines.append("")
     lines.append(f"wall time {time.time() - t0:.0f} s; command: python {' '.join(sys.argv)}")
     text = "\n".join(lines)

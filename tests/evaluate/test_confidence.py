@@ -9,7 +9,11 @@ from scipy.stats import ortho_group
 from stitchbench.embeddings import Embeddings
 from stitchbench.errors import DataError
 from stitchbench.evaluate import retrieval_through_stitch
-from stitchbench.evaluate.confidence import calibration_density, least_trusted
+from stitchbench.evaluate.confidence import (
+    calibration_density,
+    least_trusted,
+    retrieval_margin,
+)
 from stitchbench.evaluate.fallback import fallback_curve
 from stitchbench.stitches import make_stitch
 
@@ -21,6 +25,17 @@ def test_calibration_density_known_answers() -> None:
     np.testing.assert_allclose(calibration_density(X, C, k=2), [0.5, 0.0, 2**-0.5])
     with pytest.raises(DataError, match="columns"):
         calibration_density(X, np.eye(3))
+
+
+def test_retrieval_margin_known_answers() -> None:
+    D = np.eye(3)  # documents e0, e1, e2
+    Q = np.array([[2.0, 0, 0], [1.0, 1.0, 0], [3.0, 1.0, 0]])
+    # top-1 minus 2nd cosine: 1 − 0; a query between two documents: 0; cos 3/√10 − 1/√10
+    np.testing.assert_allclose(retrieval_margin(Q, D, k=2), [1.0, 0.0, 2 / 10**0.5])
+    np.testing.assert_allclose(retrieval_margin(Q, D, k=3), [1.0, 2**-0.5, 3 / 10**0.5])
+    np.testing.assert_allclose(retrieval_margin(Q, D, k=9), retrieval_margin(Q, D, k=3))
+    with pytest.raises(DataError, match="columns"):
+        retrieval_margin(Q, np.eye(4))
 
 
 def test_least_trusted_takes_the_lowest_share() -> None:
@@ -72,7 +87,13 @@ def test_fallback_share_re_embeds_the_least_trusted_queries() -> None:
     # leaves only side A, where the stitch is right.
     assert plain.retention["ndcg@10"] < 0.7 and half.retention["ndcg@10"] > 0.95
     with pytest.raises(DataError, match="calibration"):
-        retrieval_through_stitch(*args, mode="query", fallback_share=0.1)
+        retrieval_through_stitch(*args, mode="corpus", fallback_share=0.1)
+    with pytest.raises(DataError, match="corpus mode"):
+        retrieval_through_stitch(*args, mode="corpus", fallback_share=0.1, confidence="margin")
+    with pytest.raises(DataError, match="'margin', 'density'"):
+        retrieval_through_stitch(*args, mode="query", fallback_share=0.1, confidence="nearby")
+    with pytest.raises(DataError, match="query' and 'corpus'"):
+        retrieval_through_stitch(*args, mode="mixed", fallback_share=0.1, confidence="margin")
     with pytest.raises(DataError, match="entries"):
         retrieval_through_stitch(*args, mode="query", fallback_share=0.1, confidence=np.ones(3))
 
@@ -90,3 +111,19 @@ def test_fallback_curve_beats_random_re_embedding() -> None:
     gain_rand = fifth.at_random.estimate - zero.at_random.estimate
     assert gain_conf > 2 * gain_rand > 0
     assert fifth.by_confidence.low <= fifth.by_confidence.estimate <= fifth.by_confidence.high
+
+
+def test_margin_is_the_default_for_queries_and_finds_the_lost_ones() -> None:
+    """Without calibration rows, query mode ranks translated queries by their margin: on
+    side B the stitch's rotation is wrong, translated queries land between documents, and
+    their lists are flat; re-embedding the lowest-margin half restores retention."""
+    emb, qrels, qids, stitch, _ = _two_regions()
+    args = (stitch, emb["qs"], emb["qt"], emb["ds"], emb["dt"], qrels, qids)
+    plain = retrieval_through_stitch(*args, mode="query")
+    half = retrieval_through_stitch(*args, mode="query", fallback_share=0.5)
+    named = retrieval_through_stitch(*args, mode="query", fallback_share=0.5, confidence="margin")
+    margin = retrieval_margin(stitch.predict(emb["qs"].vectors), emb["dt"].vectors)
+    given = retrieval_through_stitch(*args, mode="query", fallback_share=0.5, confidence=margin)
+    assert plain.retention["ndcg@10"] < 0.7 and half.retention["ndcg@10"] > 0.95
+    assert half.stitched == named.stitched == given.stitched
+    assert margin[300:].mean() < margin[:300].mean()

@@ -356,7 +356,7 @@ def retrieval_through_stitch(
     device: str = "cpu",
     seed: int = 0,
     fallback_share: float = 0.0,
-    confidence: np.ndarray | None = None,
+    confidence: np.ndarray | str | None = None,
     calibration_source: np.ndarray | None = None,
 ) -> RetrievalResult:
     """Score retrieval through an already fitted stitch source → target (never fits).
@@ -393,10 +393,14 @@ def retrieval_through_stitch(
             documents in ``"corpus"`` mode (their target vectors are indexed). 0: none.
         confidence: Trust of each translated row, higher = more trusted: (n_test,) in
             ``test_query_ids`` order (query mode) or (n_rows,) in ``docs_source`` order
-            (corpus mode). None: :func:`~stitchbench.evaluate.confidence.calibration_density`
-            against ``calibration_source``.
-        calibration_source: (K, d_source) the stitch's calibration source rows, for the
-            default confidence.
+            (corpus mode); or ``"margin"``
+            (:func:`~stitchbench.evaluate.confidence.retrieval_margin` of the translated
+            queries in the index they search; query mode only) or ``"density"``
+            (:func:`~stitchbench.evaluate.confidence.calibration_density` against
+            ``calibration_source``). None: density when ``calibration_source`` is given,
+            else margin in query mode.
+        calibration_source: (K, d_source) the stitch's calibration source rows, for
+            ``"density"``.
 
     Returns:
         A :class:`RetrievalResult` (``n_fallback`` says how many rows were re-embedded).
@@ -453,18 +457,20 @@ def retrieval_through_stitch(
 
     mixed: MixedShare | None = None
     native_rows: np.ndarray | None = None
-    redo = _fallback_rows(
-        mode, fallback_share, confidence, calibration_source, QS if mode == "query" else DS
-    )
     if mode == "query":
         q_stitched, d_stitched = stitch.predict(QS), DT
+        redo = _fallback_rows(
+            mode, fallback_share, confidence, calibration_source, QS, (q_stitched, DT)
+        )
         if redo is not None:
             q_stitched[redo] = QT[redo]
     elif mode == "corpus":
         q_stitched, d_stitched = QT, stitch.predict(DS)
+        redo = _fallback_rows(mode, fallback_share, confidence, calibration_source, DS, None)
         if redo is not None:
             d_stitched[redo] = DT[redo]
     else:
+        _fallback_rows(mode, fallback_share, confidence, calibration_source, DS, None)
         native_docs = mixed_native_docs(parents, mixed_share, seed)
         native_rows = np.array([p in native_docs for p in parents], dtype=bool)
         d_stitched = DT.copy()
@@ -540,24 +546,47 @@ def retrieval_through_stitch(
 def _fallback_rows(
     mode: str,
     share: float,
-    confidence: np.ndarray | None,
+    confidence: np.ndarray | str | None,
     calibration_source: np.ndarray | None,
     translated: np.ndarray,
+    searched: tuple[np.ndarray, np.ndarray] | None,
 ) -> np.ndarray | None:
-    """Rows of the translated side to re-embed natively (least trusted), or None."""
-    from stitchbench.evaluate.confidence import calibration_density, least_trusted
+    """Rows of the translated side to re-embed natively (least trusted), or None.
+
+    ``translated`` are the source rows to be translated; ``searched`` (query mode) the
+    translated queries and the index they search, for the margin.
+    """
+    from stitchbench.evaluate.confidence import (
+        calibration_density,
+        least_trusted,
+        retrieval_margin,
+    )
 
     if not float(share):
         return None
     if mode not in ("query", "corpus"):
         raise DataError(f"fallback_share applies to modes 'query' and 'corpus', not {mode!r}.")
     if confidence is None:
-        if calibration_source is None:
+        confidence = "density" if calibration_source is not None or searched is None else "margin"
+    if isinstance(confidence, str):
+        if confidence == "margin":
+            if searched is None:
+                raise DataError(
+                    "confidence='margin' scores translated queries; in corpus mode pass "
+                    "confidence='density' with calibration_source, or scores per document."
+                )
+            confidence = retrieval_margin(*searched)
+        elif confidence == "density":
+            if calibration_source is None:
+                raise DataError(
+                    "fallback_share with confidence='density' needs the calibration rows "
+                    "(calibration_source); pass them, or confidence scores per row."
+                )
+            confidence = calibration_density(translated, calibration_source)
+        else:
             raise DataError(
-                "fallback_share needs a confidence per translated row or the calibration "
-                "rows (calibration_source) to compute one."
+                f"confidence={confidence!r}: use 'margin', 'density' or scores per row."
             )
-        confidence = calibration_density(translated, calibration_source)
     conf = np.asarray(confidence, dtype=np.float64).reshape(-1)
     if conf.size != translated.shape[0]:
         what = "test queries" if mode == "query" else "document rows"
