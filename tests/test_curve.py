@@ -75,6 +75,14 @@ def test_retention_and_figure(tmp_path: Path) -> None:
     ret = df[(df["metric"] == "retention_ndcg@10")].groupby("method")["value"].mean()
     # The mean stitch maps every document to one point: retrieval through it collapses.
     assert ret["curve:affine"] > 0.8 and ret["curve:mean"] < 0.2, ret
+    # Both migration modes, each with its bootstrap interval over the scored queries.
+    for metric, mode in (("retention_ndcg@10", "corpus"), ("query_retention_ndcg@10", "query")):
+        rows = df[df["metric"] == metric]
+        assert len(rows) == 8 and set(rows["mode"]) == {mode}, metric
+        assert (rows["ci_low"] <= rows["value"]).all() and (rows["value"] <= rows["ci_high"]).all()
+        assert (rows["ci_low"] < rows["ci_high"]).any() and (rows["n_eval"] > 0).all()
+    q = df[df["metric"] == "query_retention_ndcg@10"].groupby("method")["value"].mean()
+    assert q["curve:affine"] > 0.8 and q["curve:mean"] < 0.2, q
     png = curve_figure(df, tmp_path / "c.png")
     assert png is not None and png.stat().st_size > 10_000
     # One training size is a point, not a curve: no figure.

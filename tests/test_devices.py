@@ -160,9 +160,9 @@ def test_cli_device_cuda_is_one_line_and_exit_2(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stdout
-    assert lines[0].endswith(NO_CUDA), proc.stdout
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert lines[0].endswith(NO_CUDA), proc.stderr
     assert not (tmp_path / "out").exists()
 
 

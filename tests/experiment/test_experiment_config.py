@@ -105,8 +105,9 @@ def test_cli_bad_config_exits_2_with_one_line_before_work(tmp_path):
         timeout=600,  # generous: the CI machine may be shared
     )
     assert res.returncode == 2, res.stdout + res.stderr
-    lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]  # errors go to stderr
     assert len(lines) == 1 and "stitches.kinds[1]" in lines[0] and "affine" in lines[0]
+    assert not res.stdout.strip()
     assert not out.exists()  # nothing was started
 
 

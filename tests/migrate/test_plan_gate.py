@@ -71,6 +71,41 @@ def test_plan_measures_each_kind_at_nested_sizes(pair):
     assert set(rec) >= {"kind", "n_pairs", "retention", "ci_low", "ci_high", "n_queries"}
 
 
+def test_plan_cli_draws_the_curves_and_tries_semi_by_default(pair, tmp_path):
+    """`migrate plan` tries every default kind, semi included (it gets the pool's unpaired
+    rows), and draws retention against calibration pairs; bad input is refused before any
+    embedding (exit 2, no figure)."""
+    from stitchbench.cli.app import app
+    from stitchbench.migrate.plan import DEFAULT_PLAN_KINDS
+
+    runner = CliRunner()
+    base = ["migrate", "plan", "--dataset", "bible", "--old", OLD, "--new", NEW,
+            "--max-docs", str(MAX_DOCS), "--sizes", "100,200", "--no-progress"]  # fmt: skip
+    fig = tmp_path / "plan.png"
+    ok = runner.invoke(app, [*base, "--json", "--figure", str(fig)])
+    assert ok.exit_code == 0, ok.output
+    out = json.loads(ok.output)
+    assert "semi" in DEFAULT_PLAN_KINDS
+    assert {p["kind"] for p in out["points"]} == set(DEFAULT_PLAN_KINDS)
+    assert fig.is_file() and fig.stat().st_size > 20_000
+    import subprocess
+    import sys
+
+    bad_png = str(tmp_path / "bad.png")
+    for bad, msg in (
+        (["--kinds", "affine,nope", "--figure", bad_png], "nope"),
+        (["--mode", "sideways", "--figure", bad_png], "sideways"),
+        (["--figure", str(tmp_path / "p.jpg")], ".png"),
+    ):
+        res = subprocess.run(
+            [sys.executable, "-m", "stitchbench", *base, *bad],
+            capture_output=True, text=True, check=False, timeout=120,
+        )  # fmt: skip
+        assert res.returncode == 2 and msg in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    assert not list(tmp_path.glob("bad.png")) and not list(tmp_path.glob("p.jpg"))
+
+
 def test_plan_picks_the_kind_that_reaches_the_target_first():
     from stitchbench.migrate import MigrationPlan, RetentionPoint
     from stitchbench.stats import Interval
@@ -133,7 +168,7 @@ def test_gate_bad_input_is_one_line_exit_2(pair):
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert out.returncode == 2, out.stdout + out.stderr
-    assert "--pairs 100000" in out.stdout and "calibration" in out.stdout
+    assert "--pairs 100000" in out.stderr and "calibration" in out.stderr
 
 
 def test_gate_fits_a_score_map_saves_it_and_apply_records_it(pair, tmp_path):

@@ -124,6 +124,6 @@ def test_push_offline_is_one_line(published, real_run: Path, tmp_path: Path) -> 
         timeout=600,
     )
     assert res.returncode == 2, res.stdout + res.stderr
-    errors = [line for line in res.stdout.splitlines() if line.startswith("error:")]
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "cannot push" in errors[0]
     assert (tmp_path / "x" / "embeddings" / "README.md").is_file()  # the export itself is done

@@ -21,7 +21,7 @@ from stitchbench.cli import (  # noqa: F401  (importing registers the commands)
     run,
     stitch_cmds,
 )
-from stitchbench.cli.app import app, console
+from stitchbench.cli.app import app, console, err_console
 from stitchbench.errors import StitchbenchError
 
 
@@ -73,8 +73,9 @@ def _click_exceptions() -> Any:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    # Escaped: brackets in a path or a list must print as they are, not as rich markup.
-    console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    # On stderr, so `--json > out.json` never captures an error as output. Escaped:
+    # brackets in a path or a list must print as they are, not as rich markup.
+    err_console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 

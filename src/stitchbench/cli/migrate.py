@@ -103,20 +103,35 @@ def plan_cmd(
         0.95, help="Target of the --on figure (nDCG@10 retention, or overlap@10)."
     ),
     sizes: str = typer.Option("500,1000,2000,4000", help="Calibration sizes (the pool is added)."),
-    kinds: str = typer.Option("affine,linear,procrustes,lowrank", help="Stitch kinds to try."),
+    kinds: str | None = typer.Option(
+        None,
+        help="Stitch kinds to try (default: affine, linear, procrustes, lowrank and semi, "
+        "which also learns from the pool's unpaired rows).",
+    ),
     max_docs: int = typer.Option(0, help="Subsample this many documents; 0 = all."),
     seed: int = typer.Option(0, help="Seed of subsample, splits, calibration order, bootstrap."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    figure: Path | None = typer.Option(
+        None, help="Also draw retention against calibration pairs, one line per kind (PNG)."
+    ),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
     """Retention against calibration pairs per stitch kind; how many pairs reach TARGET."""
     from stitchbench.errors import DataError
     from stitchbench.migrate import plan_migration
+    from stitchbench.migrate.calibration import check_kind, check_mode
+    from stitchbench.migrate.plan import DEFAULT_PLAN_KINDS
 
     try:
         size_list = [int(s) for s in sizes.split(",") if s.strip()]
     except ValueError as exc:
         raise DataError(f"--sizes must be comma-separated integers; got {sizes!r}.") from exc
+    check_mode(mode)  # before any embedding
+    kind_list = _kinds(kinds) if kinds is not None else list(DEFAULT_PLAN_KINDS)
+    for k in kind_list:
+        check_kind(k)
+    if figure is not None and figure.suffix.lower() != ".png":
+        raise DataError(f"--figure {figure}: give a .png path, e.g. plan.png.")
     src_data = _source(dataset, db, table, text_column, column, id_column, sample, queries,
                        qrels, old, new, seed, progress and not as_json, max_docs)  # fmt: skip
     plan = plan_migration(
@@ -127,12 +142,25 @@ def plan_cmd(
         mode=mode,
         target=target,
         sizes=size_list,
-        kinds=_kinds(kinds),
+        kinds=kind_list,
         max_docs=max_docs or None,
         seed=seed,
         progress=progress and not as_json,
     )
     kind, pairs = plan.recommended()
+    if figure is not None:
+        from stitchbench.report.figures import retention_curve_figure
+
+        a, b = (plan.old, plan.new) if mode == "corpus" else (plan.new, plan.old)
+        moved = "OLD documents translated" if mode == "corpus" else "NEW queries translated"
+        retention_curve_figure(
+            {f"{mode} mode, stitch {a} → {b} ({moved})": plan.records()},
+            figure,
+            metric=plan.metric,
+            target=plan.target,
+            title=f"migrate plan: {plan.dataset}, {plan.n_queries} held-out queries, "
+            f"calibration pool {plan.pool}",
+        )
     if as_json:
         print(
             json.dumps(

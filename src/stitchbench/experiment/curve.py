@@ -4,7 +4,8 @@ One *point* of a curve is one (kind, number of training pairs, seed): ``curve_po
 that stitch on a seeded sample of ``n_pairs`` rows of the training pool and scores it on
 fixed held-out rows — regression R² (against the sample's target mean), translation
 matching among the N held-out texts (top-1, mean rank, N stated) and, when queries are
-given, retrieval retention through the stitch (``evaluate.retrieval_through_stitch``).
+given, retrieval retention through the stitch in both migration modes
+(``evaluate.retrieval_through_stitch``), with intervals.
 It is a pure function of its inputs, so the runner executes each point as a task
 (``stitchbench curve`` builds a ``[curve]`` config); ``run_curve`` is the same sweep as
 one in-memory loop, for a Python session. The figure is
@@ -30,6 +31,7 @@ from stitchbench.errors import DataError
 from stitchbench.evaluate import retrieval_through_stitch, translation_matching
 from stitchbench.results import RunContext
 from stitchbench.scores import regression_scores
+from stitchbench.stats import Interval, bootstrap_retention
 from stitchbench.stitches import make_stitch
 from stitchbench.stitches.semi import split_unpaired, takes_unpaired
 
@@ -200,8 +202,11 @@ def curve_point(
         Tidy rows (``method = "curve:<kind>"``, ``n_train`` = pairs used, ``params``
         holding ``n_pairs`` and the number of candidates), metrics ``r2``, ``cosine``,
         ``translation_top1``, ``translation_mean_rank``, ``translation_chance_top1``
-        and, with queries, ``retention_ndcg@10``, ``stitched_ndcg@10``,
-        ``native_target_ndcg@10``.
+        and, with queries, ``retention_ndcg@10`` (corpus mode: source documents
+        translated) and ``query_retention_ndcg@10`` (query mode: source queries
+        translated), each with its 95% paired bootstrap interval over the scored queries
+        (``n_eval`` = their number, ``mode`` = the mode), ``stitched_ndcg@10``,
+        ``query_stitched_ndcg@10`` and ``native_target_ndcg@10``.
     """
     rows_idx = training_rows(data, n_pairs, seed)
     n = int(rows_idx.size)
@@ -233,6 +238,7 @@ def curve_point(
     y_test = np.asarray(Y[test], dtype=np.float64)
     mu = np.asarray(Y[rows_idx], dtype=np.float64).mean(axis=0)
     values: dict[str, float] = {}
+    intervals: dict[str, tuple[Interval | None, str]] = {}
     reg = regression_scores(y_test, pred, mu)
     values["r2"], values["cosine"] = reg["r2"], reg["cosine"]
     match = translation_matching(pred, y_test)
@@ -240,11 +246,13 @@ def curve_point(
     values["translation_mean_rank"] = match.mean_rank
     values["translation_chance_top1"] = match.chance_top1
     if data.queries_source is not None and data.queries_target is not None and data.qrels:
-        values.update(_retention(data, stitch))
+        for metric, (value, interval, mode) in _retention(data, stitch).items():
+            values[metric], intervals[metric] = value, (interval, mode)
     ctx = data.ctx or RunContext(data.dataset, "", seed)
     point_params = {**stitch.get_params(), "n_pairs": n, "n_candidates": match.n_candidates}
     out = []
     for metric, value in values.items():
+        interval, mode = intervals.get(metric, (None, ""))
         row = ctx.row(
             split="test",
             source=data.source,
@@ -252,8 +260,11 @@ def curve_point(
             method=f"curve:{kind}",
             metric=metric,
             value=value,
+            mode=mode,
+            ci_low=interval.low if interval else None,
+            ci_high=interval.high if interval else None,
             n_train=n,
-            n_eval=int(test.size),
+            n_eval=interval.n if interval else int(test.size),
             alpha=getattr(stitch, "alpha_", None),
             params=point_params,
         )
@@ -262,10 +273,22 @@ def curve_point(
     return out
 
 
-def _retention(data: CurveData, stitch: Any) -> dict[str, float]:
-    """Retrieval through the stitch, corpus mode: source documents translated into the
-    target space, searched by the target's own queries; only queries whose relevant
-    documents are all held out (none trained on) are scored."""
+#: Retention metric of each migration mode (corpus mode keeps the historical name).
+RETENTION_METRICS = {
+    "corpus": f"retention_{RETENTION_METRIC}",
+    "query": f"query_retention_{RETENTION_METRIC}",
+}
+
+
+def _retention(data: CurveData, stitch: Any) -> dict[str, tuple[float, Interval | None, str]]:
+    """Retrieval through the stitch source → target in both migration modes: corpus mode
+    (source documents translated into the target space, searched by the target's own
+    queries) and query mode (the source's queries translated into the target's index).
+    Only queries whose relevant documents are all held out (none trained on) are scored.
+
+    Returns:
+        ``{metric: (value, 95% paired bootstrap interval over queries or None, mode)}``.
+    """
     assert data.qrels is not None and data.queries_target is not None
     held = {str(i) for i in data.docs_source.ids[data.test_mask]}
     qids = {str(q) for q in data.queries_target.ids}
@@ -277,23 +300,31 @@ def _retention(data: CurveData, stitch: Any) -> dict[str, float]:
     if not test_q:
         return {}
     assert data.queries_source is not None
-    res = retrieval_through_stitch(
-        stitch,
-        data.queries_source,
-        data.queries_target,
-        data.docs_source,
-        data.docs_target,
-        data.qrels,
-        test_q,
-        mode="corpus",
-    )
     m = RETENTION_METRIC
-    return {
-        f"retention_{m}": res.retention.get(m, math.nan),
-        f"stitched_{m}": res.stitched.get(m, math.nan),
-        f"native_target_{m}": res.native_target.get(m, math.nan),
-        "retrieval_n_queries": float(res.n_queries),
-    }
+    out: dict[str, tuple[float, Interval | None, str]] = {}
+    for mode, name in RETENTION_METRICS.items():
+        res = retrieval_through_stitch(
+            stitch,
+            data.queries_source,
+            data.queries_target,
+            data.docs_source,
+            data.docs_target,
+            data.qrels,
+            test_q,
+            mode=mode,
+        )
+        per = res.per_query
+        interval = bootstrap_retention(
+            [per["stitched"][q][m] for q in per["stitched"]],
+            [per["native_target"][q][m] for q in per["stitched"]],
+        )
+        out[name] = (res.retention.get(m, math.nan), interval, mode)
+        prefix = "" if mode == "corpus" else "query_"
+        out[f"{prefix}stitched_{m}"] = (res.stitched.get(m, math.nan), None, mode)
+        if mode == "corpus":
+            out[f"native_target_{m}"] = (res.native_target.get(m, math.nan), None, "")
+            out["retrieval_n_queries"] = (float(res.n_queries), None, "")
+    return out
 
 
 def parse_pairs(spec: str) -> list[int | None]:

@@ -23,7 +23,10 @@ from stitchbench.migrate.calibration import (
 from stitchbench.store import EmbeddingStore
 
 # Closed-form kinds worth planning with (fast, deterministic); the MLP is opt-in (--kinds).
-DEFAULT_PLAN_KINDS: tuple[str, ...] = ("affine", "linear", "procrustes", "lowrank")
+#: Kinds ``migrate plan`` tries by default: the closed-form maps and ``semi``, which also
+#: learns from the calibration pool's unpaired rows (minutes per size on a large pool; it
+#: beat every supervised kind at 100–500 pairs in docs/notes/few_pairs.md).
+DEFAULT_PLAN_KINDS: tuple[str, ...] = ("affine", "linear", "procrustes", "lowrank", "semi")
 
 
 @dataclass

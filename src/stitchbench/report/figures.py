@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 
+from stitchbench.errors import DataError
 from stitchbench.report.views import (
     cka_r2_points as cka_r2_points,
 )
@@ -498,9 +501,18 @@ def nonlinear_gain_figure(
     return _save(fig, path)
 
 
+def _pair_count_axis(ax: Any, counts: Sequence[int]) -> None:
+    """Log x axis ticked at the pair counts measured, written in full (no 2×10¹ clutter)."""
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(mticker.NullFormatter())
+    ax.set_xticks(list(counts))
+    ax.set_xticklabels([f"{c:,}" for c in counts], rotation=45 if len(counts) > 5 else 0)
+
+
 def curve_figure(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path | None:
     """Sample-efficiency curves of one source → target pair: one panel per metric, log x,
-    line = mean over seeds, band = min–max.
+    line = mean over seeds; band = min–max over seeds, or for retention the widest 95%
+    bootstrap interval over queries among the seeds.
 
     Args:
         df: ``curve:<kind>`` rows of one ordered pair (other rows are ignored).
@@ -513,26 +525,35 @@ def curve_figure(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path | None:
     if sub.empty or sub["n_train"].nunique() < 2:
         return None
     source, target = sub["source"].iloc[0], sub["target"].iloc[0]
-    n_cand = int(sub["n_eval"].iloc[0])
+    trans = sub[sub["metric"] == "translation_top1"]
+    n_cand = int((trans if not trans.empty else sub)["n_eval"].iloc[0])
     panels = [
         ("r2", "held-out R² (0 = mean predictor)", False),
         ("translation_top1", f"translation top-1 among N = {n_cand}", False),
         ("translation_mean_rank", f"mean rank among N = {n_cand} (1 = best)", True),
     ]
-    panels += [
-        (m, f"{m.removeprefix('retention_')} retention (stitched ÷ native target)", False)
-        for m in sorted(set(sub["metric"]))
-        if m.startswith("retention_")
-    ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.0), squeeze=False)
+    retention_labels = {
+        "retention_ndcg@10": "nDCG@10 retention, corpus mode\n(source documents translated)",
+        "query_retention_ndcg@10": "nDCG@10 retention, query mode\n(source queries translated)",
+    }
+    panels += [(m, lab, False) for m, lab in retention_labels.items() if (sub["metric"] == m).any()]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False)
     for ax, (metric, label, log_y) in zip(axes[0], panels, strict=True):
         m = sub[sub["metric"] == metric]
         for method, g in m.groupby("method"):
-            stats = g.groupby("n_train")["value"].agg(["mean", "min", "max"])
+            stats = g.groupby("n_train").agg(
+                mean=("value", "mean"),
+                lo=("value", "min"),
+                hi=("value", "max"),
+                ci_lo=("ci_low", "min"),
+                ci_hi=("ci_high", "max"),
+            )
             x = stats.index.to_numpy()
             ax.plot(x, stats["mean"], marker="o", label=str(method).removeprefix("curve:"))
-            ax.fill_between(x, stats["min"], stats["max"], alpha=0.2)
-        ax.set_xscale("log")
+            has_ci = metric in retention_labels and stats["ci_lo"].notna().all()
+            lo, hi = (stats["ci_lo"], stats["ci_hi"]) if has_ci else (stats["lo"], stats["hi"])
+            ax.fill_between(x, lo, hi, alpha=0.2)
+        _pair_count_axis(ax, sorted(set(sub["n_train"].astype(int))))
         if log_y:
             ax.set_yscale("log")
         ax.set_xlabel("training pairs (log scale)")
@@ -541,7 +562,72 @@ def curve_figure(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path | None:
     axes[0][0].legend(title="stitch kind")
     fig.suptitle(
         f"Sample efficiency, source {source} → target {target} ({sub['dataset'].iloc[0]}); "
-        f"line = mean, band = min–max over {sub['seed'].nunique()} seed(s)"
+        f"line = mean over {sub['seed'].nunique()} seed(s); band = min–max over seeds "
+        "(retention: 95% bootstrap interval over queries)"
     )
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+# --- migration plans -----------------------------------------------------------------------
+
+_PLAN_FIGURES = {
+    "retention": ("retention", "ci_low", "ci_high", "nDCG@10 retention (stitched ÷ native)"),
+    "overlap": ("overlap@10", "overlap_low", "overlap_high", "overlap@10 with native top-10"),
+}
+
+
+def retention_curve_figure(
+    panels: Mapping[str, Sequence[Mapping[str, Any]]],
+    path: str | os.PathLike[str],
+    *,
+    metric: str = "retention",
+    target: float | None = None,
+    title: str = "",
+) -> Path:
+    """Retention against calibration pairs, one panel per migration cell, one line per kind.
+
+    Args:
+        panels: Panel title (say the mode and the stitch's source → target) → flat point
+            records (:meth:`stitchbench.migrate.MigrationPlan.records`: ``kind``,
+            ``n_pairs`` and the figure with its interval). Several records of one kind
+            and size (seeds) draw their mean, the band spanning their intervals.
+        path: PNG to write.
+        metric: ``"retention"`` (nDCG@10) or ``"overlap"`` (label-free overlap@10).
+        target: Draw the target as a dashed line.
+        title: Figure title.
+
+    Returns:
+        The path written.
+    """
+    if metric not in _PLAN_FIGURES:
+        raise DataError(f"metric must be one of {sorted(_PLAN_FIGURES)}; got {metric!r}.")
+    if not panels:
+        raise DataError("retention_curve_figure needs at least one panel of points.")
+    value, low, high, label = _PLAN_FIGURES[metric]
+    ncol = min(2, len(panels))
+    nrow = -(-len(panels) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(6.2 * ncol, 4.4 * nrow), squeeze=False)
+    for ax, (name, records) in zip(axes.flat, panels.items(), strict=False):
+        df = pd.DataFrame(list(records))
+        df = df[df[value].notna()] if value in df.columns else df.iloc[0:0]
+        for kind, g in df.groupby("kind", sort=False):
+            st = g.groupby("n_pairs").agg(v=(value, "mean"), lo=(low, "min"), hi=(high, "max"))
+            x = st.index.to_numpy()
+            ax.plot(x, st["v"], marker="o", label=str(kind))
+            ax.fill_between(x, st["lo"], st["hi"], alpha=0.15)
+        if not df.empty:
+            _pair_count_axis(ax, sorted(set(df["n_pairs"].astype(int))))
+        if target is not None:
+            ax.axhline(target, color="grey", ls="--", lw=1, label=f"target {target:g}")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("calibration pairs (log scale)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, title="stitch kind", title_fontsize=8)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_visible(False)
+    fig.suptitle(title + ("\n" if title else "") + "line = mean; band = 95% bootstrap interval "
+                 "over held-out queries (widest over seeds)", fontsize=11)  # fmt: skip
     fig.tight_layout()
     return _save(fig, path)

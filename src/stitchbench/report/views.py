@@ -506,7 +506,13 @@ def sample_efficiency(df: pd.DataFrame) -> dict[tuple[str, str, str], dict[str, 
     return out
 
 
-CURVE_TABLE_METRICS = ("r2", "translation_top1", "translation_mean_rank", "retention_ndcg@10")
+CURVE_TABLE_METRICS = (
+    "r2",
+    "translation_top1",
+    "translation_mean_rank",
+    "retention_ndcg@10",
+    "query_retention_ndcg@10",
+)
 
 
 def curve_table(df: pd.DataFrame) -> pd.DataFrame:
