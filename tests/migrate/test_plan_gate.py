@@ -107,6 +107,7 @@ def test_plan_cli_draws_the_curves_and_tries_semi_by_default(pair, tmp_path):
 
 
 def test_plan_picks_the_kind_that_reaches_the_target_first():
+    from stitchbench.errors import DataError
     from stitchbench.migrate import MigrationPlan, RetentionPoint
     from stitchbench.stats import Interval
 
@@ -131,6 +132,10 @@ def test_plan_picks_the_kind_that_reaches_the_target_first():
     assert plan.recommended() == ("linear", 1000)  # both reach at 1000; linear retains more
     plan.target = 0.99
     assert plan.recommended() == ("linear", None)  # none reaches: best at the largest size
+    # With exactly 500 pairs, affine is the better pick, whatever happens at 2,000.
+    assert [plan.best_at(n) for n in (500, 1000, 2000)] == ["affine", "linear", "linear"]
+    with pytest.raises(DataError, match="no point at 750"):
+        plan.best_at(750)
 
 
 def test_gate_exits_0_above_and_1_below_the_threshold(pair, tmp_path):

@@ -180,6 +180,9 @@ def plan_cmd(
                     "pairs_needed_ci_low": {
                         k: plan.pairs_needed(k, confident=True) for k in plan.kinds()
                     },
+                    "best_at": {
+                        n: plan.best_at(n) for n in sorted({p.n_pairs for p in plan.points})
+                    },
                     "points": plan.records(),
                 },
                 default=lambda x: None if isinstance(x, float) and math.isnan(x) else x,
@@ -206,13 +209,15 @@ def plan_cmd(
     for k in plan.kinds():
         view.add_column(k, justify="right")
     for n in sorted({p.n_pairs for p in plan.points}):
-        cells = []
+        cells, best = [], plan.best_at(n)
         for k in plan.kinds():
             p = next((p for p in plan.points if p.kind == k and p.n_pairs == n), None)
             f = p.figure(plan.metric) if p is not None else None
-            cells.append("" if f is None else f"{f.estimate:.3f} {_ci(f.low, f.high)}")
+            star = "★" if k == best else ""
+            cells.append("" if f is None else f"{f.estimate:.3f}{star} {_ci(f.low, f.high)}")
         view.add_row(str(n), *cells)
     console.print(view)
+    console.print("★ = the best kind at that many pairs", highlight=False)
     for k in plan.kinds():
         need, sure = plan.pairs_needed(k), plan.pairs_needed(k, confident=True)
         console.print(

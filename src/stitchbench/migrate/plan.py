@@ -101,6 +101,15 @@ class MigrationPlan:
         )
         return best.kind, None
 
+    def best_at(self, n_pairs: int) -> str:
+        """The kind with the highest figure at ``n_pairs`` calibration pairs (ties: the kind
+        tried first): the pick for a user who has exactly that many pairs."""
+        at = [p for p in self.points if p.n_pairs == n_pairs]
+        if not at:
+            sizes = sorted({p.n_pairs for p in self.points})
+            raise DataError(f"The plan has no point at {n_pairs} pairs; it measured {sizes}.")
+        return max(at, key=lambda p: p.figure(self.metric).estimate).kind
+
     def records(self) -> list[dict[str, Any]]:
         """One flat record per point (for tables and ``--json``)."""
         return [point_record(p) for p in self.points]
