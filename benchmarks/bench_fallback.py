@@ -44,6 +44,9 @@ def main() -> None:
     ap.add_argument("--modes", default="query,corpus")
     ap.add_argument("--shares", default="0,0.05,0.1,0.2,0.3")
     ap.add_argument("--confidences", default="margin,density,oracle")
+    ap.add_argument(
+        "--figure", default=None, help="PNG prefix: one figure per (mode, K), e.g. runs/fb"
+    )
     ap.add_argument("--n-boot", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -71,6 +74,7 @@ def main() -> None:
                 rows = pair.queries[src].vectors[[row[q] for q in pair.test_query_ids]]
             else:
                 rows = pair.docs[src].vectors
+            curves = {}
             for name in args.confidences.split(","):
                 if name == "density":
                     conf = calibration_density(rows, calib)
@@ -95,6 +99,7 @@ def main() -> None:
                     pair.docs[tgt], pair.corpus.qrels, pair.test_query_ids, conf, mode=mode,
                     shares=shares, n_random=3, n_boot=args.n_boot, seed=args.seed,
                 )  # fmt: skip
+                curves[name] = points
                 base = points[0].by_confidence.estimate
                 for p in points:
                     c, r = p.by_confidence, p.at_random
@@ -110,6 +115,16 @@ def main() -> None:
                         f"{ratio} |",
                         flush=True,
                     )
+            if args.figure and curves:
+                from stitchbench.report.figures import fallback_figure
+
+                png = fallback_figure(
+                    curves,
+                    f"{args.figure}_{mode}_{k}.png",
+                    title=f"{args.dataset}, {mode} mode, {args.kind} stitch {src} → {tgt}, "
+                    f"{k} calibration pairs",
+                )
+                print(f"figure: {png}")
     print(f"\nwall time {time.time() - t0:.0f} s; command: python {' '.join(sys.argv)}")
 
 

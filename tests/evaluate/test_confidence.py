@@ -127,3 +127,22 @@ def test_margin_is_the_default_for_queries_and_finds_the_lost_ones() -> None:
     assert plain.retention["ndcg@10"] < 0.7 and half.retention["ndcg@10"] > 0.95
     assert half.stitched == named.stitched == given.stitched
     assert margin[300:].mean() < margin[:300].mean()
+
+
+def test_fallback_figure_draws_each_confidence_beside_random(tmp_path) -> None:
+    from stitchbench.report.figures import fallback_figure
+
+    emb, qrels, qids, stitch, calib = _two_regions()
+    args = (stitch, emb["qs"], emb["qt"], emb["ds"], emb["dt"], qrels, qids)
+    margin = retrieval_margin(stitch.predict(emb["qs"].vectors), emb["dt"].vectors)
+    density = calibration_density(emb["qs"].vectors, calib)
+    curves = {
+        name: fallback_curve(
+            *args, conf, mode="query", shares=(0, 0.25, 0.5), n_random=1, n_boot=50
+        )
+        for name, conf in (("margin", margin), ("density", density))
+    }
+    png = fallback_figure(curves, tmp_path / "f.png", title="two regions, query mode a → b")
+    assert png.is_file() and png.stat().st_size > 20_000
+    with pytest.raises(DataError, match="at least one curve"):
+        fallback_figure({}, tmp_path / "none.png")

@@ -212,3 +212,25 @@ def test_gate_fits_a_score_map_saves_it_and_apply_records_it(pair, tmp_path):
     out = apply_stitch(db, "docs", tmp_path / "st", progress=False)
     record = json.loads((db / ".stitchbench-migrations" / f"{out.target_table}.json").read_text())
     assert record["score_map"] == st.score_map
+
+
+def test_retention_curve_figure_checks_its_input(tmp_path):
+    from stitchbench.errors import DataError
+    from stitchbench.report.figures import retention_curve_figure
+
+    rec = [
+        {"kind": k, "n_pairs": n, "retention": r, "ci_low": r - 0.02, "ci_high": r + 0.02}
+        for k, rs in (("affine", (0.5, 0.8)), ("semi", (0.85, 0.9)))
+        for n, r in zip((100, 500), rs, strict=True)
+    ]
+    png = retention_curve_figure(
+        {"corpus mode, stitch a → b": rec, "query mode, stitch b → a": rec},
+        tmp_path / "p.png",
+        target=0.95,
+    )
+    assert png.is_file() and png.stat().st_size > 20_000
+    with pytest.raises(DataError, match="metric"):
+        retention_curve_figure({"x": rec}, tmp_path / "q.png", metric="recall")
+    with pytest.raises(DataError, match="at least one panel"):
+        retention_curve_figure({}, tmp_path / "q.png")
+    assert not (tmp_path / "q.png").exists()

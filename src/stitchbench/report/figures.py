@@ -631,3 +631,46 @@ def retention_curve_figure(
                  "over held-out queries (widest over seeds)", fontsize=11)  # fmt: skip
     fig.tight_layout()
     return _save(fig, path)
+
+
+def fallback_figure(
+    curves: Mapping[str, Sequence[Any]],
+    path: str | os.PathLike[str],
+    *,
+    title: str = "",
+) -> Path:
+    """Retention against the share re-embedded natively: least trusted first vs at random.
+
+    Args:
+        curves: Confidence name → :class:`stitchbench.evaluate.fallback.FallbackPoint`
+            list (one name per line; the random draws of the first curve are drawn once,
+            as the baseline).
+        path: PNG to write.
+        title: Figure title (say the pair, the mode and the stitch's source → target).
+
+    Returns:
+        The path written.
+    """
+    if not curves:
+        raise DataError("fallback_figure needs at least one curve of FallbackPoints.")
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for i, (name, points) in enumerate(curves.items()):
+        pts = sorted(points, key=lambda p: p.share)
+        x = np.array([100 * p.share for p in pts])
+        conf = [p.by_confidence for p in pts]
+        ax.plot(x, [c.estimate for c in conf], marker="o", label=f"least trusted first: {name}")
+        ax.fill_between(x, [c.low for c in conf], [c.high for c in conf], alpha=0.15)
+        if i == 0:
+            rnd = [p.at_random for p in pts]
+            ax.plot(x, [r.estimate for r in rnd], color="grey", ls="--", marker=".",
+                    label="at random (mean of draws)")  # fmt: skip
+            ax.fill_between(x, [r.low for r in rnd], [r.high for r in rnd], color="grey", alpha=0.1)
+    ax.set_xlabel("share of the translated side re-embedded natively (%)")
+    ax.set_ylabel("nDCG@10 retention (stitched ÷ native)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    n = next(iter(curves.values()))[0].n_queries
+    ax.set_title((title + "\n" if title else "") + f"band = 95% bootstrap interval, {n} queries",
+                 fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    return _save(fig, path)
