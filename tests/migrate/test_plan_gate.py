@@ -234,3 +234,37 @@ def test_retention_curve_figure_checks_its_input(tmp_path):
     with pytest.raises(DataError, match="at least one panel"):
         retention_curve_figure({}, tmp_path / "q.png")
     assert not (tmp_path / "q.png").exists()
+
+
+def test_gate_measures_the_fallback_and_saves_its_rule(pair, tmp_path):
+    """`migrate gate --fallback-share` re-embeds the least confident share (query mode:
+    retrieval margin), reports it beside a random share, and saves the cutoff with the
+    stitch; an out-of-range share is refused before any embedding."""
+    import subprocess
+    import sys
+
+    from stitchbench.cli.app import app
+    from stitchbench.stitches import load_stitch
+
+    base = ["migrate", "gate", "--dataset", "bible", "--old", OLD, "--new", NEW, "--pairs",
+            "200", "--threshold", "0.01", "--max-docs", str(MAX_DOCS), "--mode", "query",
+            "--no-progress"]  # fmt: skip
+    saved = tmp_path / "st"
+    res = CliRunner().invoke(
+        app, [*base, "--fallback-share", "0.3", "--json", "--save-stitch", str(saved)]
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    fb = out["fallback"]
+    assert fb["share"] == 0.3 and fb["confidence"] == "margin" and fb["cutoff"] > 0
+    # Re-embedding queries natively moves retention towards 1 from the stitch's figure.
+    assert out["retention"] < fb["retention"] <= 1.0 + 1e-9
+    assert fb["ci_low"] <= fb["retention"] <= fb["ci_high"]
+    assert load_stitch(saved).fallback_rule == fb
+    text = CliRunner().invoke(app, [*base, "--fallback-share", "0.3"])
+    assert "least confident queries" in text.output and "at random" in text.output
+    bad = subprocess.run(
+        [sys.executable, "-m", "stitchbench", *base, "--fallback-share", "1.5"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "--fallback-share 1.5" in bad.stderr, bad.stderr

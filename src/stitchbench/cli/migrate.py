@@ -261,12 +261,28 @@ def gate_cmd(
     seed: int = typer.Option(0, help="Seed of subsample, splits, calibration order, bootstrap."),
     save_stitch: Path | None = typer.Option(None, help="Save the fitted stitch here (for apply)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+    fallback_share: float = typer.Option(
+        0.0,
+        help="Also report retention with this share of the translated side re-embedded "
+        "natively, least confident first (queries: retrieval margin; documents: calibration "
+        "density), and save the cutoff with the stitch.",
+    ),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
     """Held-out retention (or label-free overlap) of a stitch against THRESHOLD: exit 0 pass,
     1 fail (2 bad input)."""
+    from stitchbench.errors import DataError
     from stitchbench.migrate import gate_migration
+    from stitchbench.migrate.calibration import check_kind, check_mode
 
+    check_mode(mode)  # before any embedding
+    check_kind(kind)
+    if pairs < 1:
+        raise DataError(f"--pairs {pairs} must be at least 1.")
+    if not math.isfinite(threshold) or threshold <= 0:
+        raise DataError(f"--threshold {threshold} must be a positive retention, e.g. 0.95.")
+    if not 0.0 <= fallback_share < 1.0:
+        raise DataError(f"--fallback-share {fallback_share} must lie in [0, 1), e.g. 0.1.")
     src_data = _source(dataset, db, table, text_column, column, id_column, sample, queries,
                        qrels, old, new, seed, progress and not as_json, max_docs)  # fmt: skip
     res = gate_migration(
@@ -282,6 +298,7 @@ def gate_cmd(
         seed=seed,
         save_stitch=save_stitch,
         progress=progress and not as_json,
+        fallback_share=fallback_share,
     )
     d = res.to_dict()
     if as_json:
@@ -308,6 +325,16 @@ def gate_cmd(
             f"{verdict} {mode} mode, {kind} stitch {d['stitch_source']} → {d['stitch_target']} "
             f"on {pairs} pairs: {figure}"
         )
+        fb = res.fallback
+        if fb is not None:
+            what = "queries" if mode == "query" else "documents"
+            console.print(
+                f"re-embedding the {fb.share:.0%} least confident {what} natively ({fb.confidence} "
+                f"< {fb.cutoff:.4f}): retention {fb.retention.estimate:.3f} "
+                f"{_ci(fb.retention.low, fb.retention.high)}; the same share at random "
+                f"{fb.at_random.estimate:.3f}",
+                highlight=False,
+            )
         if res.stitch_path:
             console.print(f"wrote {res.stitch_path}")
     raise typer.Exit(0 if res.passed else 1)

@@ -11,6 +11,8 @@ import numpy as np
 
 from stitchbench.corpora import Corpus
 from stitchbench.errors import DataError
+from stitchbench.evaluate.confidence import calibration_density, retrieval_margin
+from stitchbench.evaluate.retrieval import retrieval_through_stitch
 from stitchbench.evaluate.thresholds import (
     ThresholdCheck,
     ThresholdMap,
@@ -18,6 +20,7 @@ from stitchbench.evaluate.thresholds import (
     fit_threshold_map,
 )
 from stitchbench.migrate.calibration import (
+    RETENTION_METRIC,
     PairData,
     RetentionPoint,
     check_mode,
@@ -28,8 +31,43 @@ from stitchbench.migrate.calibration import (
 )
 from stitchbench.migrate.plan import check_on
 from stitchbench.scores import unit_rows
-from stitchbench.stats import Interval
+from stitchbench.stats import Interval, bootstrap_retention
 from stitchbench.store import EmbeddingStore
+
+
+@dataclass
+class FallbackEstimate:
+    """Retention when the least trusted share of the translated side is re-embedded natively.
+
+    Attributes:
+        share: Share re-embedded (held-out queries in query mode, documents in corpus mode).
+        confidence: ``"margin"`` (query mode: the translated query's top-1 minus 10th
+            cosine in the index) or ``"density"`` (corpus mode: mean cosine of the
+            document to its 10 nearest calibration documents).
+        cutoff: Rows whose confidence is below it were re-embedded: the rule to serve
+            with (``fallback_rule`` of the saved stitch).
+        retention: nDCG@10 retention with those rows re-embedded, with its interval.
+        at_random: Retention with the same share re-embedded at random (one seeded draw).
+    """
+
+    share: float
+    confidence: str
+    cutoff: float
+    retention: Interval
+    at_random: Interval
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (also the saved stitch's ``fallback_rule``)."""
+        return {
+            "share": self.share,
+            "confidence": self.confidence,
+            "k": 10,
+            "cutoff": self.cutoff,
+            "retention": self.retention.estimate,
+            "ci_low": self.retention.low,
+            "ci_high": self.retention.high,
+            "retention_at_random": self.at_random.estimate,
+        }
 
 
 @dataclass
@@ -51,6 +89,8 @@ class GateResult:
         score_check: The map checked on held-out queries at the native score that keeps
             the top 1% of (query, document) pairs: precision and recall of the mapped
             threshold's selection against the native one.
+        fallback: Retention with the least trusted share re-embedded natively
+            (``fallback_share``; None when not asked or without relevance judgements).
     """
 
     passed: bool
@@ -66,6 +106,7 @@ class GateResult:
     notes: list[str] = field(default_factory=list)
     stitch_source: str = ""
     stitch_target: str = ""
+    fallback: FallbackEstimate | None = None
 
     @property
     def figure(self) -> Interval:
@@ -119,6 +160,7 @@ class GateResult:
                 else None
             ),
             "score_check": asdict(self.score_check) if self.score_check is not None else None,
+            "fallback": self.fallback.to_dict() if self.fallback is not None else None,
         }
 
 
@@ -138,6 +180,7 @@ def gate_migration(
     save_stitch: str | Path | None = None,
     progress: bool = True,
     on: str | None = None,
+    fallback_share: float = 0.0,
 ) -> GateResult:
     """Fit ``kind`` on ``pairs`` calibration documents; compare held-out retention to a threshold.
 
@@ -158,11 +201,16 @@ def gate_migration(
         on: The figure the threshold applies to: ``"retention"`` (nDCG@10) or
             ``"overlap"`` (label-free overlap@10 with native B); default retention where
             relevance judgements exist, else overlap.
+        fallback_share: Also measure retention with this share of the translated side
+            re-embedded natively, least trusted first (:class:`FallbackEstimate`); the
+            verdict stays on the stitch alone.
 
     Returns:
         A :class:`GateResult`.
     """
     check_mode(mode)
+    if not 0.0 <= fallback_share < 1.0:
+        raise DataError(f"--fallback-share {fallback_share} must lie in [0, 1), e.g. 0.1.")
     if not math.isfinite(threshold) or threshold <= 0:
         raise DataError(f"--threshold {threshold} must be a positive retention, e.g. 0.95.")
     if pairs < 1:
@@ -180,6 +228,13 @@ def gate_migration(
     tmap, check = _score_map(pair, stitch, pairs, mode, seed)
     if tmap is not None:
         stitch.score_map = tmap.to_dict()
+    fallback = (
+        _fallback(pair, stitch, pairs, mode, fallback_share, n_boot, seed)
+        if fallback_share > 0 and pair.labelled
+        else None
+    )
+    if fallback is not None:
+        stitch.fallback_rule = fallback.to_dict()
     path = stitch.save(save_stitch) if save_stitch is not None else None
     return GateResult(
         passed=bool(point.figure(metric).estimate >= threshold),
@@ -193,9 +248,45 @@ def gate_migration(
         score_check=check,
         on=metric,
         notes=list(pair.notes),
+        fallback=fallback,
         stitch_source=stitch.source or "",
         stitch_target=stitch.target or "",
     )
+
+
+def _fallback(
+    pair: PairData, stitch: Any, n_pairs: int, mode: str, share: float, n_boot: int, seed: int
+) -> FallbackEstimate:
+    """Retention with the least trusted ``share`` re-embedded (margin for translated
+    queries, calibration density for translated documents), beside a random share."""
+    src, tgt = stitch_direction(pair, mode)
+    rows = np.sort(pair.calibration_rows[:n_pairs])
+    if mode == "query":
+        pos = {str(q): i for i, q in enumerate(pair.queries[src].ids.tolist())}
+        qs = pair.queries[src].vectors[[pos[q] for q in pair.test_query_ids]]
+        name, conf = "margin", retrieval_margin(stitch.predict(qs), pair.docs[tgt].vectors)
+    else:
+        name = "density"
+        conf = calibration_density(pair.docs[src].vectors, pair.docs[src].vectors[rows])
+    order = np.sort(conf)
+    n_redo = round(share * conf.size)
+    cutoff = float(order[n_redo]) if n_redo < conf.size else float("inf")
+
+    def retention(scores: np.ndarray) -> Interval:
+        res = retrieval_through_stitch(
+            stitch, pair.queries[src], pair.queries[tgt], pair.docs[src], pair.docs[tgt],
+            pair.corpus.qrels, pair.test_query_ids, mode=mode, k=10,
+            metrics=(RETENTION_METRIC,), fallback_share=share, confidence=scores, seed=seed,
+        )  # fmt: skip
+        return bootstrap_retention(
+            res.per_query_array("stitched", RETENTION_METRIC),
+            res.per_query_array("native_target", RETENTION_METRIC),
+            n_boot=n_boot,
+            seed=seed,
+        )
+
+    rnd = np.random.default_rng(seed).permutation(conf.size).astype(np.float64)
+    return FallbackEstimate(share, name, cutoff, retention(conf), retention(rnd))
 
 
 def _score_map(

@@ -138,6 +138,9 @@ class Stitch:
     #: Native → stitched score map (``evaluate.thresholds.ThresholdMap.to_dict``), when a
     #: migration gate fitted one; saved with the stitch.
     score_map: dict[str, Any] | None = None
+    #: The re-embedding rule a migration gate measured (``migrate gate --fallback-share``:
+    #: confidence, cutoff, share, retention); saved with the stitch.
+    fallback_rule: dict[str, Any] | None = None
 
     def fit(self, X: np.ndarray, Y: np.ndarray) -> Self:
         """Fit the map on paired rows.
@@ -262,6 +265,7 @@ class Stitch:
             "learned": _jsonable({a: getattr(self, a) for a in self._scalar_attrs}),
             "stitchbench_version": __version__,
             **({"score_map": self.score_map} if self.score_map is not None else {}),
+            **({"fallback_rule": self.fallback_rule} if self.fallback_rule is not None else {}),
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -314,6 +318,7 @@ class Stitch:
         obj.fit_fingerprint_ = meta["fit_fingerprint"]
         obj.with_names(meta["source"], meta["target"], meta["source_layer"], meta["target_layer"])
         obj.score_map = meta.get("score_map")
+        obj.fallback_rule = meta.get("fallback_rule")
         obj._after_load()
         return obj
 
