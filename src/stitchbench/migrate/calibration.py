@@ -26,6 +26,7 @@ from stitchbench.embeddings import Embeddings
 from stitchbench.encoders import get_encoder
 from stitchbench.errors import DataError
 from stitchbench.evaluate.retrieval import RetrievalResult, retrieval_through_stitch
+from stitchbench.memo import ContentCache
 from stitchbench.scores import unit_rows
 from stitchbench.stats import Interval, bootstrap_mean, bootstrap_retention
 from stitchbench.stitches import STITCH_KINDS, Stitch, make_stitch
@@ -313,6 +314,10 @@ def score_stitch(
     return RetentionPoint(stitch.kind, n_pairs, mode, interval, res, agreement)
 
 
+#: Native B's top-k and top-1 per (queries, held-out documents), shared by every kind.
+_NATIVE_TOP: ContentCache[tuple[np.ndarray, np.ndarray]] = ContentCache(size=2)
+
+
 def label_free_agreement(
     pair: PairData,
     stitch: Stitch,
@@ -349,11 +354,16 @@ def label_free_agreement(
     else:  # the translated B query searches the old A index
         q, d = stitch.predict(q_new), d_old
     k = min(k, d.shape[0])
-    native = unit_rows(q_new) @ unit_rows(d_new).T
+
+    def native_top() -> tuple[np.ndarray, np.ndarray]:
+        native = unit_rows(q_new) @ unit_rows(d_new).T
+        return np.argpartition(-native, k - 1, axis=1)[:, :k], native.argmax(axis=1)
+
+    # The same for every kind fitted on the same number of pairs: computed once.
+    top_native, best = _NATIVE_TOP.get((q_new, d_new, k), native_top)
     stitched = (
         unit_rows(np.asarray(q, dtype=np.float32)) @ unit_rows(np.asarray(d, dtype=np.float32)).T
     )
-    top_native = np.argpartition(-native, k - 1, axis=1)[:, :k]
     top_stitched = np.argpartition(-stitched, k - 1, axis=1)[:, :k]
     overlap = np.array(
         [
@@ -361,7 +371,6 @@ def label_free_agreement(
             for a, b in zip(top_native, top_stitched, strict=True)
         ]
     )
-    best = native.argmax(axis=1)
     at_best = stitched[np.arange(len(best)), best]
     rank = 1 + (stitched > at_best[:, None]).sum(axis=1)
     return Agreement(
