@@ -41,7 +41,10 @@ reciprocal rank of each held-out pair's own target among the held-out targets pl
 ``n_distractors`` unpaired target rows (retrieval ranks; a map can gain R² by pulling
 towards the mean while ranking worse, as pseudo-pairs of different texts do); maps that
 rank alike are ordered by their mean cosine to the held-out targets. Refinement is kept
-only when it comes out ahead; otherwise the stitch is the supervised map on all pairs
+only when it is clearly ahead of the supervised map on those pairs: its reciprocal ranks
+higher by more than two standard errors of the paired difference, or no lower with its
+cosines higher by more than two (on BBC News a refinement ahead by less than that retained
+less than affine); otherwise the stitch is the supervised map on all pairs
 (``base``), ``fallback_`` is True and ``reason_`` says why (also when no unpaired
 rows were given). The final map is fitted on every pair.
 """
@@ -57,7 +60,10 @@ import numpy as np
 from stitchbench.errors import DataError
 from stitchbench.scores import unit_rows as _unit
 from stitchbench.stitches.base import Stitch, make_stitch, register_stitch
-from stitchbench.stitches.pseudo_pairs import csls_mutual_pairs, mean_reciprocal_rank
+from stitchbench.stitches.pseudo_pairs import (
+    csls_mutual_pairs,
+    reciprocal_ranks,
+)
 from stitchbench.validation import as_matrix
 
 #: Supervised kinds the refinement can start from (linear maps: one matrix and a bias).
@@ -93,6 +99,31 @@ def _linear_parts(stitch: Stitch, d_source: int) -> tuple[np.ndarray, np.ndarray
     zero = stitch.predict(np.zeros((1, d_source))).astype(np.float64)[0]
     coef = stitch.predict(np.eye(d_source)).astype(np.float64) - zero
     return coef, zero
+
+
+def _clearly_better(
+    rr: np.ndarray, rr_base: np.ndarray, cos: np.ndarray, cos_base: np.ndarray
+) -> str:
+    """Whether a map beats the base on the same held-out pairs by more than noise.
+
+    Better when its reciprocal ranks exceed the base's by more than two standard errors of
+    the paired difference, or when they are no worse and its cosines to the targets exceed
+    the base's by more than two standard errors (an exact relation: both rank every pair
+    first, one reproduces it). The returned text starts with "better" or "not better".
+    """
+
+    def gain(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+        d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+        se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("inf")
+        return float(d.mean()), 2 * se
+
+    d_rr, two_se_rr = gain(rr, rr_base)
+    d_cos, two_se_cos = gain(cos, cos_base)
+    if d_rr > 0 and d_rr > two_se_rr:
+        return f"better: MRR +{d_rr:.4f} > 2 SE {two_se_rr:.4f}"
+    if d_rr >= 0 and d_cos > 0 and d_cos > two_se_cos:
+        return f"better: MRR +{d_rr:.4f}, cosine +{d_cos:.4f} > 2 SE {two_se_cos:.4f}"
+    return f"not better: MRR {d_rr:+.4f} (2 SE {two_se_rr:.4f}), cosine {d_cos:+.4f}"
 
 
 def _sym_power(s: np.ndarray, power: float, ridge: float = 0.0) -> np.ndarray:
@@ -297,32 +328,34 @@ class SemiSupervisedStitch(Stitch):
 
         # Rank first; between maps that rank alike, the one closer to the held-out targets
         # (an exact relation is reproduced exactly by the refit without recolouring).
-        def score(w: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+        def score(w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             pred = Xa[val] @ w + b
-            closeness = float(np.mean(np.sum(_unit(pred) * _unit(Ya[val]), axis=1)))
-            return mean_reciprocal_rank(pred, Ya[val], distract), closeness
+            closeness = np.sum(_unit(pred) * _unit(Ya[val]), axis=1)
+            return reciprocal_ranks(pred, Ya[val], distract), closeness
 
-        sup_score = score(*sup)
+        sup_rr, sup_cos = score(*sup)
         scored = {name: score(w, b) for name, (w, b) in variants.items()}
-        chosen = max(scored, key=lambda name: scored[name])
-        self.val_mrr_supervised_ = sup_score[0]
-        self.val_mrr_refined_ = scored[chosen][0]
+        chosen = max(scored, key=lambda n: (scored[n][0].mean(), scored[n][1].mean()))
+        rr, cos = scored[chosen]
+        self.val_mrr_supervised_ = float(sup_rr.mean())
+        self.val_mrr_refined_ = float(rr.mean())
         n_cand = n_val + distract.shape[0]
-        if scored[chosen] > sup_score:
+        verdict = _clearly_better(rr, sup_rr, cos, sup_cos)
+        where = f"({n_val} pairs among {n_cand}; {verdict})"
+        if verdict.startswith("better"):
             self.fallback_ = False
             self.variant_ = chosen
             self.reason_ = (
                 f"refinement kept ({chosen}): held-out MRR {self.val_mrr_refined_:.4f} vs "
-                f"{self.val_mrr_supervised_:.4f} supervised ({n_val} pairs among {n_cand})"
+                f"{self.val_mrr_supervised_:.4f} supervised {where}"
             )
             final, self.n_pseudo_ = self._refine(Xa, Ya, xu, yu)
             self.coef_, self.intercept_ = final[chosen]
         else:
             self.fallback_ = True
             self.reason_ = (
-                f"refinement did not help: held-out MRR {self.val_mrr_refined_:.4f} vs "
-                f"{self.val_mrr_supervised_:.4f} supervised ({n_val} pairs among {n_cand}); "
-                "the supervised map"
+                f"refinement not clearly better: held-out MRR {self.val_mrr_refined_:.4f} vs "
+                f"{self.val_mrr_supervised_:.4f} supervised {where}; the supervised map"
             )
             self.coef_, self.intercept_ = self._supervised(Xa, Ya)
         return self
