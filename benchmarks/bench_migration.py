@@ -212,12 +212,12 @@ def main() -> None:
     ap.add_argument(
         "--replot",
         default=None,
-        help="Only redraw --figure and the seed table from a .json (or .partial.json) "
-        "this benchmark wrote; measures nothing.",
+        help="Only redraw --figure and the seed table from .json (or .partial.json) files "
+        "this benchmark wrote, comma-separated (e.g. one per seed); measures nothing.",
     )
     args = ap.parse_args()
     if args.replot:
-        records = json.loads(Path(args.replot).read_text())
+        records = [r for f in args.replot.split(",") for r in json.loads(Path(f).read_text())]
         seeds_seen = sorted({r.get("seed", 0) for r in records})
         print("\n".join(seed_summary(records, seeds_seen)))
         if args.figure:
