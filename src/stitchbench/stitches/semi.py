@@ -43,8 +43,8 @@ towards the mean while ranking worse, as pseudo-pairs of different texts do); ma
 rank alike are ordered by their mean cosine to the held-out targets. Refinement is kept
 only when it is clearly ahead of the supervised map on those pairs: its reciprocal ranks
 higher by more than two standard errors of the paired difference, or no lower with its
-cosines higher by more than two (on BBC News a refinement ahead by less than that retained
-less than affine); otherwise the stitch is the supervised map on all pairs
+cosines higher by more than two (20 held-out pairs cannot separate a small lead from
+noise); otherwise the stitch is the supervised map on all pairs
 (``base``), ``fallback_`` is True and ``reason_`` says why (also when no unpaired
 rows were given). The final map is fitted on every pair.
 """
