@@ -476,7 +476,7 @@ def retrieval_through_stitch(
         if redo is not None:
             d_stitched[redo] = DT[redo]
     else:
-        _fallback_rows(mode, fallback_share, confidence, calibration_source, DS, None)
+        redo = _fallback_rows(mode, fallback_share, confidence, calibration_source, DS, None)
         native_docs = mixed_native_docs(parents, mixed_share, seed)
         native_rows = np.array([p in native_docs for p in parents], dtype=bool)
         d_stitched = DT.copy()
