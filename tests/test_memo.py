@@ -22,6 +22,10 @@ def test_keys_follow_content_not_identity() -> None:
         np.array(["x", "y"], dtype=object).copy()
     )
     assert content_key(["a", "b"]) != content_key(["a\x1fb"])  # lengths are part of the key
+    assert content_key(["a\x1fb", "c"]) != content_key(["a", "b\x1fc"])
+    assert content_key([1, 2]) != content_key(["1", "2"])  # types too
+    obj = np.array(["a\x1fb", "c"], dtype=object)
+    assert content_key(obj) != content_key(np.array(["a", "b\x1fc"], dtype=object))
 
 
 def test_cache_computes_once_and_evicts_the_least_recent() -> None:

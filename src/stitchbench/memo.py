@@ -19,21 +19,33 @@ T = TypeVar("T")
 
 
 def content_key(*parts: Any) -> bytes:
-    """Digest of arrays (dtype, shape and bytes), strings and numbers, in order."""
+    """Digest of arrays (dtype, shape and bytes), sequences, strings and numbers, in order.
+
+    Every element is written with its type and length, so ``["a\\x1fb", "c"]`` and
+    ``["a", "b\\x1fc"]``, or ``[1, 2]`` and ``["1", "2"]``, never share a key.
+    """
     h = hashlib.blake2b(digest_size=20)
+
+    def atom(x: Any) -> None:
+        b = repr(x).encode()
+        h.update(f"{type(x).__name__}:{len(b)}:".encode())
+        h.update(b)
+
     for p in parts:
         if isinstance(p, np.ndarray):
             a = np.ascontiguousarray(p)
-            h.update(f"{a.dtype.str}{a.shape}".encode())
-            if a.dtype == object:  # the objects' text, not their addresses
-                h.update("\x1f".join(map(str, a.ravel().tolist())).encode())
+            h.update(f"array{a.dtype.str}{a.shape}".encode())
+            if a.dtype == object:  # the objects themselves, not their addresses
+                for x in a.ravel().tolist():
+                    atom(x)
             else:
                 h.update(a.data.cast("B"))
         elif isinstance(p, (list, tuple)):
             h.update(f"seq{len(p)}:".encode())
-            h.update("\x1f".join(map(str, p)).encode())
+            for x in p:
+                atom(x)
         else:
-            h.update(repr(p).encode())
+            atom(p)
         h.update(b"\x1e")
     return h.digest()
 

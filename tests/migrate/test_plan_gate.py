@@ -137,6 +137,8 @@ def test_plan_picks_the_kind_that_reaches_the_target_first():
     assert [plan.best_at(n) for n in (500, 1000, 2000)] == ["affine", "linear", "linear"]
     with pytest.raises(DataError, match="no point at 750"):
         plan.best_at(750)
+    plan.points.insert(0, pt("mean", 500, float("nan"), float("nan")))  # NaN never wins
+    assert plan.best_at(500) == "affine"
 
 
 def test_gate_exits_0_above_and_1_below_the_threshold(pair, tmp_path):
@@ -234,6 +236,8 @@ def test_retention_curve_figure_checks_its_input(tmp_path):
         retention_curve_figure({"x": rec}, tmp_path / "q.png", metric="recall")
     with pytest.raises(DataError, match="at least one panel"):
         retention_curve_figure({}, tmp_path / "q.png")
+    with pytest.raises(DataError, match="without any point"):
+        retention_curve_figure({"empty": []}, tmp_path / "q.png")
     assert not (tmp_path / "q.png").exists()
 
 
@@ -257,7 +261,16 @@ def test_gate_measures_the_fallback_and_saves_its_rule(pair, tmp_path):
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     fb = out["fallback"]
-    assert fb["share"] == 0.3 and fb["confidence"] == "margin" and fb["cutoff"] > 0
+    assert fb["confidence"] == "margin" and fb["cutoff"] > 0
+    # The saved rule picks exactly the rows measured: margin ≤ cutoff (ties included).
+    from stitchbench.evaluate.confidence import retrieval_margin
+
+    st = load_stitch(saved)
+    pos = {str(q): i for i, q in enumerate(pair.queries[NEW].ids.tolist())}
+    qs = pair.queries[NEW].vectors[[pos[q] for q in pair.test_query_ids]]
+    margin = retrieval_margin(st.predict(qs), pair.docs[OLD].vectors)
+    assert fb["n_redo"] == int((margin <= fb["cutoff"]).sum()) >= round(0.3 * margin.size)
+    assert fb["n_rows"] == margin.size and fb["share"] == fb["n_redo"] / margin.size
     # Re-embedding queries natively moves retention towards 1 from the stitch's figure.
     assert out["retention"] < fb["retention"] <= 1.0 + 1e-9
     assert fb["ci_low"] <= fb["retention"] <= fb["ci_high"]
@@ -269,3 +282,32 @@ def test_gate_measures_the_fallback_and_saves_its_rule(pair, tmp_path):
         capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
     assert bad.returncode == 2 and "--fallback-share 1.5" in bad.stderr, bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "bad", "named"),
+    [
+        ("plan", ["--kinds", "affine,bogus"], "bogus"),
+        ("plan", ["--kinds", ""], "--kinds is empty"),
+        ("plan", ["--target", "3"], "--target 3"),
+        ("plan", ["--on", "recall"], "--on 'recall'"),
+        ("plan", ["--mode", "sideways"], "sideways"),
+        ("gate", ["--pairs", "200", "--threshold", "0.9", "--kind", "bogus"], "bogus"),
+        ("gate", ["--pairs", "200", "--threshold", "0.9", "--fallback-share", "1"], "1.0"),
+        ("gate", ["--pairs", "200", "--threshold", "0.9", "--on", "recall"], "recall"),
+        ("gate", ["--pairs", "0", "--threshold", "0.9"], "--pairs 0"),
+    ],
+)
+def test_bad_flags_are_refused_before_any_model_loads(command, bad, named):
+    """The model does not exist: an error naming the bad flag (not the model) proves the
+    flag was checked before anything was loaded or embedded."""
+    from stitchbench.cli.app import app
+    from stitchbench.errors import DataError
+
+    res = CliRunner().invoke(
+        app,
+        ["migrate", command, "--dataset", "bible", "--old", "no-such-model", "--new", NEW,
+         "--max-docs", "50", "--no-progress", *bad],
+    )  # fmt: skip
+    assert isinstance(res.exception, DataError), res.output
+    assert named in str(res.exception) and "no-such-model" not in str(res.exception)

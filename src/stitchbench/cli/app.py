@@ -16,7 +16,7 @@ app = typer.Typer(
 )
 # Wide enough for model × model matrices when output is piped (rich defaults to 80).
 console = Console(width=None if sys.stdout.isatty() else 160)
-#: Errors and warnings: never mixed into output a user may redirect (`--json > out.json`).
+#: Errors (``cli.main``): never mixed into output a user may redirect (`--json > out.json`).
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 

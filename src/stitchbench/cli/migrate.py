@@ -72,6 +72,14 @@ def _source(
     )  # fmt: skip
 
 
+def _check_on(on: str | None) -> None:
+    """``--on`` is retention, overlap or unset (checked before any embedding)."""
+    from stitchbench.errors import DataError
+
+    if on is not None and on not in ("retention", "overlap"):
+        raise DataError(f"--on {on!r}: use retention (nDCG@10) or overlap (label-free).")
+
+
 def _kinds(text: str) -> list[str]:
     return [k.strip() for k in text.split(",") if k.strip()]
 
@@ -127,7 +135,12 @@ def plan_cmd(
     except ValueError as exc:
         raise DataError(f"--sizes must be comma-separated integers; got {sizes!r}.") from exc
     check_mode(mode)  # before any embedding
+    _check_on(on)
+    if not 0 < target <= 2:
+        raise DataError(f"--target {target} must be a retention in (0, 2], e.g. 0.95.")
     kind_list = _kinds(kinds) if kinds is not None else list(DEFAULT_PLAN_KINDS)
+    if not kind_list:
+        raise DataError("--kinds is empty; name at least one stitch kind (e.g. affine,semi).")
     for k in kind_list:
         check_kind(k)
     if figure is not None and figure.suffix.lower() != ".png":
@@ -276,6 +289,7 @@ def gate_cmd(
     from stitchbench.migrate.calibration import check_kind, check_mode
 
     check_mode(mode)  # before any embedding
+    _check_on(on)
     check_kind(kind)
     if pairs < 1:
         raise DataError(f"--pairs {pairs} must be at least 1.")
@@ -330,7 +344,8 @@ def gate_cmd(
             what = "queries" if mode == "query" else "documents"
             console.print(
                 f"re-embedding the {fb.share:.0%} least confident {what} natively ({fb.confidence} "
-                f"< {fb.cutoff:.4f}): retention {fb.retention.estimate:.3f} "
+                f"≤ {fb.cutoff:.4f}: {fb.n_redo} of {fb.n_rows}): retention "
+                f"{fb.retention.estimate:.3f} "
                 f"{_ci(fb.retention.low, fb.retention.high)}; the same share at random "
                 f"{fb.at_random.estimate:.3f}",
                 highlight=False,

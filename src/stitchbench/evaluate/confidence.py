@@ -61,7 +61,8 @@ def calibration_density(
 def retrieval_margin(
     queries: np.ndarray, docs: np.ndarray, k: int = 10, block: int = 1024
 ) -> np.ndarray:
-    """Confidence of each (translated) query: cosine of its top-1 minus its k-th document.
+    """Confidence of each (translated) query: cosine of its top-1 minus its k-th index row
+    (document, or chunk in a chunked index).
 
     Args:
         queries: (n, d) query vectors as they will search (translated ones in query mode).

@@ -486,7 +486,7 @@ def retrieval_through_stitch(
 
     def native(q: np.ndarray, d: np.ndarray) -> dict[str, dict[str, float]]:
         return NATIVE_RUNS.get(
-            (q, d, test_ids, parents, k, search_metric),
+            (q, d, test_ids, parents, k, search_metric, device),
             lambda: search_run(q, d, test_ids, parents, k, search_metric, device),
         )
 

@@ -515,6 +515,9 @@ def _plan_curves(
                     deps = {docs[src], docs[tgt]}
                     if queries:
                         spec["query_embeds"] = {src: queries[src], tgt: queries[tgt]}
+                        # Points score retention in both modes, with intervals (2026-12-06);
+                        # a new key, so a resumed run never mixes in single-mode points.
+                        spec["retention_modes"] = ["corpus", "query"]
                         deps |= {queries[src], queries[tgt]}
                     tasks.append(
                         _make(

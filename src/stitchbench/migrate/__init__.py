@@ -26,7 +26,7 @@ from stitchbench.migrate.calibration import (
     stitch_direction,
 )
 from stitchbench.migrate.check import CheckResult, check_table
-from stitchbench.migrate.gate import GateResult, gate_migration
+from stitchbench.migrate.gate import FallbackEstimate, GateResult, gate_migration
 from stitchbench.migrate.migration import (
     ApplyResult,
     MigrationRecord,
@@ -48,6 +48,7 @@ __all__ = [
     "ApplyResult",
     "BackfillResult",
     "CheckResult",
+    "FallbackEstimate",
     "GateResult",
     "MigrationPlan",
     "MigrationRecord",

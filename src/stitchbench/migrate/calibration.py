@@ -358,7 +358,10 @@ def label_free_agreement(
 
     def native_top() -> tuple[np.ndarray, np.ndarray]:
         native = unit_rows(q_new) @ unit_rows(d_new).T
-        return np.argpartition(-native, k - 1, axis=1)[:, :k], native.argmax(axis=1)
+        top, best = np.argpartition(-native, k - 1, axis=1)[:, :k], native.argmax(axis=1)
+        top.setflags(write=False)  # shared through the cache: never modified in place
+        best.setflags(write=False)
+        return top, best
 
     # The same for every kind fitted on the same number of pairs: computed once.
     top_native, best = _NATIVE_TOP.get((q_new, d_new, k), native_top)

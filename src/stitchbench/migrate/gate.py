@@ -44,10 +44,13 @@ class FallbackEstimate:
         confidence: ``"margin"`` (query mode: the translated query's top-1 minus 10th
             cosine in the index) or ``"density"`` (corpus mode: mean cosine of the
             document to its 10 nearest calibration documents).
-        cutoff: Rows whose confidence is below it were re-embedded: the rule to serve
+        cutoff: Rows whose confidence is at most the cutoff were re-embedded (ties
+            included, so ``share`` may exceed the share asked for): the rule to serve
             with (``fallback_rule`` of the saved stitch).
         retention: nDCG@10 retention with those rows re-embedded, with its interval.
-        at_random: Retention with the same share re-embedded at random (one seeded draw).
+        at_random: Retention with as many rows re-embedded at random (one seeded draw).
+        n_redo: Rows re-embedded.
+        n_rows: Rows of the translated side scored.
     """
 
     share: float
@@ -55,6 +58,8 @@ class FallbackEstimate:
     cutoff: float
     retention: Interval
     at_random: Interval
+    n_redo: int = 0
+    n_rows: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (also the saved stitch's ``fallback_rule``)."""
@@ -63,6 +68,9 @@ class FallbackEstimate:
             "confidence": self.confidence,
             "k": 10,
             "cutoff": self.cutoff,
+            "rule": f"re-embed when {self.confidence} <= cutoff",
+            "n_redo": self.n_redo,
+            "n_rows": self.n_rows,
             "retention": self.retention.estimate,
             "ci_low": self.retention.low,
             "ci_high": self.retention.high,
@@ -235,6 +243,12 @@ def gate_migration(
     )
     if fallback is not None:
         stitch.fallback_rule = fallback.to_dict()
+    notes = list(pair.notes)
+    if fallback_share > 0 and not pair.labelled:
+        notes.append(
+            "--fallback-share was not measured: it needs relevance judgements (--qrels or "
+            "--dataset); the pseudo-queries' overlap does not score a fallback."
+        )
     path = stitch.save(save_stitch) if save_stitch is not None else None
     return GateResult(
         passed=bool(point.figure(metric).estimate >= threshold),
@@ -247,7 +261,7 @@ def gate_migration(
         score_map=tmap,
         score_check=check,
         on=metric,
-        notes=list(pair.notes),
+        notes=notes,
         fallback=fallback,
         stitch_source=stitch.source or "",
         stitch_target=stitch.target or "",
@@ -268,16 +282,21 @@ def _fallback(
     else:
         name = "density"
         conf = calibration_density(pair.docs[src].vectors, pair.docs[src].vectors[rows])
-    order = np.sort(conf)
-    n_redo = round(share * conf.size)
-    cutoff = float(order[n_redo]) if n_redo < conf.size else float("inf")
+    # The rule served with is "re-embed rows whose confidence is at most the cutoff"; the
+    # rows measured are exactly those (ties at the cutoff included), never fewer than one.
+    n_target = min(conf.size, max(1, round(share * conf.size)))
+    cutoff = float(np.sort(conf)[n_target - 1])
+    redo = conf <= cutoff
+    n_redo = int(redo.sum())
 
-    def retention(scores: np.ndarray) -> Interval:
+    def retention(mask: np.ndarray) -> Interval:
         res = retrieval_through_stitch(
             stitch, pair.queries[src], pair.queries[tgt], pair.docs[src], pair.docs[tgt],
             pair.corpus.qrels, pair.test_query_ids, mode=mode, k=10,
-            metrics=(RETENTION_METRIC,), fallback_share=share, confidence=scores, seed=seed,
+            metrics=(RETENTION_METRIC,), fallback_share=n_redo / conf.size,
+            confidence=np.where(mask, 0.0, 1.0), seed=seed,
         )  # fmt: skip
+        assert res.n_fallback == n_redo
         return bootstrap_retention(
             res.per_query_array("stitched", RETENTION_METRIC),
             res.per_query_array("native_target", RETENTION_METRIC),
@@ -285,8 +304,11 @@ def _fallback(
             seed=seed,
         )
 
-    rnd = np.random.default_rng(seed).permutation(conf.size).astype(np.float64)
-    return FallbackEstimate(share, name, cutoff, retention(conf), retention(rnd))
+    rnd = np.zeros(conf.size, dtype=bool)
+    rnd[np.random.default_rng(seed).permutation(conf.size)[:n_redo]] = True
+    return FallbackEstimate(
+        n_redo / conf.size, name, cutoff, retention(redo), retention(rnd), n_redo, conf.size
+    )
 
 
 def _score_map(

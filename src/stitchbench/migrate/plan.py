@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from stitchbench.corpora import Corpus
@@ -22,10 +23,10 @@ from stitchbench.migrate.calibration import (
 )
 from stitchbench.store import EmbeddingStore
 
-# Closed-form kinds worth planning with (fast, deterministic); the MLP is opt-in (--kinds).
-#: Kinds ``migrate plan`` tries by default: the closed-form maps and ``semi``, which also
-#: learns from the calibration pool's unpaired rows (minutes per size on a large pool; it
-#: beat every supervised kind at 100–500 pairs in docs/notes/few_pairs.md).
+#: Kinds ``migrate plan`` tries by default: the closed-form maps (fast, deterministic) and
+#: ``semi``, which also learns from the calibration pool's unpaired rows (minutes per size
+#: on a large pool; on Bible it beat every supervised kind at 100–500 pairs, see
+#: docs/notes/few_pairs.md). The MLP is opt-in (--kinds).
 DEFAULT_PLAN_KINDS: tuple[str, ...] = ("affine", "linear", "procrustes", "lowrank", "semi")
 
 
@@ -108,7 +109,8 @@ class MigrationPlan:
         if not at:
             sizes = sorted({p.n_pairs for p in self.points})
             raise DataError(f"The plan has no point at {n_pairs} pairs; it measured {sizes}.")
-        return max(at, key=lambda p: p.figure(self.metric).estimate).kind
+        finite = [p for p in at if np.isfinite(p.figure(self.metric).estimate)] or at
+        return max(finite, key=lambda p: p.figure(self.metric).estimate).kind
 
     def records(self) -> list[dict[str, Any]]:
         """One flat record per point (for tables and ``--json``)."""

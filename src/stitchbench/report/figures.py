@@ -608,8 +608,10 @@ def retention_curve_figure(
     ncol = min(2, len(panels))
     nrow = -(-len(panels) // ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(6.2 * ncol, 4.4 * nrow), squeeze=False)
+    if not any(panels.values()):
+        raise DataError("retention_curve_figure got panels without any point to draw.")
     for ax, (name, records) in zip(axes.flat, panels.items(), strict=False):
-        df = pd.DataFrame(list(records))
+        df = pd.DataFrame(list(records), columns=None if records else ["kind", "n_pairs"])
         df = df[df[value].notna()] if value in df.columns else df.iloc[0:0]
         for kind, g in df.groupby("kind", sort=False):
             st = g.groupby("n_pairs").agg(v=(value, "mean"), lo=(low, "min"), hi=(high, "max"))
@@ -651,8 +653,8 @@ def fallback_figure(
     Returns:
         The path written.
     """
-    if not curves:
-        raise DataError("fallback_figure needs at least one curve of FallbackPoints.")
+    if not curves or not all(curves.values()):
+        raise DataError("fallback_figure needs at least one curve of FallbackPoints, none empty.")
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for i, (name, points) in enumerate(curves.items()):
         pts = sorted(points, key=lambda p: p.share)
