@@ -99,7 +99,9 @@ def main() -> None:
                     pair.docs[tgt], pair.corpus.qrels, pair.test_query_ids, conf, mode=mode,
                     shares=shares, n_random=3, n_boot=args.n_boot, seed=args.seed,
                 )  # fmt: skip
-                curves[name] = points
+                curves[name if name != "oracle" else "oracle (uses the answers: a ceiling)"] = (
+                    points
+                )
                 base = points[0].by_confidence.estimate
                 for p in points:
                     c, r = p.by_confidence, p.at_random
