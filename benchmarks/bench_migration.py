@@ -125,9 +125,27 @@ def isotrieve_points(py: Path, pair: PairData, mode: str, n: int, n_boot: int, s
     return points
 
 
+def pool_as_one(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The whole-pool point of each run (its size differs by seed) moved to one size, the
+    mean pool, so that seeds line up in tables and figures; ``pool`` marks it."""
+    run = ("seed", "dataset", "old", "new", "mode")
+    largest: dict[tuple, int] = {}
+    for r in records:
+        key = tuple(r.get(c, 0) for c in run)
+        largest[key] = max(largest.get(key, 0), int(r["pairs"]))
+    pools = [n for n in largest.values()]
+    mean_pool = round(sum(pools) / len(pools)) if pools else 0
+    out = []
+    for r in records:
+        is_pool = int(r["pairs"]) == largest[tuple(r.get(c, 0) for c in run)]
+        out.append({**r, "pool": is_pool, "pairs": mean_pool if is_pool else r["pairs"]})
+    return out
+
+
 def seed_summary(records: list[dict[str, Any]], seeds: list[int]) -> list[str]:
     """Markdown table: each cell's mean retention over seeds, its range, and how many
     seeds' plans picked the kind (★k)."""
+    records = pool_as_one(records)
     kinds = list(dict.fromkeys(r["kind"] for r in records))
     cells: dict[tuple, dict[str, list[dict[str, Any]]]] = {}
     for r in records:
@@ -159,7 +177,9 @@ def seed_summary(records: list[dict[str, Any]], seeds: list[int]) -> list[str]:
             picks = sum(best[((ds, pair, mode, n), r.get("seed", 0))][0] == k for r in rs)
             star = f"★{picks}" if picks else ""
             row.append(f"{v.mean():.3f}{star} ({v.min():.3f}–{v.max():.3f}, {len(v)} seeds)")
-        out.append(f"| {ds} | {pair} | {mode} | {n} | " + " | ".join(row) + " |")
+        pool = any(r["pool"] for rs in by_kind.values() for r in rs)
+        label = f"all (≈{n:,})" if pool else str(n)
+        out.append(f"| {ds} | {pair} | {mode} | {label} | " + " | ".join(row) + " |")
     return out
 
 
@@ -169,7 +189,7 @@ def draw(records: list[dict[str, Any]], path: str, target: float) -> Path:
     from stitchbench.report.figures import retention_curve_figure
 
     panels: dict[str, list[dict[str, Any]]] = {}
-    for r in records:
+    for r in pool_as_one(records):
         moved = "OLD docs translated" if r["mode"] == "corpus" else "NEW queries translated"
         name = f"{r['dataset']}, {r['mode']} mode: stitch {r['stitch']} ({moved})"
         panels.setdefault(name, []).append({**r, "n_pairs": r["pairs"]})
