@@ -190,16 +190,18 @@ def draw(records: list[dict[str, Any]], path: str, target: float) -> Path:
 
     panels: dict[str, list[dict[str, Any]]] = {}
     for r in pool_as_one(records):
-        moved = "OLD docs translated" if r["mode"] == "corpus" else "NEW queries translated"
-        name = f"{r['dataset']}, {r['mode']} mode: stitch {r['stitch']} ({moved})"
+        moved = "documents translated" if r["mode"] == "corpus" else "queries translated"
+        name = (
+            f"{r['dataset']}: {r['old']} index, {r['new']} wanted\n"
+            f"{r['mode']} mode, stitch {r['stitch']} ({moved})"
+        )
         panels.setdefault(name, []).append({**r, "n_pairs": r["pairs"]})
     seeds = sorted({r.get("seed", 0) for r in records})
     return retention_curve_figure(
         panels,
         path,
         target=target,
-        title=f"Migration retention against calibration pairs, OLD → NEW = "
-        f"{records[0]['old']} → {records[0]['new']} and back; seeds {seeds}",
+        title=f"Migration retention against calibration pairs; seeds {seeds}",
     )
 
 
