@@ -20,16 +20,15 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
 import numpy as np
 from scipy.stats import spearmanr
 
+from _migration_args import load_migration_pair, migration_parser
 from stitchbench.evaluate import retrieval_through_stitch
 from stitchbench.evaluate.confidence import calibration_density, retrieval_margin
-from stitchbench.migrate import load_pair
 from stitchbench.migrate.calibration import fit_calibration_stitch, stitch_direction
 from stitchbench.scores import unit_rows
 from stitchbench.stitches import make_stitch
@@ -50,20 +49,12 @@ def overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--dataset", default="bible")
-    ap.add_argument("--max-docs", type=int, default=0, help="0 = all documents")
-    ap.add_argument("--old", default="minilm-l6")
-    ap.add_argument("--new", default="minilm-l3")
+    ap = migration_parser(__doc__, new="minilm-l3")
     ap.add_argument("--kind", default="affine")
     ap.add_argument("--sizes", default="500,1000")
-    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     t0 = time.time()
-    pair = load_pair(args.dataset, args.old, args.new, max_docs=args.max_docs or None,
-                     seed=args.seed)  # fmt: skip
+    pair = load_migration_pair(args)
     mode = "query"
     src, tgt = stitch_direction(pair, mode)
     pos = {str(q): i for i, q in enumerate(pair.queries[src].ids.tolist())}

@@ -18,27 +18,20 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
 import numpy as np
 
+from _migration_args import load_migration_pair, migration_parser
 from stitchbench.evaluate import retrieval_through_stitch
 from stitchbench.evaluate.confidence import calibration_density, retrieval_margin
 from stitchbench.evaluate.fallback import fallback_curve
-from stitchbench.migrate import load_pair
 from stitchbench.migrate.calibration import fit_calibration_stitch, stitch_direction
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--dataset", default="bible")
-    ap.add_argument("--max-docs", type=int, default=0, help="0 = all documents")
-    ap.add_argument("--old", default="minilm-l6")
-    ap.add_argument("--new", default="mpnet-base")
+    ap = migration_parser(__doc__, new="mpnet-base")
     ap.add_argument("--kind", default="affine")
     ap.add_argument("--sizes", default="100,500")
     ap.add_argument("--modes", default="query,corpus")
@@ -48,12 +41,9 @@ def main() -> None:
         "--figure", default=None, help="PNG prefix: one figure per (mode, K), e.g. runs/fb"
     )
     ap.add_argument("--n-boot", type=int, default=500)
-    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     t0 = time.time()
-    pair = load_pair(
-        args.dataset, args.old, args.new, max_docs=args.max_docs or None, seed=args.seed
-    )
+    pair = load_migration_pair(args)
     shares = [float(s) for s in args.shares.split(",")]
     print(
         f"{args.dataset}: {len(pair.doc_ids)} documents, {len(pair.test_query_ids)} test "

@@ -133,7 +133,7 @@ def pool_as_one(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in records:
         key = tuple(r.get(c, 0) for c in run)
         largest[key] = max(largest.get(key, 0), int(r["pairs"]))
-    pools = [n for n in largest.values()]
+    pools = list(largest.values())
     mean_pool = round(sum(pools) / len(pools)) if pools else 0
     out = []
     for r in records:
@@ -143,8 +143,8 @@ def pool_as_one(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def seed_summary(records: list[dict[str, Any]], seeds: list[int]) -> list[str]:
-    """Markdown table: each cell's mean retention over seeds, its range, and how many
-    seeds' plans picked the kind (★k)."""
+    """Markdown table: each cell's mean retention over seeds, its range, and for how many
+    seeds the kind was the plan's best at that size (★k, ``plan_pick``)."""
     records = pool_as_one(records)
     kinds = list(dict.fromkeys(r["kind"] for r in records))
     cells: dict[tuple, dict[str, list[dict[str, Any]]]] = {}
@@ -153,19 +153,11 @@ def seed_summary(records: list[dict[str, Any]], seeds: list[int]) -> list[str]:
         cells.setdefault(key, {}).setdefault(r["kind"], []).append(r)
     out = [
         f"Mean nDCG@10 retention over seeds {','.join(map(str, seeds))} (min–max of the "
-        "seeds' estimates; ★k = picked by `migrate plan` for k seeds)",
+        "seeds' estimates; ★k = `migrate plan`'s best kind at that size for k seeds)",
         "",
         "| dataset | old → new | mode (stitch) | pairs | " + " | ".join(kinds) + " |",
         "|---|---|---|---:|" + "---:|" * len(kinds),
     ]
-    best: dict[tuple, tuple[str, float]] = {}  # (cell, seed) → the plan's best kind there (best_at)
-    for r in records:
-        if r["kind"] in ISO_KINDS:
-            continue
-        key = (r["dataset"], f"{r['old']} → {r['new']}", f"{r['mode']} ({r['stitch']})", r["pairs"])
-        k2 = (key, r.get("seed", 0))
-        if k2 not in best or r["retention"] > best[k2][1]:
-            best[k2] = (r["kind"], r["retention"])
     for (ds, pair, mode, n), by_kind in cells.items():
         row = []
         for k in kinds:
@@ -174,7 +166,7 @@ def seed_summary(records: list[dict[str, Any]], seeds: list[int]) -> list[str]:
                 row.append("—")
                 continue
             v = np.array([r["retention"] for r in rs])
-            picks = sum(best[((ds, pair, mode, n), r.get("seed", 0))][0] == k for r in rs)
+            picks = sum(bool(r["plan_pick"]) for r in rs)
             star = f"★{picks}" if picks else ""
             row.append(f"{v.mean():.3f}{star} ({v.min():.3f}–{v.max():.3f}, {len(v)} seeds)")
         pool = any(r["pool"] for rs in by_kind.values() for r in rs)

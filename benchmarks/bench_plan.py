@@ -11,28 +11,22 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
+from _migration_args import load_migration_pair, migration_parser
 from stitchbench.evaluate import retrieval as retrieval_mod
 from stitchbench.migrate import calibration as calibration_mod
-from stitchbench.migrate import load_pair, plan_migration
+from stitchbench.migrate import plan_migration
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--dataset", default="bible")
-    ap.add_argument("--max-docs", type=int, default=0, help="0 = all documents")
-    ap.add_argument("--old", default="minilm-l6")
-    ap.add_argument("--new", default="minilm-l3")
+    ap = migration_parser(__doc__, new="minilm-l3")
     ap.add_argument("--kinds", default="affine,procrustes,lowrank")
     ap.add_argument("--sizes", default="250,500")
     ap.add_argument("--mode", default="corpus")
     args = ap.parse_args()
-    pair = load_pair(args.dataset, args.old, args.new, max_docs=args.max_docs or None)
+    pair = load_migration_pair(args)
     caches = (retrieval_mod.NATIVE_RUNS, calibration_mod._NATIVE_TOP)
     sizes = [int(s) for s in args.sizes.split(",")]
     kw = dict(mode=args.mode, kinds=args.kinds.split(","), sizes=sizes, n_boot=200, progress=False)

@@ -298,16 +298,23 @@ def test_gate_measures_the_fallback_and_saves_its_rule(pair, tmp_path):
         ("gate", ["--pairs", "0", "--threshold", "0.9"], "--pairs 0"),
     ],
 )
-def test_bad_flags_are_refused_before_any_model_loads(command, bad, named):
-    """The model does not exist: an error naming the bad flag (not the model) proves the
-    flag was checked before anything was loaded or embedded."""
+@pytest.mark.parametrize("front", ["dataset", "db"])
+def test_bad_flags_are_refused_before_any_model_loads(command, bad, named, front, tmp_path):
+    """The model (and, with --db, the store) does not exist: an error naming the bad flag
+    proves the flag was checked before anything was opened, loaded or embedded."""
     from stitchbench.cli.app import app
     from stitchbench.errors import DataError
 
+    source = (
+        ["--dataset", "bible", "--max-docs", "50"]
+        if front == "dataset"
+        else ["--db", str(tmp_path / "nodb"), "--table", "t", "--text-column", "text"]
+    )
     res = CliRunner().invoke(
         app,
-        ["migrate", command, "--dataset", "bible", "--old", "no-such-model", "--new", NEW,
-         "--max-docs", "50", "--no-progress", *bad],
+        ["migrate", command, *source, "--old", "no-such-model", "--new", NEW, "--no-progress",
+         *bad],
     )  # fmt: skip
     assert isinstance(res.exception, DataError), res.output
     assert named in str(res.exception) and "no-such-model" not in str(res.exception)
+    assert "nodb" not in str(res.exception) and not (tmp_path / "nodb").exists()

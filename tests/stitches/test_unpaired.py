@@ -13,9 +13,9 @@ from scipy.stats import ortho_group
 from stitchbench.errors import DataError
 from stitchbench.evaluate import translation_matching
 from stitchbench.stitches import STITCH_KINDS, UnpairedStitch, load_stitch
+from stitchbench.stitches.pseudo_pairs import csls_mutual_pairs as _csls_mutual_pairs
 from stitchbench.stitches.unpaired import (
     _centred_gram,
-    _csls_mutual_pairs,
     _hold_out_anchors,
     _neighbour_means,
     _polar,

@@ -72,14 +72,6 @@ def _source(
     )  # fmt: skip
 
 
-def _check_on(on: str | None) -> None:
-    """``--on`` is retention, overlap or unset (checked before any embedding)."""
-    from stitchbench.errors import DataError
-
-    if on is not None and on not in ("retention", "overlap"):
-        raise DataError(f"--on {on!r}: use retention (nDCG@10) or overlap (label-free).")
-
-
 def _kinds(text: str) -> list[str]:
     return [k.strip() for k in text.split(",") if k.strip()]
 
@@ -127,22 +119,14 @@ def plan_cmd(
     """Retention against calibration pairs per stitch kind; how many pairs reach TARGET."""
     from stitchbench.errors import DataError
     from stitchbench.migrate import plan_migration
-    from stitchbench.migrate.calibration import check_kind, check_mode
-    from stitchbench.migrate.plan import DEFAULT_PLAN_KINDS
+    from stitchbench.migrate.plan import DEFAULT_PLAN_KINDS, check_plan_args
 
     try:
         size_list = [int(s) for s in sizes.split(",") if s.strip()]
     except ValueError as exc:
         raise DataError(f"--sizes must be comma-separated integers; got {sizes!r}.") from exc
-    check_mode(mode)  # before any embedding
-    _check_on(on)
-    if not 0 < target <= 2:
-        raise DataError(f"--target {target} must be a retention in (0, 2], e.g. 0.95.")
     kind_list = _kinds(kinds) if kinds is not None else list(DEFAULT_PLAN_KINDS)
-    if not kind_list:
-        raise DataError("--kinds is empty; name at least one stitch kind (e.g. affine,semi).")
-    for k in kind_list:
-        check_kind(k)
+    check_plan_args(mode, target, kind_list, on)  # before any embedding
     if figure is not None and figure.suffix.lower() != ".png":
         raise DataError(f"--figure {figure}: give a .png path, e.g. plan.png.")
     src_data = _source(dataset, db, table, text_column, column, id_column, sample, queries,
@@ -284,19 +268,10 @@ def gate_cmd(
 ) -> None:
     """Held-out retention (or label-free overlap) of a stitch against THRESHOLD: exit 0 pass,
     1 fail (2 bad input)."""
-    from stitchbench.errors import DataError
     from stitchbench.migrate import gate_migration
-    from stitchbench.migrate.calibration import check_kind, check_mode
+    from stitchbench.migrate.gate import check_gate_args
 
-    check_mode(mode)  # before any embedding
-    _check_on(on)
-    check_kind(kind)
-    if pairs < 1:
-        raise DataError(f"--pairs {pairs} must be at least 1.")
-    if not math.isfinite(threshold) or threshold <= 0:
-        raise DataError(f"--threshold {threshold} must be a positive retention, e.g. 0.95.")
-    if not 0.0 <= fallback_share < 1.0:
-        raise DataError(f"--fallback-share {fallback_share} must lie in [0, 1), e.g. 0.1.")
+    check_gate_args(mode, kind, pairs, threshold, fallback_share, on)  # before any embedding
     src_data = _source(dataset, db, table, text_column, column, id_column, sample, queries,
                        qrels, old, new, seed, progress and not as_json, max_docs)  # fmt: skip
     res = gate_migration(

@@ -50,12 +50,7 @@ def calibration_density(
         )
     if C.shape[0] < 1:
         raise DataError("calibration_X is empty; give the calibration pairs' source rows.")
-    kk = max(1, min(int(k), C.shape[0]))
-    out = np.empty(Xa.shape[0])
-    for s in range(0, Xa.shape[0], block):
-        sims = Xa[s : s + block] @ C.T
-        out[s : s + block] = -np.partition(-sims, kk - 1, axis=1)[:, :kk].mean(axis=1)
-    return out
+    return _top_cosines(Xa, C, k, block).mean(axis=1)
 
 
 def retrieval_margin(
@@ -82,12 +77,18 @@ def retrieval_margin(
         )
     if D.shape[0] < 1:
         raise DataError("docs is empty; give the index the queries search.")
-    kk = max(1, min(int(k), D.shape[0]))
-    out = np.empty(Q.shape[0])
-    for s in range(0, Q.shape[0], block):
-        sims = Q[s : s + block] @ D.T
-        top = -np.partition(-sims, kk - 1, axis=1)[:, :kk]
-        out[s : s + block] = top.max(axis=1) - top.min(axis=1)
+    top = _top_cosines(Q, D, k, block)
+    return top.max(axis=1) - top.min(axis=1)
+
+
+def _top_cosines(rows: np.ndarray, against: np.ndarray, k: int, block: int) -> np.ndarray:
+    """(n, min(k, m)) the largest cosines of each unit row among ``against`` (m unit rows),
+    unordered; in float64, ``block`` rows at a time (memory O(block × m))."""
+    kk = max(1, min(int(k), against.shape[0]))
+    out = np.empty((rows.shape[0], kk))
+    for s in range(0, rows.shape[0], block):
+        sims = rows[s : s + block] @ against.T
+        out[s : s + block] = -np.partition(-sims, kk - 1, axis=1)[:, :kk]
     return out
 
 

@@ -23,13 +23,14 @@ from stitchbench.migrate.calibration import (
     RETENTION_METRIC,
     PairData,
     RetentionPoint,
+    check_kind,
     check_mode,
     fit_calibration_stitch,
     load_pair,
     score_stitch,
     stitch_direction,
 )
-from stitchbench.migrate.plan import check_on
+from stitchbench.migrate.plan import check_on, check_on_name
 from stitchbench.scores import unit_rows
 from stitchbench.stats import Interval, bootstrap_retention
 from stitchbench.store import EmbeddingStore
@@ -172,6 +173,22 @@ class GateResult:
         }
 
 
+def check_gate_args(
+    mode: str, kind: str, pairs: int, threshold: float, fallback_share: float, on: str | None
+) -> None:
+    """Everything of a gate that is wrong whatever the data: the front door of
+    :func:`gate_migration` and ``migrate gate`` (before any model loads)."""
+    check_mode(mode)
+    check_on_name(on)
+    check_kind(kind)
+    if pairs < 1:
+        raise DataError(f"--pairs {pairs} must be at least 1.")
+    if not math.isfinite(threshold) or threshold <= 0:
+        raise DataError(f"--threshold {threshold} must be a positive retention, e.g. 0.95.")
+    if not 0.0 <= fallback_share < 1.0:
+        raise DataError(f"--fallback-share {fallback_share} must lie in [0, 1), e.g. 0.1.")
+
+
 def gate_migration(
     dataset: str | Corpus | PairData,
     old: str = "",
@@ -216,13 +233,7 @@ def gate_migration(
     Returns:
         A :class:`GateResult`.
     """
-    check_mode(mode)
-    if not 0.0 <= fallback_share < 1.0:
-        raise DataError(f"--fallback-share {fallback_share} must lie in [0, 1), e.g. 0.1.")
-    if not math.isfinite(threshold) or threshold <= 0:
-        raise DataError(f"--threshold {threshold} must be a positive retention, e.g. 0.95.")
-    if pairs < 1:
-        raise DataError(f"--pairs {pairs} must be at least 1.")
+    check_gate_args(mode, kind, pairs, threshold, fallback_share, on)
     pair = (
         dataset
         if isinstance(dataset, PairData)

@@ -146,12 +146,30 @@ def point_record(p: RetentionPoint) -> dict[str, Any]:
     return out
 
 
+def check_on_name(on: str | None) -> None:
+    """``on`` is ``"retention"``, ``"overlap"`` or None (checkable before any data loads)."""
+    if on is not None and on not in ("retention", "overlap"):
+        raise DataError(f"--on {on!r}: use retention (nDCG@10) or overlap (label-free).")
+
+
+def check_plan_args(mode: str, target: float, kinds: Sequence[str], on: str | None) -> None:
+    """Everything of a plan that is wrong whatever the data: the front door of
+    :func:`plan_migration` and ``migrate plan`` (before any model loads)."""
+    check_mode(mode)
+    check_on_name(on)
+    if not 0 < target <= 2:
+        raise DataError(f"--target {target} must be a retention in (0, 2], e.g. 0.95.")
+    if not kinds:
+        raise DataError("--kinds is empty; name at least one stitch kind (e.g. affine,semi).")
+    for k in kinds:
+        check_kind(k)
+
+
 def check_on(on: str | None, pair: PairData) -> str:
     """The figure a plan or gate decides on: ``on``, or retention where the queries have
     relevance judgements and overlap where they have none."""
+    check_on_name(on)
     metric = on or ("retention" if pair.labelled else "overlap")
-    if metric not in ("retention", "overlap"):
-        raise DataError(f"--on {metric!r}: use retention (nDCG@10) or overlap (label-free).")
     if metric == "retention" and not pair.labelled:
         raise DataError(
             "--on retention needs relevance judgements; pass --qrels FILE or use --on overlap."
@@ -201,13 +219,7 @@ def plan_migration(
     Returns:
         A :class:`MigrationPlan`.
     """
-    check_mode(mode)
-    if not 0 < target <= 2:
-        raise DataError(f"--target {target} must be a retention in (0, 2], e.g. 0.95.")
-    if not kinds:
-        raise DataError("No stitch kind to plan with; pass at least one (e.g. affine).")
-    for k in kinds:
-        check_kind(k)
+    check_plan_args(mode, target, kinds, on)
     pair = (
         dataset
         if isinstance(dataset, PairData)

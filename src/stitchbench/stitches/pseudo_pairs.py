@@ -1,7 +1,8 @@
 """Pairs without labels and a ranking score: mutual nearest neighbours under CSLS.
 
 Shared by the unpaired and the semi-supervised stitches: both pair rows of two spaces that
-choose each other (self-training), and both rank held-out pairs to choose between maps.
+choose each other (self-training), both rank held-out pairs to choose between maps, and
+both keep a map only when its gain is larger than two standard errors (``paired_gain``).
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ def reciprocal_ranks(pred: np.ndarray, targets: np.ndarray, distractors: np.ndar
     return 1.0 / ranks
 
 
-def mean_reciprocal_rank(pred: np.ndarray, targets: np.ndarray, distractors: np.ndarray) -> float:
-    """Mean of ``reciprocal_ranks`` (same arguments)."""
-    return float(np.mean(reciprocal_ranks(pred, targets, distractors)))
+def paired_gain(new: np.ndarray, base: np.ndarray) -> tuple[float, float]:
+    """``(mean of new − base, two standard errors of that mean)`` over paired rows (two
+    standard errors are infinite with a single pair): the rule both stitches use to keep a
+    map only when it beats another by more than noise."""
+    d = np.asarray(new, dtype=np.float64) - np.asarray(base, dtype=np.float64)
+    two_se = 2 * float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("inf")
+    return float(d.mean()), two_se

@@ -62,6 +62,7 @@ from stitchbench.scores import unit_rows as _unit
 from stitchbench.stitches.base import Stitch, make_stitch, register_stitch
 from stitchbench.stitches.pseudo_pairs import (
     csls_mutual_pairs,
+    paired_gain,
     reciprocal_ranks,
 )
 from stitchbench.validation import as_matrix
@@ -112,13 +113,8 @@ def _clearly_better(
     first, one reproduces it). The returned text starts with "better" or "not better".
     """
 
-    def gain(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-        d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-        se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("inf")
-        return float(d.mean()), 2 * se
-
-    d_rr, two_se_rr = gain(rr, rr_base)
-    d_cos, two_se_cos = gain(cos, cos_base)
+    d_rr, two_se_rr = paired_gain(rr, rr_base)
+    d_cos, two_se_cos = paired_gain(cos, cos_base)
     if d_rr > 0 and d_rr > two_se_rr:
         return f"better: MRR +{d_rr:.4f} > 2 SE {two_se_rr:.4f}"
     if d_rr >= 0 and d_cos > 0 and d_cos > two_se_cos:

@@ -63,8 +63,7 @@ import numpy as np
 from stitchbench.errors import DataError
 from stitchbench.scores import unit_rows as _unit
 from stitchbench.stitches.base import Stitch, data_fingerprint, register_stitch
-from stitchbench.stitches.pseudo_pairs import csls_mutual_pairs as _csls_mutual_pairs
-from stitchbench.stitches.pseudo_pairs import reciprocal_ranks
+from stitchbench.stitches.pseudo_pairs import csls_mutual_pairs, paired_gain, reciprocal_ranks
 from stitchbench.stitches.semi import SemiSupervisedStitch
 from stitchbench.validation import as_matrix
 
@@ -435,14 +434,13 @@ class UnpairedStitch(Stitch):
         x_val, y_val = Xa[val[:, 0]], Ya[val[:, 1]]
         rr_cm = reciprocal_ranks(x_val @ coef + bias, y_val, distract)
         rr_an = reciprocal_ranks(anchored.predict(x_val), y_val, distract)
-        gain = rr_an - rr_cm
-        noise = 2 * float(np.std(gain, ddof=1)) / np.sqrt(gain.size)
+        gain, noise = paired_gain(rr_an, rr_cm)
         self.anchor_mrr_ = {
             "cluster matching": float(rr_cm.mean()),
             "anchors": float(rr_an.mean()),
             "two_se_of_difference": noise,
         }
-        if float(gain.mean()) > noise:
+        if gain > noise:
             final = self._anchored(Xa, Ya, anc)
             same = (final.fallback_, final.variant_) == (anchored.fallback_, anchored.variant_)
             kept = final if same else anchored
@@ -554,7 +552,7 @@ class UnpairedStitch(Stitch):
         n_pairs: list[int] = []
         prev: set[tuple[int, int]] = set()
         for _ in range(int(self.n_iter)):
-            ia, ib, cos = _csls_mutual_pairs(xr @ q.astype(np.float32), yr, int(self.csls_k))
+            ia, ib, cos = csls_mutual_pairs(xr @ q.astype(np.float32), yr, int(self.csls_k))
             objective.append(float(cos.mean()) if cos.size else 0.0)
             n_pairs.append(int(ia.size))
             pairs = set(zip(ia.tolist(), ib.tolist(), strict=True))
@@ -563,7 +561,7 @@ class UnpairedStitch(Stitch):
             prev = pairs
             q = _polar(xr[ia].T.astype(np.float64) @ yr[ib] + fixed)
         else:  # the last refit (or none) has no objective yet: measure the map returned
-            ia, ib, cos = _csls_mutual_pairs(xr @ q.astype(np.float32), yr, int(self.csls_k))
+            ia, ib, cos = csls_mutual_pairs(xr @ q.astype(np.float32), yr, int(self.csls_k))
             objective.append(float(cos.mean()) if cos.size else 0.0)
             n_pairs.append(int(ia.size))
         return {"rotation": q, "objective": objective, "n_pairs": n_pairs}
