@@ -1,0 +1,39 @@
+"""Known answers for the CSLS mutual nearest neighbours shared by the unpaired stitches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stitchbench.scores import unit_rows
+from stitchbench.stitches.pseudo_pairs import csls_mutual_pairs, paired_gain
+
+
+def _brute_force(a: np.ndarray, b: np.ndarray, k: int) -> set[tuple[int, int]]:
+    """CSLS mutual pairs from the whole similarity matrix, in float64."""
+    s = a.astype(np.float64) @ b.astype(np.float64).T
+    r_a = np.sort(s, axis=1)[:, -k:].mean(axis=1)
+    r_b = np.sort(s, axis=0)[-k:, :].mean(axis=0)
+    c = 2 * s - r_a[:, None] - r_b[None, :]
+    row, col = c.argmax(axis=1), c.argmax(axis=0)
+    return {(i, int(row[i])) for i in range(a.shape[0]) if col[row[i]] == i}
+
+
+@pytest.mark.parametrize("cache_bytes", [0, 2**30])
+def test_matches_the_whole_matrix_in_float64(cache_bytes: int) -> None:
+    rng = np.random.default_rng(3)
+    b = unit_rows(rng.normal(size=(400, 24)))
+    a = unit_rows(b[:300] + 0.6 * rng.normal(size=(300, 24)))
+    # A hub (a row of b near the mean of a) makes CSLS differ from plain neighbours.
+    b[399] = unit_rows(a.mean(axis=0, keepdims=True))[0]
+    ia, ib, cos = csls_mutual_pairs(
+        a.astype(np.float32), b.astype(np.float64), k=7, block=64, cache_bytes=cache_bytes
+    )
+    assert set(zip(ia.tolist(), ib.tolist(), strict=True)) == _brute_force(a, b, 7)
+    assert ia.size > 100 and np.allclose(cos, np.sum(a[ia] * b[ib], axis=1), atol=1e-5)
+
+
+def test_paired_gain_is_mean_and_two_standard_errors() -> None:
+    gain, two_se = paired_gain(np.array([1.0, 2.0, 3.0]), np.array([0.0, 0.0, 0.0]))
+    assert gain == pytest.approx(2.0) and two_se == pytest.approx(2 * 1.0 / np.sqrt(3))
+    assert paired_gain(np.array([1.0]), np.array([0.0]))[1] == float("inf")
