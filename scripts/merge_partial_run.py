@@ -3,19 +3,45 @@ folder that `stitchbench findings` and `stitchbench report` read.
 
     python scripts/merge_partial_run.py runs/offline-large runs/offline-large-partial
 
-The copy holds only tasks that finished; say so wherever its numbers are used.
+The copy holds only tasks that finished; say so wherever its numbers are used. Exit 2,
+nothing written, when RUN has no config.toml or no finished part, or DEST is RUN.
 """
 
+from __future__ import annotations
+
+import argparse
 import shutil
 import sys
 from pathlib import Path
 
 from stitchbench.results import merge_parts, write_results
 
-src, dst = Path(sys.argv[1]), Path(sys.argv[2])
-dst.mkdir(parents=True, exist_ok=True)
-shutil.copy(src / "config.toml", dst / "config.toml")
-res, per = merge_parts(src / "parts")
-write_results(res, dst / "results.parquet")
-per.to_parquet(dst / "per_query.parquet", index=False)
-print(len(res), "result rows,", res["task"].nunique(), "tasks;", len(per), "per-query rows")
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("run", type=Path, help="Run folder (config.toml and parts/ inside).")
+    ap.add_argument("dest", type=Path, help="New folder for the merged copy.")
+    args = ap.parse_args(argv)
+    src, dst = args.run, args.dest
+    parts = sorted((src / "parts").glob("*.parquet")) if (src / "parts").is_dir() else []
+    problem = None
+    if not (src / "config.toml").is_file():
+        problem = f"{src} has no config.toml; give the folder of a run (`stitchbench run`)."
+    elif not [p for p in parts if ".perq." not in p.name]:
+        problem = f"{src}/parts holds no finished task yet; wait for one, or check the folder."
+    elif dst.resolve() == src.resolve():
+        problem = f"DEST {dst} is the run itself; give another folder."
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    res, per = merge_parts(src / "parts")
+    dst.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src / "config.toml", dst / "config.toml")
+    write_results(res, dst / "results.parquet")
+    per.to_parquet(dst / "per_query.parquet", index=False)
+    print(len(res), "result rows,", res["task"].nunique(), "tasks;", len(per), "per-query rows")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

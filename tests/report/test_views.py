@@ -175,6 +175,6 @@ def test_cli_report_prints_the_league_and_writes_html(real_run: Path, tmp_path: 
     )
     assert res.exit_code == 0, res.output
     assert "Which measure predicts a stitch" in res.output and "linear_cka" in res.output
-    assert "small-sample flags" in res.output
+    assert "small-sample flags" in res.stderr and "small-sample flags" not in res.stdout
     assert out.is_file() and (tmp_path / "report-png" / "pairs.png").is_file()
     assert np.isfinite(pd.read_parquet(real_run / "results.parquet")["ci_low"]).any()

@@ -173,12 +173,15 @@ def test_a_lead_within_noise_is_not_clearly_better() -> None:
     ones = np.ones(5)
     # Ahead on average (+0.05) but by one pair: within two standard errors.
     noisy = rr_base + np.array([0.5, -0.25, 0.0, 0.0, 0.0])
-    assert _clearly_better(noisy, rr_base, ones, ones).startswith("not better")
-    # Ahead on every pair: clearly better.
-    assert _clearly_better(rr_base + 0.2, rr_base, ones, ones).startswith("better: MRR")
-    # Ranks alike, much closer on every pair (an exact relation reproduced): better.
-    assert _clearly_better(ones, ones, ones, ones * 0.9 + [0, 0.01, 0, 0.02, 0]).startswith(
-        "better: MRR +0.0000, cosine"
+    assert _clearly_better(noisy, rr_base, ones, ones) == (
+        False,
+        "not better: MRR +0.0500 (2 SE 0.2449), cosine +0.0000",
     )
+    # Ahead on every pair: clearly better.
+    better, why = _clearly_better(rr_base + 0.2, rr_base, ones, ones)
+    assert better and why.startswith("better: MRR +0.2000")
+    # Ranks alike, much closer on every pair (an exact relation reproduced): better.
+    better, why = _clearly_better(ones, ones, ones, ones * 0.9 + [0, 0.01, 0, 0.02, 0])
+    assert better and why.startswith("better: MRR +0.0000, cosine")
     # Closer but ranking worse: not better.
-    assert _clearly_better(rr_base - 0.1, rr_base, ones, ones * 0.5).startswith("not better")
+    assert not _clearly_better(rr_base - 0.1, rr_base, ones, ones * 0.5)[0]

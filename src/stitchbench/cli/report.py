@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from stitchbench.cli.app import app, console
+from stitchbench.cli.app import app, console, err_console
 from stitchbench.cli.render import frame_table
 
 
@@ -42,8 +42,8 @@ def report(
             )
         )
     flagged = flagged_rows(rep.tables.results)
-    if not flagged.empty:
-        console.print(
+    if not flagged.empty:  # a warning: on stderr, out of what a pipe of stdout keeps
+        err_console.print(
             f"[yellow]warning:[/] {len(flagged)} result(s) carry small-sample flags "
             f"({', '.join(sorted(set(';'.join(flagged['flags']).split(';'))))}); "
             "see the report's 'Small-sample flags' section."

@@ -104,22 +104,31 @@ def _linear_parts(stitch: Stitch, d_source: int) -> tuple[np.ndarray, np.ndarray
 
 def _clearly_better(
     rr: np.ndarray, rr_base: np.ndarray, cos: np.ndarray, cos_base: np.ndarray
-) -> str:
+) -> tuple[bool, str]:
     """Whether a map beats the base on the same held-out pairs by more than noise.
 
     Better when its reciprocal ranks exceed the base's by more than two standard errors of
     the paired difference, or when they are no worse and its cosines to the targets exceed
     the base's by more than two standard errors (an exact relation: both rank every pair
-    first, one reproduces it). The returned text starts with "better" or "not better".
+    first, one reproduces it).
+
+    Args:
+        rr: (n,) reciprocal ranks of the map's held-out pairs.
+        rr_base: (n,) the base's, same pairs.
+        cos: (n,) cosines of the map's predictions to their targets.
+        cos_base: (n,) the base's.
+
+    Returns:
+        ``(better, why)``: the verdict and the numbers behind it, one line.
     """
 
     d_rr, two_se_rr = paired_gain(rr, rr_base)
     d_cos, two_se_cos = paired_gain(cos, cos_base)
     if d_rr > 0 and d_rr > two_se_rr:
-        return f"better: MRR +{d_rr:.4f} > 2 SE {two_se_rr:.4f}"
+        return True, f"better: MRR +{d_rr:.4f} > 2 SE {two_se_rr:.4f}"
     if d_rr >= 0 and d_cos > 0 and d_cos > two_se_cos:
-        return f"better: MRR +{d_rr:.4f}, cosine +{d_cos:.4f} > 2 SE {two_se_cos:.4f}"
-    return f"not better: MRR {d_rr:+.4f} (2 SE {two_se_rr:.4f}), cosine {d_cos:+.4f}"
+        return True, f"better: MRR +{d_rr:.4f}, cosine +{d_cos:.4f} > 2 SE {two_se_cos:.4f}"
+    return False, f"not better: MRR {d_rr:+.4f} (2 SE {two_se_rr:.4f}), cosine {d_cos:+.4f}"
 
 
 def _sym_power(s: np.ndarray, power: float, ridge: float = 0.0) -> np.ndarray:
@@ -336,9 +345,9 @@ class SemiSupervisedStitch(Stitch):
         self.val_mrr_supervised_ = float(sup_rr.mean())
         self.val_mrr_refined_ = float(rr.mean())
         n_cand = n_val + distract.shape[0]
-        verdict = _clearly_better(rr, sup_rr, cos, sup_cos)
+        better, verdict = _clearly_better(rr, sup_rr, cos, sup_cos)
         where = f"({n_val} pairs among {n_cand}; {verdict})"
-        if verdict.startswith("better"):
+        if better:
             self.fallback_ = False
             self.variant_ = chosen
             self.reason_ = (
