@@ -38,7 +38,16 @@ def test_merges_only_finished_tasks_into_a_run_the_report_reads(
     assert set(merged["task"]) == set(whole["task"]) - set(gone)
     assert len(merged) == int((~whole["task"].isin(gone)).sum())
     assert (out / "config.toml").read_text() == (run / "config.toml").read_text()
+    perq = [pd.read_parquet(p) for p in (run / "parts").glob("*.perq.*")]
+    assert len(pd.read_parquet(out / "per_query.parquet")) == sum(map(len, perq))
     assert load_run(out) is not None  # what `stitchbench report` reads
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    # A second merge never writes over a folder that exists, nor into the run itself.
+    again = _merge(run, out)
+    assert again.returncode == 2 and "exists" in again.stderr
+    inside = _merge(run, run / "parts")
+    assert inside.returncode == 2 and "inside the run" in inside.stderr
+    assert not (run / "parts" / "results.parquet").exists()
 
 
 def test_refuses_a_folder_that_is_not_a_run_and_writes_nothing(tmp_path: Path) -> None:

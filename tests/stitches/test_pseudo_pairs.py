@@ -19,18 +19,42 @@ def _brute_force(a: np.ndarray, b: np.ndarray, k: int) -> set[tuple[int, int]]:
     return {(i, int(row[i])) for i in range(a.shape[0]) if col[row[i]] == i}
 
 
+@pytest.mark.parametrize("dtype_b", [np.float32, np.float64])
 @pytest.mark.parametrize("cache_bytes", [0, 2**30])
-def test_matches_the_whole_matrix_in_float64(cache_bytes: int) -> None:
+def test_matches_the_whole_matrix_in_float64(cache_bytes: int, dtype_b: type) -> None:
     rng = np.random.default_rng(3)
     b = unit_rows(rng.normal(size=(400, 24)))
     a = unit_rows(b[:300] + 0.6 * rng.normal(size=(300, 24)))
     # A hub (a row of b near the mean of a) makes CSLS differ from plain neighbours.
     b[399] = unit_rows(a.mean(axis=0, keepdims=True))[0]
     ia, ib, cos = csls_mutual_pairs(
-        a.astype(np.float32), b.astype(np.float64), k=7, block=64, cache_bytes=cache_bytes
+        a.astype(np.float32), b.astype(dtype_b), k=7, block=64, cache_bytes=cache_bytes
     )
     assert set(zip(ia.tolist(), ib.tolist(), strict=True)) == _brute_force(a, b, 7)
     assert ia.size > 100 and np.allclose(cos, np.sum(a[ia] * b[ib], axis=1), atol=1e-5)
+
+
+def test_a_tie_goes_to_the_first_row_across_blocks() -> None:
+    b = np.eye(3)
+    a = np.vstack([np.eye(3), np.eye(3)[2]])  # rows 2 and 3 of a are the same
+    for block in (1, 2, 64):
+        ia, ib, _ = csls_mutual_pairs(a, b, k=1, block=block)
+        assert ia.tolist() == [0, 1, 2] and ib.tolist() == [0, 1, 2], block
+
+
+def test_empty_and_mismatched_inputs() -> None:
+    ia, ib, cos = csls_mutual_pairs(np.zeros((0, 4)), np.eye(4))
+    assert ia.size == ib.size == cos.size == 0
+    assert csls_mutual_pairs(np.eye(4), np.zeros((0, 4)))[0].size == 0
+    with pytest.raises(ValueError, match=r"one width; got a \(4, 4\) and b \(3, 5\)"):
+        csls_mutual_pairs(np.eye(4), np.zeros((3, 5)))
+    ro = np.eye(4)
+    ro.flags.writeable = False  # read-only rows (a store's) work without a warning
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert csls_mutual_pairs(ro, ro)[0].tolist() == [0, 1, 2, 3]
 
 
 def test_paired_gain_is_mean_and_two_standard_errors() -> None:
