@@ -20,8 +20,8 @@ def csls_mutual_pairs(
     CSLS(i, j) = 2 cos(a_i, b_j) − r_a(i) − r_b(j), where r_a(i) is the mean cosine of
     a_i to its k nearest rows of b (r_b(j): of b_j to its k nearest rows of a): it
     discounts hubs that are near everything. Two blocked passes in torch, whose top-k and
-    column-wise max are faster than numpy's partition and ``argmax(axis=0)`` (2.4× on a
-    whole call, 10,800 rows a side, 2 cores: ``benchmarks/bench_csls.py``); the first
+    column-wise max are faster than numpy's partition and ``argmax(axis=0)`` (1.9–2.4× on
+    a whole call, 10,800 rows a side, 2 cores: ``benchmarks/bench_csls.py``); the first
     pass's similarity blocks are kept for the second when they fit in ``cache_bytes``,
     otherwise recomputed (memory O(block × n_b) beyond that cache).
 
