@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stitchbench.scores import unit_rows
-from stitchbench.stitches.pseudo_pairs import csls_mutual_pairs, paired_gain
+from stitchbench.stitches.pseudo_pairs import csls_mutual_pairs, paired_gain, soft_targets
 
 
 def _brute_force(a: np.ndarray, b: np.ndarray, k: int) -> set[tuple[int, int]]:
@@ -61,3 +61,37 @@ def test_paired_gain_is_mean_and_two_standard_errors() -> None:
     gain, two_se = paired_gain(np.array([1.0, 2.0, 3.0]), np.array([0.0, 0.0, 0.0]))
     assert gain == pytest.approx(2.0) and two_se == pytest.approx(2 * 1.0 / np.sqrt(3))
     assert paired_gain(np.array([1.0]), np.array([0.0]))[1] == float("inf")
+
+
+@pytest.mark.parametrize("block", [1, 3, 4096])
+def test_soft_targets_match_a_softmax_over_the_nearest_rows(block: int) -> None:
+    rng = np.random.default_rng(5)
+    b = rng.normal(size=(50, 6))
+    b_unit = unit_rows(b)
+    a = unit_rows(rng.normal(size=(7, 6)))
+    got = soft_targets(a.astype(np.float32), b_unit, b, k=5, temperature=0.1, block=block)
+    s = a @ b_unit.T
+    want = np.empty((7, 6))
+    for i in range(7):
+        top = np.argsort(-s[i])[:5]
+        w = np.exp((s[i, top] - s[i, top].max()) / 0.1)
+        want[i] = (w / w.sum()) @ b[top]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    # One neighbour (or a cold softmax) is the nearest row; a hot one over all rows the mean.
+    np.testing.assert_allclose(soft_targets(a, b_unit, b, 1, 1.0), b[s.argmax(axis=1)])
+    np.testing.assert_allclose(
+        soft_targets(a, b_unit, b, 50, 1e6), np.repeat(b.mean(0)[None], 7, 0), atol=1e-6
+    )
+
+
+def test_soft_targets_refuse_bad_input() -> None:
+    b = np.eye(4)
+    assert soft_targets(np.zeros((0, 4)), b, b, 2, 0.1).shape == (0, 4)
+    with pytest.raises(ValueError, match=r"one width; got a \(2, 3\) and b \(4, 4\)"):
+        soft_targets(np.ones((2, 3)), b, b, 2, 0.1)
+    with pytest.raises(ValueError, match="b has 3 rows but b_unit 4"):
+        soft_targets(b, b, b[:3], 2, 0.1)
+    with pytest.raises(ValueError, match="k >= 1 and temperature > 0"):
+        soft_targets(b, b, b, 2, 0.0)
+    with pytest.raises(ValueError, match="at least one row in b"):
+        soft_targets(b, b[:0], b[:0], 2, 0.1)

@@ -24,13 +24,14 @@ def _cos(P: np.ndarray, Y: np.ndarray) -> np.ndarray:
     return (P * Y).sum(axis=1) / np.linalg.norm(P, axis=1) / np.linalg.norm(Y, axis=1)
 
 
-def test_recovers_an_exact_rotation_from_20_pairs_and_unpaired_rows() -> None:
+@pytest.mark.parametrize("soft_k", [1, 20])
+def test_recovers_an_exact_rotation_from_20_pairs_and_unpaired_rows(soft_k: int) -> None:
     X, Y, rng = _rotation()
     pairs = np.arange(20)
     # Unpaired: the source side has texts 20..1999, the target side 500..2499 in another
     # order (1,500 texts on both sides, neither side told which).
     xu, yu = X[20:2000], Y[rng.permutation(np.arange(500, 2500))]
-    st = SemiSupervisedStitch().fit(X[pairs], Y[pairs], X_unpaired=xu, Y_unpaired=yu)
+    st = SemiSupervisedStitch(soft_k=soft_k).fit(X[pairs], Y[pairs], X_unpaired=xu, Y_unpaired=yu)
     assert not st.fallback_ and "kept" in st.reason_ and st.n_pseudo_[-1] > 1000
     test = np.arange(2000, 2500)
     assert _cos(st.predict(X[test]), Y[test]).min() >= 0.999
@@ -114,6 +115,9 @@ def test_spaces_of_different_widths_are_refined(d_source: int, d_target: int) ->
         ({"n_iter": 0}, "n_iter"),
         ({"alpha": float("inf")}, "alpha"),
         ({"alpha": 0.0}, "alpha"),
+        ({"soft_k": 0}, "soft_k"),
+        ({"soft_temperature": 0.0}, "soft_temperature"),
+        ({"soft_temperature": float("nan")}, "soft_temperature"),
     ],
 )
 def test_bad_parameters_name_themselves(params: dict, needle: str) -> None:

@@ -85,6 +85,69 @@ def csls_mutual_pairs(
     return ia, best[ia], best_cos.numpy()[ia].astype(np.float64)
 
 
+def soft_targets(
+    a: np.ndarray,
+    b_unit: np.ndarray,
+    b: np.ndarray,
+    k: int,
+    temperature: float,
+    block: int = 4096,
+) -> np.ndarray:
+    """Softmax-weighted mean of each row's ``k`` nearest rows of another set.
+
+    Row i's target is ``Σ_j softmax(cos(a_i, b_j) / temperature) b_j`` over its ``k``
+    nearest ``b_j`` by cosine. When the other set holds no partner for a row (different
+    texts on each side), a neighbourhood estimates where the partner would lie better than
+    one neighbour does.
+
+    Args:
+        a: (n, d) unit rows (mapped source rows).
+        b_unit: (m, d) unit rows of the other set (to find neighbours).
+        b: (m, d_b) the rows averaged (e.g. ``b_unit`` before normalising).
+        k: Neighbours averaged (at most m).
+        temperature: Softmax temperature on the cosines (> 0; smaller: closer to the
+            nearest row alone).
+        block: Rows of ``a`` per block (memory O(block × m)).
+
+    Returns:
+        (n, d_b) targets in ``b``'s dtype promoted to float32 at least.
+
+    Raises:
+        ValueError: the widths of ``a`` and ``b_unit`` differ, ``b`` and ``b_unit`` have
+            different row counts, ``b`` has no rows while ``a`` has some, ``k`` < 1 or
+            ``temperature`` ≤ 0.
+    """
+    import torch
+
+    if a.ndim != 2 or b_unit.ndim != 2 or a.shape[1] != b_unit.shape[1]:
+        raise ValueError(
+            f"soft targets need two row sets of one width; got a {a.shape} and b {b_unit.shape}."
+        )
+    if b.shape[0] != b_unit.shape[0]:
+        raise ValueError(
+            f"b has {b.shape[0]} rows but b_unit {b_unit.shape[0]}; give the same rows."
+        )
+    if int(k) < 1 or not float(temperature) > 0:
+        raise ValueError(f"soft targets need k >= 1 and temperature > 0; got {k}, {temperature}.")
+    dtype = np.result_type(a.dtype, b_unit.dtype, np.float32)
+    out_dtype = np.result_type(b.dtype, np.float32)
+    out = np.empty((a.shape[0], b.shape[1]), dtype=out_dtype)
+    if a.shape[0] == 0:
+        return out
+    if b.shape[0] == 0:
+        raise ValueError("soft targets need at least one row in b; got none.")
+    k = min(int(k), b.shape[0])
+    tb = torch.tensor(np.ascontiguousarray(b_unit, dtype=dtype)).T
+    vals = torch.tensor(np.ascontiguousarray(b, dtype=out_dtype))
+    with torch.no_grad():
+        for s in range(0, a.shape[0], block):
+            sims = torch.tensor(np.ascontiguousarray(a[s : s + block], dtype=dtype)) @ tb
+            top, idx = torch.topk(sims, k, dim=1)
+            w = torch.softmax(top.to(vals.dtype) / float(temperature), dim=1)
+            out[s : s + block] = (w[..., None] * vals[idx]).sum(dim=1).numpy()
+    return out
+
+
 def reciprocal_ranks(pred: np.ndarray, targets: np.ndarray, distractors: np.ndarray) -> np.ndarray:
     """Reciprocal rank of row i's own target (``targets[i]``) among ``targets`` and
     ``distractors``, by cosine to ``pred[i]``.

@@ -64,6 +64,7 @@ from stitchbench.stitches.pseudo_pairs import (
     csls_mutual_pairs,
     paired_gain,
     reciprocal_ranks,
+    soft_targets,
 )
 from stitchbench.validation import as_matrix
 
@@ -198,6 +199,9 @@ class SemiSupervisedStitch(Stitch):
         n_distractors: Unpaired target rows added as candidates when the guard ranks the
             held-out pairs.
         seed: Seed of the held-out split and the samples.
+        soft_k: Each pseudo-pair's target is the softmax-weighted mean of the ``soft_k``
+            target rows nearest its mapped source row (1: its mutual neighbour alone).
+        soft_temperature: Temperature of that softmax over cosines.
 
     Attributes:
         coef_: (d_source, d_target) W.
@@ -240,6 +244,8 @@ class SemiSupervisedStitch(Stitch):
         max_unpaired: int = 20_000,
         n_distractors: int = 2000,
         seed: int = 0,
+        soft_k: int = 1,
+        soft_temperature: float = 0.05,
     ) -> None:
         self.base = base
         self.base_params = base_params
@@ -253,18 +259,24 @@ class SemiSupervisedStitch(Stitch):
         self.max_unpaired = max_unpaired
         self.n_distractors = n_distractors
         self.seed = seed
+        self.soft_k = soft_k
+        self.soft_temperature = soft_temperature
 
     def _check_params(self) -> None:
         if self.base not in BASES:
             raise DataError(f"base must be one of {', '.join(BASES)}; got {self.base!r}.")
         make_stitch(self.base, **(self.base_params or {}))  # names a bad parameter
-        for name in ("n_iter", "csls_k", "max_unpaired", "n_distractors"):
+        for name in ("n_iter", "csls_k", "max_unpaired", "n_distractors", "soft_k"):
             if int(getattr(self, name)) < 1:
                 raise DataError(f"{name} must be >= 1; got {getattr(self, name)}.")
         if not 0.0 < float(self.val_share) < 1.0:
             raise DataError(f"val_share must lie in (0, 1); got {self.val_share}.")
         if not (np.isfinite(float(self.alpha)) and float(self.alpha) > 0):
             raise DataError(f"alpha must be a finite number > 0; got {self.alpha}.")
+        if not (np.isfinite(float(self.soft_temperature)) and float(self.soft_temperature) > 0):
+            raise DataError(
+                f"soft_temperature must be a finite number > 0; got {self.soft_temperature}."
+            )
         if float(self.trim) <= 0:
             raise DataError(f"trim must be > 0; got {self.trim}.")
         if not -1.0 <= float(self.min_cosine) < 1.0:
@@ -413,7 +425,12 @@ class SemiSupervisedStitch(Stitch):
             if not pairs or pairs == prev:
                 break
             prev = pairs
-            last = (np.vstack([X, xu[ia]]), np.vstack([Y, yu[ib]]))
+            targets = yu[ib]
+            if int(self.soft_k) > 1:
+                targets = soft_targets(
+                    mapped[ia], yu_unit, yu, int(self.soft_k), float(self.soft_temperature)
+                )
+            last = (np.vstack([X, xu[ia]]), np.vstack([Y, targets]))
             coef, bias = refit(*last)
         if not self.match_moments:
             return {f"{self.base} refit": (coef, bias)}, counts
