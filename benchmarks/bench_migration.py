@@ -11,7 +11,9 @@ OWN virtualenv, driven by a subprocess: its pins never touch stitchbench's), and
 it returns are scored by the same code. ★ marks the kind ``migrate plan`` finds best at
 each calibration size (``MigrationPlan.best_at``); ``--seeds 0,1,2`` repeats everything per
 seed (splits, calibration order, bootstrap) and adds a table of means and ranges;
-``--figure`` draws every cell, isotrieve's mappings beside stitchbench's kinds.
+``--figure`` draws every cell, isotrieve's mappings beside stitchbench's kinds. With
+``--out``, each cell's records are saved as it finishes (``.partial.json``); ``--resume``
+reuses them after an interruption and measures only the cells still missing.
 
 Embeddings come from the shared store (mpnet-base encodes ~36 texts/s on 2 free cores: warm
 the store first, e.g. by running this once per dataset); only the test queries are embedded.
@@ -197,6 +199,92 @@ def draw(records: list[dict[str, Any]], path: str, target: float) -> Path:
     )
 
 
+def measure_cell(
+    pair: PairData,
+    dataset: str,
+    mode: str,
+    args: argparse.Namespace,
+    sizes: list[int],
+    kinds: list[str],
+    py: Path | None,
+    seed: int,
+    max_docs: int,
+) -> list[dict[str, Any]]:
+    """Plan one (dataset, direction, mode) cell and score isotrieve beside it: one record
+    per (kind, calibration size)."""
+    src, tgt = stitch_direction(pair, mode)
+    plan = plan_migration(
+        pair, mode=mode, target=args.target, sizes=sizes, kinds=kinds,
+        n_boot=args.n_boot, seed=seed, progress=True,
+    )  # fmt: skip
+    extra = []
+    if py is not None:
+        for n in calibration_sizes(pair.n_calibration, sizes):
+            extra += isotrieve_points(py, pair, mode, n, args.n_boot, seed)
+    records = []
+    for p in [*plan.points, *extra]:
+        r, a = p.retention, p.agreement
+        assert r is not None and p.result is not None  # a labelled dataset
+        records.append(
+            {
+                "seed": seed, "dataset": dataset, "max_docs": max_docs,
+                "old": pair.old, "new": pair.new, "mode": mode,
+                "stitch": f"{src}→{tgt}", "kind": p.kind, "pairs": p.n_pairs,
+                "retention": r.estimate, "ci_low": r.low, "ci_high": r.high,
+                "n_queries": r.n, "native": p.result.native_target["ndcg@10"],
+                "stitched": p.result.stitched["ndcg@10"],
+                "overlap@10": a.overlap.estimate if a else None,
+                # iso points compete only in the table
+                "plan_pick": p.kind == plan.best_at(p.n_pairs), "n_boot": args.n_boot,
+            }
+        )  # fmt: skip
+    return records
+
+
+def table_rows(
+    cell: list[dict[str, Any]], columns: list[str], head: str, n_calibration: int
+) -> list[str]:
+    """One markdown row per calibration size of a cell's records: each column's retention
+    [95% interval], ★ where it is the plan's pick, and its overlap@10."""
+    rows = []
+    for n in sorted({int(r["pairs"]) for r in cell}):
+        by_kind = {r["kind"]: r for r in cell if int(r["pairs"]) == n}
+        cells = []
+        for k in columns:
+            r = by_kind.get(k)
+            if r is None:
+                cells.append("—")
+                continue
+            star = "★" if r["plan_pick"] else ""
+            ov = f" ov {r['overlap@10']:.2f}" if r["overlap@10"] is not None else ""
+            cells.append(f"{r['retention']:.3f}{star} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]{ov}")
+        label = f"{n} (all)" if n == n_calibration else str(n)
+        rows.append(f"{head} {label} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def resumable(part: Path, n_boot: int) -> list[dict[str, Any]]:
+    """The records an interrupted run left in ``part`` (none when it does not exist); a
+    run measured with another ``--n-boot`` is refused (exit 2) rather than mixed in (older
+    records do not say theirs)."""
+    if not part.is_file():
+        return []
+    try:
+        records = json.loads(part.read_text())
+    except json.JSONDecodeError as e:
+        print(f"--resume: {part} is not JSON ({e}); delete it to start over.", file=sys.stderr)
+        sys.exit(2)
+    other = {r.get("n_boot") for r in records} - {n_boot, None}  # None: written before 12-07
+    if other:
+        print(
+            f"--resume: {part} was measured with --n-boot {sorted(map(str, other))}, not "
+            f"{n_boot}; rerun with that --n-boot or delete it to start over.",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    return records
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -221,6 +309,12 @@ def main() -> None:
     ap.add_argument("--no-isotrieve", action="store_true")
     ap.add_argument("--out", default=None, help="Write the markdown table (and a .json) here.")
     ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="Reuse the cells an interrupted run with the same --out left in its "
+        ".partial.json (same arguments) and measure only the rest.",
+    )
+    ap.add_argument(
         "--figure", default=None, help="Draw retention against pairs per cell to this PNG."
     )
     ap.add_argument(
@@ -230,6 +324,8 @@ def main() -> None:
         "this benchmark wrote, comma-separated (e.g. one per seed); measures nothing.",
     )
     args = ap.parse_args()
+    if args.resume and not args.out:
+        ap.error("--resume needs --out (the run whose .partial.json is resumed)")
     if args.replot:
         records = [r for f in args.replot.split(",") for r in json.loads(Path(f).read_text())]
         seeds_seen = sorted({r.get("seed", 0) for r in records})
@@ -257,6 +353,9 @@ def main() -> None:
         + " |",
         "|---|---|---|---:|" + "---:|" * (len(kinds) + (len(ISO_KINDS) if py else 0)),
     ]
+    part = Path(args.out).with_suffix(".partial.json") if args.out else None
+    resumed = resumable(part, args.n_boot) if args.resume and part is not None else []
+    columns = kinds + ([*ISO_KINDS] if py else [])
     t0 = time.time()
     for seed, ds, direction in itertools.product(seeds, datasets, args.directions.split(",")):
         nd = max_docs[datasets.index(ds)]
@@ -264,49 +363,26 @@ def main() -> None:
         pair = load_pair(ds, old, new, max_docs=nd or None, seed=seed, progress=True)
         for mode in args.modes.split(","):
             src, tgt = stitch_direction(pair, mode)
-            plan = plan_migration(
-                pair, mode=mode, target=args.target, sizes=sizes, kinds=kinds,
-                n_boot=args.n_boot, seed=seed, progress=True,
-            )  # fmt: skip
-            extra = []
-            if py is not None:
-                for n in calibration_sizes(pair.n_calibration, sizes):
-                    extra += isotrieve_points(py, pair, mode, n, args.n_boot, seed)
-            for n in calibration_sizes(pair.n_calibration, sizes):
-                cells = []
-                for p in [*plan.points, *extra]:
-                    if p.n_pairs != n:
-                        continue
-                    r, a = p.retention, p.agreement
-                    assert r is not None and p.result is not None  # a labelled dataset
-                    pick = plan.best_at(n)  # iso points compete only in the table
-                    star = "★" if p.kind == pick else ""
-                    ov = f" ov {a.overlap.estimate:.2f}" if a is not None else ""
-                    cells.append(f"{r.estimate:.3f}{star} [{r.low:.3f}, {r.high:.3f}]{ov}")
-                    records.append(
-                        {
-                            "seed": seed, "dataset": ds, "max_docs": nd, "old": old, "new": new,
-                            "mode": mode,
-                            "stitch": f"{src}→{tgt}", "kind": p.kind, "pairs": n,
-                            "retention": r.estimate, "ci_low": r.low, "ci_high": r.high,
-                            "n_queries": r.n, "native": p.result.native_target["ndcg@10"],
-                            "stitched": p.result.stitched["ndcg@10"],
-                            "overlap@10": a.overlap.estimate if a else None,
-                            "plan_pick": p.kind == pick,
-                        }
-                    )  # fmt: skip
-                label = f"{n} (all)" if n == pair.n_calibration else str(n)
-                lines.append(
-                    f"| {ds} ({len(pair.doc_ids)} docs, {len(pair.test_query_ids)} q, "
-                    f"seed {seed}) | "
-                    f"{old} → {new} | {mode} ({src}→{tgt}) | {label} | " + " | ".join(cells) + " |"
-                )
-            print(
-                "\n".join(lines[-len(calibration_sizes(pair.n_calibration, sizes)) :]),
-                flush=True,
+            here = calibration_sizes(pair.n_calibration, sizes)
+            cell = [
+                r for r in resumed
+                if (r["seed"], r["dataset"], r["max_docs"], r["old"], r["new"], r["mode"])
+                == (seed, ds, nd, old, new, mode)
+            ]  # fmt: skip
+            if {(r["kind"], r["pairs"]) for r in cell} >= {(k, n) for k in columns for n in here}:
+                cell = [r for r in cell if r["kind"] in columns and r["pairs"] in here]
+                print(f"resumed from {part}: {ds} {old} → {new}, {mode} mode, seed {seed}")
+            else:
+                cell = measure_cell(pair, ds, mode, args, sizes, kinds, py, seed, nd)
+            records += cell
+            head = (
+                f"| {ds} ({len(pair.doc_ids)} docs, {len(pair.test_query_ids)} q, seed {seed}) "
+                f"| {old} → {new} | {mode} ({src}→{tgt}) |"
             )
-            if args.out:  # what is measured so far survives an interruption
-                part = Path(args.out).with_suffix(".partial.json")
+            rows = table_rows(cell, columns, head, pair.n_calibration)
+            lines += rows
+            print("\n".join(rows), flush=True)
+            if part is not None:  # what is measured so far survives an interruption
                 part.with_suffix(".tmp").write_text(json.dumps(records, indent=1))
                 part.with_suffix(".tmp").replace(part)
     if len(seeds) > 1:
