@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stitchbench.scores import unit_rows
-from stitchbench.stitches.pseudo_pairs import csls_mutual_pairs, paired_gain, soft_targets
+from stitchbench.stitches.pseudo_pairs import csls_mutual_pairs, paired_gain, transport_targets
 
 
 def _brute_force(a: np.ndarray, b: np.ndarray, k: int) -> set[tuple[int, int]]:
@@ -63,35 +63,60 @@ def test_paired_gain_is_mean_and_two_standard_errors() -> None:
     assert paired_gain(np.array([1.0]), np.array([0.0]))[1] == float("inf")
 
 
+def _dense_sinkhorn(a, b_unit, b, k, t, n_iter):
+    """The same plan from the whole matrix in float64, numpy only."""
+    s = a.astype(np.float64) @ b_unit.astype(np.float64).T
+    kern = np.zeros_like(s)
+    for i in range(s.shape[0]):
+        top = np.argsort(-s[i])[:k]
+        kern[i, top] = np.exp((s[i, top] - s[i, top].max()) / t)
+    col = np.ones(s.shape[1])
+    for _ in range(n_iter):
+        row = 1 / (kern * col).sum(axis=1)
+        mass = (kern * row[:, None]).sum(axis=0)
+        col = np.where(mass > 0, s.shape[0] / s.shape[1] / np.where(mass > 0, mass, 1), 0)
+    plan = kern * col
+    return (plan / plan.sum(axis=1, keepdims=True)) @ b
+
+
 @pytest.mark.parametrize("block", [1, 3, 4096])
-def test_soft_targets_match_a_softmax_over_the_nearest_rows(block: int) -> None:
+@pytest.mark.parametrize(("k", "n_iter"), [(5, 0), (5, 20), (50, 20)])
+def test_transport_targets_match_a_dense_sinkhorn(block: int, k: int, n_iter: int) -> None:
     rng = np.random.default_rng(5)
     b = rng.normal(size=(50, 6))
     b_unit = unit_rows(b)
-    a = unit_rows(rng.normal(size=(7, 6)))
-    got = soft_targets(a.astype(np.float32), b_unit, b, k=5, temperature=0.1, block=block)
-    s = a @ b_unit.T
-    want = np.empty((7, 6))
-    for i in range(7):
-        top = np.argsort(-s[i])[:5]
-        w = np.exp((s[i, top] - s[i, top].max()) / 0.1)
-        want[i] = (w / w.sum()) @ b[top]
+    a = unit_rows(rng.normal(size=(40, 6))).astype(np.float32)
+    got = transport_targets(a, b_unit, b, k=k, temperature=0.1, n_iter=n_iter, block=block)
+    want = _dense_sinkhorn(a, b_unit, b, k, 0.1, n_iter)
     np.testing.assert_allclose(got, want, atol=1e-5)
-    # One neighbour (or a cold softmax) is the nearest row; a hot one over all rows the mean.
-    np.testing.assert_allclose(soft_targets(a, b_unit, b, 1, 1.0), b[s.argmax(axis=1)])
-    np.testing.assert_allclose(
-        soft_targets(a, b_unit, b, 50, 1e6), np.repeat(b.mean(0)[None], 7, 0), atol=1e-6
-    )
+    # One neighbour is the nearest row; a hot softmax over all rows their mean.
+    s = a @ b_unit.T
+    np.testing.assert_allclose(transport_targets(a, b_unit, b, 1, 1.0, 0), b[s.argmax(axis=1)])
+    hot = transport_targets(a, b_unit, b, 50, 1e6, 0)
+    np.testing.assert_allclose(hot, np.repeat(b.mean(0)[None], 40, 0), atol=1e-6)
 
 
-def test_soft_targets_refuse_bad_input() -> None:
+def test_balancing_takes_the_hub_from_the_second_row() -> None:
+    """Both source rows lie nearest target 0; balanced, the second goes to target 1."""
+    deg = np.deg2rad
+    a = np.array([[1.0, 0.0], [np.cos(deg(20)), np.sin(deg(20))]])
+    b = np.array([[np.cos(deg(10)), np.sin(deg(10))], [np.cos(deg(40)), np.sin(deg(40))]])
+    softmax = transport_targets(a, b, b, 2, 0.005, n_iter=0)
+    balanced = transport_targets(a, b, b, 2, 0.005, n_iter=200)
+    np.testing.assert_allclose(softmax, b[[0, 0]], atol=1e-3)
+    np.testing.assert_allclose(balanced, b[[0, 1]], atol=1e-2)  # b[0] and b[1] lie 0.5 apart
+
+
+def test_transport_targets_refuse_bad_input() -> None:
     b = np.eye(4)
-    assert soft_targets(np.zeros((0, 4)), b, b, 2, 0.1).shape == (0, 4)
+    assert transport_targets(np.zeros((0, 4)), b, b, 2, 0.1).shape == (0, 4)
     with pytest.raises(ValueError, match=r"one width; got a \(2, 3\) and b \(4, 4\)"):
-        soft_targets(np.ones((2, 3)), b, b, 2, 0.1)
+        transport_targets(np.ones((2, 3)), b, b, 2, 0.1)
     with pytest.raises(ValueError, match="b has 3 rows but b_unit 4"):
-        soft_targets(b, b, b[:3], 2, 0.1)
-    with pytest.raises(ValueError, match="k >= 1 and temperature > 0"):
-        soft_targets(b, b, b, 2, 0.0)
+        transport_targets(b, b, b[:3], 2, 0.1)
+    with pytest.raises(ValueError, match="temperature > 0"):
+        transport_targets(b, b, b, 2, 0.0)
+    with pytest.raises(ValueError, match="n_iter >= 0"):
+        transport_targets(b, b, b, 2, 0.1, n_iter=-1)
     with pytest.raises(ValueError, match="at least one row in b"):
-        soft_targets(b, b[:0], b[:0], 2, 0.1)
+        transport_targets(b, b[:0], b[:0], 2, 0.1)

@@ -24,17 +24,19 @@ def _cos(P: np.ndarray, Y: np.ndarray) -> np.ndarray:
     return (P * Y).sum(axis=1) / np.linalg.norm(P, axis=1) / np.linalg.norm(Y, axis=1)
 
 
-@pytest.mark.parametrize("soft_k", [1, 20])
-def test_recovers_an_exact_rotation_from_20_pairs_and_unpaired_rows(soft_k: int) -> None:
+@pytest.mark.parametrize("pseudo", ["transport", "mutual"])
+def test_recovers_an_exact_rotation_from_20_pairs_and_unpaired_rows(pseudo: str) -> None:
     X, Y, rng = _rotation()
     pairs = np.arange(20)
     # Unpaired: the source side has texts 20..1999, the target side 500..2499 in another
     # order (1,500 texts on both sides, neither side told which).
     xu, yu = X[20:2000], Y[rng.permutation(np.arange(500, 2500))]
-    st = SemiSupervisedStitch(soft_k=soft_k).fit(X[pairs], Y[pairs], X_unpaired=xu, Y_unpaired=yu)
+    st = SemiSupervisedStitch(pseudo=pseudo).fit(X[pairs], Y[pairs], X_unpaired=xu, Y_unpaired=yu)
     assert not st.fallback_ and "kept" in st.reason_ and st.n_pseudo_[-1] > 1000
     test = np.arange(2000, 2500)
-    assert _cos(st.predict(X[test]), Y[test]).min() >= 0.999
+    # Transport spreads every source row over its neighbours, the 480 without a partner on
+    # the other side too: close to the rotation, not exact.
+    assert _cos(st.predict(X[test]), Y[test]).min() >= (0.999 if pseudo == "mutual" else 0.99)
     # 20 pairs in 32 dimensions alone cannot pin the rotation down.
     sup = make_stitch("affine").fit(X[pairs], Y[pairs])
     assert _cos(sup.predict(X[test]), Y[test]).mean() < 0.95
@@ -115,9 +117,11 @@ def test_spaces_of_different_widths_are_refined(d_source: int, d_target: int) ->
         ({"n_iter": 0}, "n_iter"),
         ({"alpha": float("inf")}, "alpha"),
         ({"alpha": 0.0}, "alpha"),
-        ({"soft_k": 0}, "soft_k"),
-        ({"soft_temperature": 0.0}, "soft_temperature"),
-        ({"soft_temperature": float("nan")}, "soft_temperature"),
+        ({"pseudo": "nearest"}, "pseudo"),
+        ({"transport_k": 0}, "transport_k"),
+        ({"transport_temperature": 0.0}, "transport_temperature"),
+        ({"transport_temperature": float("nan")}, "transport_temperature"),
+        ({"transport_iter": -1}, "transport_iter"),
     ],
 )
 def test_bad_parameters_name_themselves(params: dict, needle: str) -> None:

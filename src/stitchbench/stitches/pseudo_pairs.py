@@ -85,66 +85,96 @@ def csls_mutual_pairs(
     return ia, best[ia], best_cos.numpy()[ia].astype(np.float64)
 
 
-def soft_targets(
+def transport_targets(
     a: np.ndarray,
     b_unit: np.ndarray,
     b: np.ndarray,
     k: int,
     temperature: float,
+    n_iter: int = 30,
     block: int = 4096,
 ) -> np.ndarray:
-    """Softmax-weighted mean of each row's ``k`` nearest rows of another set.
+    """Each row's target under a balanced entropic transport plan to another set.
 
-    Row i's target is ``Σ_j softmax(cos(a_i, b_j) / temperature) b_j`` over its ``k``
-    nearest ``b_j`` by cosine. When the other set holds no partner for a row (different
-    texts on each side), a neighbourhood estimates where the partner would lie better than
-    one neighbour does.
+    The plan ``P_ij ∝ exp(cos(a_i, b_j) / temperature)`` on each row's ``k`` nearest
+    ``b_j`` (zero elsewhere) is scaled by ``n_iter`` Sinkhorn rounds so that every row of
+    ``a`` sends mass 1 and every row of ``b`` within reach receives the same mass; row i's
+    target is ``Σ_j P_ij b_j / Σ_j P_ij``. With ``n_iter=0`` it is a softmax over each
+    row's nearest rows, where a hub (a ``b`` row near many ``a`` rows) pulls many targets
+    towards it; balancing spreads ``a`` over all of ``b``, as fits two sets of texts drawn
+    from one distribution. When ``b`` holds no partner of a row (different texts on each
+    side), a neighbourhood estimates where the partner would lie better than one neighbour.
 
     Args:
         a: (n, d) unit rows (mapped source rows).
         b_unit: (m, d) unit rows of the other set (to find neighbours).
-        b: (m, d_b) the rows averaged (e.g. ``b_unit`` before normalising).
-        k: Neighbours averaged (at most m).
-        temperature: Softmax temperature on the cosines (> 0; smaller: closer to the
-            nearest row alone).
-        block: Rows of ``a`` per block (memory O(block × m)).
+        b: (m, d_b) the rows averaged (e.g. the target rows before normalising).
+        k: Nearest rows of ``b`` each row of ``a`` may send mass to (at most m).
+        temperature: Entropic temperature on the cosines (> 0; smaller: closer to an
+            assignment).
+        n_iter: Sinkhorn rounds (0: a softmax per row).
+        block: Rows of ``a`` per block (memory O(block × m) for the neighbours and
+            O(block/16 × k × d_b) for the averages).
 
     Returns:
-        (n, d_b) targets in ``b``'s dtype promoted to float32 at least.
+        (n, d_b) targets, float32 (float64 when ``b`` is).
 
     Raises:
         ValueError: the widths of ``a`` and ``b_unit`` differ, ``b`` and ``b_unit`` have
-            different row counts, ``b`` has no rows while ``a`` has some, ``k`` < 1 or
-            ``temperature`` ≤ 0.
+            different row counts, ``b`` has no rows while ``a`` has some, ``k`` < 1,
+            ``n_iter`` < 0 or ``temperature`` ≤ 0.
     """
     import torch
 
     if a.ndim != 2 or b_unit.ndim != 2 or a.shape[1] != b_unit.shape[1]:
         raise ValueError(
-            f"soft targets need two row sets of one width; got a {a.shape} and b {b_unit.shape}."
+            f"transport targets need two row sets of one width; got a {a.shape} and b "
+            f"{b_unit.shape}."
         )
     if b.shape[0] != b_unit.shape[0]:
         raise ValueError(
             f"b has {b.shape[0]} rows but b_unit {b_unit.shape[0]}; give the same rows."
         )
-    if int(k) < 1 or not float(temperature) > 0:
-        raise ValueError(f"soft targets need k >= 1 and temperature > 0; got {k}, {temperature}.")
-    dtype = np.result_type(a.dtype, b_unit.dtype, np.float32)
-    out_dtype = np.result_type(b.dtype, np.float32)
-    out = np.empty((a.shape[0], b.shape[1]), dtype=out_dtype)
-    if a.shape[0] == 0:
+    if int(k) < 1 or int(n_iter) < 0 or not float(temperature) > 0:
+        raise ValueError(
+            "transport targets need k >= 1, n_iter >= 0 and temperature > 0; got "
+            f"{k}, {n_iter}, {temperature}."
+        )
+    n, m = a.shape[0], b.shape[0]
+    out = np.empty((n, b.shape[1]), dtype=np.result_type(b.dtype, np.float32))
+    if n == 0:
         return out
-    if b.shape[0] == 0:
-        raise ValueError("soft targets need at least one row in b; got none.")
-    k = min(int(k), b.shape[0])
+    if m == 0:
+        raise ValueError("transport targets need at least one row in b; got none.")
+    k = min(int(k), m)
+    dtype = np.result_type(a.dtype, b_unit.dtype, np.float32)
     tb = torch.tensor(np.ascontiguousarray(b_unit, dtype=dtype)).T
-    vals = torch.tensor(np.ascontiguousarray(b, dtype=out_dtype))
     with torch.no_grad():
-        for s in range(0, a.shape[0], block):
+        tops, idx = [], []
+        for s in range(0, n, block):
             sims = torch.tensor(np.ascontiguousarray(a[s : s + block], dtype=dtype)) @ tb
-            top, idx = torch.topk(sims, k, dim=1)
-            w = torch.softmax(top.to(vals.dtype) / float(temperature), dim=1)
-            out[s : s + block] = (w[..., None] * vals[idx]).sum(dim=1).numpy()
+            v, i = torch.topk(sims, k, dim=1)
+            tops.append(v.double())
+            idx.append(i)
+        top, nbr = torch.cat(tops), torch.cat(idx)
+        # Kernel in float64, each row shifted by its best cosine (a row's scale is absorbed
+        # by its Sinkhorn factor): no overflow, and no underflow for temperatures >= 1e-3.
+        kern = torch.exp((top - top[:, :1]) / float(temperature))
+        col = torch.ones(m, dtype=torch.float64)
+        flat = nbr.reshape(-1)
+        for _ in range(int(n_iter)):
+            row = 1.0 / (kern * col[nbr]).sum(dim=1)
+            mass = torch.zeros(m, dtype=torch.float64).index_add_(
+                0, flat, (kern * row[:, None]).reshape(-1)
+            )
+            col = torch.where(mass > 0, (n / m) / mass.clamp_min(1e-300), torch.zeros_like(mass))
+        plan = kern * col[nbr]
+        plan = plan / plan.sum(dim=1, keepdim=True)
+        vals = torch.tensor(np.ascontiguousarray(b, dtype=out.dtype))
+        step = max(1, block // 16)
+        for s in range(0, n, step):
+            w = plan[s : s + step].to(vals.dtype)
+            out[s : s + step] = torch.einsum("rk,rkd->rd", w, vals[nbr[s : s + step]]).numpy()
     return out
 
 

@@ -64,12 +64,15 @@ from stitchbench.stitches.pseudo_pairs import (
     csls_mutual_pairs,
     paired_gain,
     reciprocal_ranks,
-    soft_targets,
+    transport_targets,
 )
 from stitchbench.validation import as_matrix
 
 #: Supervised kinds the refinement can start from (linear maps: one matrix and a bias).
 BASES = ("affine", "procrustes", "linear")
+
+#: How self-training pairs unpaired rows (module docstring).
+PSEUDO = ("mutual", "transport")
 
 
 def takes_unpaired(stitch: Stitch) -> bool:
@@ -199,9 +202,13 @@ class SemiSupervisedStitch(Stitch):
         n_distractors: Unpaired target rows added as candidates when the guard ranks the
             held-out pairs.
         seed: Seed of the held-out split and the samples.
-        soft_k: Each pseudo-pair's target is the softmax-weighted mean of the ``soft_k``
-            target rows nearest its mapped source row (1: its mutual neighbour alone).
-        soft_temperature: Temperature of that softmax over cosines.
+        pseudo: ``"mutual"``: CSLS mutual nearest neighbours only, trimmed (``csls_k``,
+            ``min_cosine``, ``trim`` apply to it alone); ``"transport"``: every unpaired
+            source row gets the barycentre of its share of a balanced entropic transport
+            plan to the target rows (``transport_targets``; module docstring).
+        transport_k: Nearest target rows a source row may send mass to.
+        transport_temperature: Entropic temperature of the plan (on cosines).
+        transport_iter: Sinkhorn rounds balancing the plan each self-training round.
 
     Attributes:
         coef_: (d_source, d_target) W.
@@ -244,8 +251,10 @@ class SemiSupervisedStitch(Stitch):
         max_unpaired: int = 20_000,
         n_distractors: int = 2000,
         seed: int = 0,
-        soft_k: int = 1,
-        soft_temperature: float = 0.05,
+        pseudo: str = "mutual",
+        transport_k: int = 100,
+        transport_temperature: float = 0.02,
+        transport_iter: int = 30,
     ) -> None:
         self.base = base
         self.base_params = base_params
@@ -259,24 +268,29 @@ class SemiSupervisedStitch(Stitch):
         self.max_unpaired = max_unpaired
         self.n_distractors = n_distractors
         self.seed = seed
-        self.soft_k = soft_k
-        self.soft_temperature = soft_temperature
+        self.pseudo = pseudo
+        self.transport_k = transport_k
+        self.transport_temperature = transport_temperature
+        self.transport_iter = transport_iter
 
     def _check_params(self) -> None:
         if self.base not in BASES:
             raise DataError(f"base must be one of {', '.join(BASES)}; got {self.base!r}.")
         make_stitch(self.base, **(self.base_params or {}))  # names a bad parameter
-        for name in ("n_iter", "csls_k", "max_unpaired", "n_distractors", "soft_k"):
+        if self.pseudo not in PSEUDO:
+            raise DataError(f"pseudo must be one of {', '.join(PSEUDO)}; got {self.pseudo!r}.")
+        for name in ("n_iter", "csls_k", "max_unpaired", "n_distractors", "transport_k"):
             if int(getattr(self, name)) < 1:
                 raise DataError(f"{name} must be >= 1; got {getattr(self, name)}.")
         if not 0.0 < float(self.val_share) < 1.0:
             raise DataError(f"val_share must lie in (0, 1); got {self.val_share}.")
         if not (np.isfinite(float(self.alpha)) and float(self.alpha) > 0):
             raise DataError(f"alpha must be a finite number > 0; got {self.alpha}.")
-        if not (np.isfinite(float(self.soft_temperature)) and float(self.soft_temperature) > 0):
-            raise DataError(
-                f"soft_temperature must be a finite number > 0; got {self.soft_temperature}."
-            )
+        t = float(self.transport_temperature)
+        if not (np.isfinite(t) and t >= 1e-3):
+            raise DataError(f"transport_temperature must be a finite number >= 1e-3; got {t}.")
+        if int(self.transport_iter) < 0:
+            raise DataError(f"transport_iter must be >= 0; got {self.transport_iter}.")
         if float(self.trim) <= 0:
             raise DataError(f"trim must be > 0; got {self.trim}.")
         if not -1.0 <= float(self.min_cosine) < 1.0:
@@ -413,6 +427,18 @@ class SemiSupervisedStitch(Stitch):
         last = (X, Y)
         for _ in range(int(self.n_iter)):
             mapped = _unit(xu @ coef + bias).astype(np.float32)
+            if self.pseudo == "transport":
+                targets = transport_targets(
+                    mapped, yu_unit, yu, int(self.transport_k),
+                    float(self.transport_temperature), int(self.transport_iter),
+                )  # fmt: skip
+                counts.append(int(xu.shape[0]))
+                last = (np.vstack([X, xu]), np.vstack([Y, targets]))
+                moved = coef
+                coef, bias = refit(*last)
+                if np.linalg.norm(coef - moved) <= 1e-4 * np.linalg.norm(moved):
+                    break  # the map has settled
+                continue
             ia, ib, cos = csls_mutual_pairs(mapped, yu_unit, int(self.csls_k))
             # Outliers among the pairs' cosines are mostly wrong pairs (a row whose partner
             # is not on the other side): drop those below median − trim · MAD.
@@ -425,12 +451,7 @@ class SemiSupervisedStitch(Stitch):
             if not pairs or pairs == prev:
                 break
             prev = pairs
-            targets = yu[ib]
-            if int(self.soft_k) > 1:
-                targets = soft_targets(
-                    mapped[ia], yu_unit, yu, int(self.soft_k), float(self.soft_temperature)
-                )
-            last = (np.vstack([X, xu[ia]]), np.vstack([Y, targets]))
+            last = (np.vstack([X, xu[ia]]), np.vstack([Y, yu[ib]]))
             coef, bias = refit(*last)
         if not self.match_moments:
             return {f"{self.base} refit": (coef, bias)}, counts
