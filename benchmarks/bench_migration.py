@@ -369,8 +369,9 @@ def main() -> None:
                 if (r["seed"], r["dataset"], r["max_docs"], r["old"], r["new"], r["mode"])
                 == (seed, ds, nd, old, new, mode)
             ]  # fmt: skip
-            if {(r["kind"], r["pairs"]) for r in cell} >= {(k, n) for k in columns for n in here}:
-                cell = [r for r in cell if r["kind"] in columns and r["pairs"] in here]
+            # Reused only when measured with exactly these kinds and sizes: the ★ (plan_pick)
+            # depends on which kinds competed.
+            if {(r["kind"], r["pairs"]) for r in cell} == {(k, n) for k in columns for n in here}:
                 print(f"resumed from {part}: {ds} {old} → {new}, {mode} mode, seed {seed}")
             else:
                 cell = measure_cell(pair, ds, mode, args, sizes, kinds, py, seed, nd)
@@ -383,7 +384,8 @@ def main() -> None:
             lines += rows
             print("\n".join(rows), flush=True)
             if part is not None:  # what is measured so far survives an interruption
-                part.with_suffix(".tmp").write_text(json.dumps(records, indent=1))
+                resumed = [r for r in resumed if r not in cell]  # cells not reached yet stay
+                part.with_suffix(".tmp").write_text(json.dumps(records + resumed, indent=1))
                 part.with_suffix(".tmp").replace(part)
     if len(seeds) > 1:
         lines += ["", *seed_summary(records, seeds)]

@@ -110,10 +110,12 @@ def test_balancing_takes_the_hub_from_the_second_row() -> None:
 def test_transport_targets_refuse_bad_input() -> None:
     b = np.eye(4)
     assert transport_targets(np.zeros((0, 4)), b, b, 2, 0.1).shape == (0, 4)
-    with pytest.raises(ValueError, match=r"one width; got a \(2, 3\) and b \(4, 4\)"):
+    with pytest.raises(ValueError, match=r"one width; got a \(2, 3\) and b_unit \(4, 4\)"):
         transport_targets(np.ones((2, 3)), b, b, 2, 0.1)
-    with pytest.raises(ValueError, match="b has 3 rows but b_unit 4"):
+    with pytest.raises(ValueError, match=r"b has shape \(3, 4\) but b_unit \(4, 4\)"):
         transport_targets(b, b, b[:3], 2, 0.1)
+    with pytest.raises(ValueError, match=r"b has shape \(4,\)"):
+        transport_targets(b, b, b[0], 2, 0.1)
     with pytest.raises(ValueError, match="temperature > 0"):
         transport_targets(b, b, b, 2, 0.0)
     with pytest.raises(ValueError, match="n_iter >= 0"):

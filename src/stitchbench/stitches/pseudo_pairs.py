@@ -98,7 +98,8 @@ def transport_targets(
 
     The plan ``P_ij ∝ exp(cos(a_i, b_j) / temperature)`` on each row's ``k`` nearest
     ``b_j`` (zero elsewhere) is scaled by ``n_iter`` Sinkhorn rounds so that every row of
-    ``a`` sends mass 1 and every row of ``b`` within reach receives the same mass; row i's
+    ``a`` sends mass 1 and every row of ``b`` within reach receives (approximately: the
+    neighbour lists limit what can be balanced) the same mass; row i's
     target is ``Σ_j P_ij b_j / Σ_j P_ij``. With ``n_iter=0`` it is a softmax over each
     row's nearest rows, where a hub (a ``b`` row near many ``a`` rows) pulls many targets
     towards it; balancing spreads ``a`` over all of ``b``, as fits two sets of texts drawn
@@ -128,12 +129,12 @@ def transport_targets(
 
     if a.ndim != 2 or b_unit.ndim != 2 or a.shape[1] != b_unit.shape[1]:
         raise ValueError(
-            f"transport targets need two row sets of one width; got a {a.shape} and b "
+            f"transport targets need two row sets of one width; got a {a.shape} and b_unit "
             f"{b_unit.shape}."
         )
-    if b.shape[0] != b_unit.shape[0]:
+    if b.ndim != 2 or b.shape[0] != b_unit.shape[0]:
         raise ValueError(
-            f"b has {b.shape[0]} rows but b_unit {b_unit.shape[0]}; give the same rows."
+            f"b has shape {b.shape} but b_unit {b_unit.shape}; give (m, d_b) rows, the same m."
         )
     if int(k) < 1 or int(n_iter) < 0 or not float(temperature) > 0:
         raise ValueError(
@@ -158,7 +159,8 @@ def transport_targets(
             idx.append(i)
         top, nbr = torch.cat(tops), torch.cat(idx)
         # Kernel in float64, each row shifted by its best cosine (a row's scale is absorbed
-        # by its Sinkhorn factor): no overflow, and no underflow for temperatures >= 1e-3.
+        # by its Sinkhorn factor): no overflow; a neighbour more than ~700 × temperature
+        # below the row's best cosine underflows to 0 (drops out: 0.7 at temperature 1e-3).
         kern = torch.exp((top - top[:, :1]) / float(temperature))
         col = torch.ones(m, dtype=torch.float64)
         flat = nbr.reshape(-1)
