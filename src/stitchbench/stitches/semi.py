@@ -38,9 +38,12 @@ rounds; ``transport_targets``): balancing keeps hub rows from drawing many targe
 Measured on Bible (MiniLM-L6 → mpnet-base, corpus mode, seed 0, ~10,800 unpaired verses a
 side, no text on both sides): nDCG@10 retention 0.889 / 0.892 / 0.895 at 100 / 250 / 500
 pairs against 0.855 / 0.874 / 0.887 with mutual neighbours (``docs/notes/few_pairs.md``,
-other cells there). Not the default: where the sides *do* share texts, transport spreads
-the rows without a partner over their neighbours, and an exact rotation is recovered to
-cosine 0.997, not 0.999 (mutual neighbours are exact).
+other cells there). Where the sides *do* share texts, transport spreads the rows without a
+partner over their neighbours (an exact rotation: cosine 0.997), so mutual rounds follow
+from the transport map, and the guard keeps whichever ranks (then lies) closer to the
+held-out pairs: the polished map on a rotation (exact), the transport map on Bible (mutual
+rounds after it fall back to 0.875 / 0.887 at 100 / 500 pairs). Not yet the default: it
+is measured on one seed.
 
 Why this and not local (per-cluster) maps: mutual nearest neighbours only add pairs the
 current map already finds unambiguous, so the refit stays a global linear map whose
@@ -227,9 +230,11 @@ class SemiSupervisedStitch(Stitch):
         coef_: (d_source, d_target) W.
         intercept_: (d_target,) b.
         fallback_: True when the supervised map was kept.
-        variant_: The refined map kept (``"recoloured"`` or ``"<base> refit"``: the base
-            kind on the pairs plus the last pseudo-pairs, chosen when it ranks the held-out
-            pairs as well and lies closer to them); None when the supervised map was kept.
+        variant_: The refined map kept (``"recoloured"``; with ``pseudo="transport"``
+            ``"transport"`` or ``"transport, then mutual"``; or ``"<base> refit"``: the base
+            kind on the pairs plus the last mutual pseudo-pairs, chosen when it ranks the
+            held-out pairs as well and lies closer to them); None when the supervised map
+            was kept.
         reason_: Why it fell back, or how the refinement was checked.
         n_pseudo_: Pseudo-pairs of each round of the final fit.
         val_mrr_supervised_: Held-out mean reciprocal rank of the supervised map (NaN when
@@ -424,9 +429,12 @@ class SemiSupervisedStitch(Stitch):
         """Self-training rounds from a start on (X, Y).
 
         Returns:
-            ``({variant: (W, b)}, pseudo-pairs per round)``: with ``match_moments`` the
-            recoloured map (first) and ``base`` refitted on the pairs plus the last round's
-            pseudo-pairs; without it the ``base`` refit alone.
+            ``({variant: (W, b)}, pseudo-pairs per round)``: with ``pseudo="transport"``
+            the map after the transport rounds (``"transport"``) and after mutual rounds
+            from it (``"transport, then mutual"``), else the mutual rounds' map
+            (``"recoloured"``; without ``match_moments`` the ``base`` refit is every
+            round's fit), and ``base`` refitted on the pairs plus the last mutual
+            pseudo-pairs.
         """
         refit: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
         refit = self._supervised
@@ -435,23 +443,27 @@ class SemiSupervisedStitch(Stitch):
             refit = partial(moments.recoloured_ridge, alpha=float(self.alpha))
         coef, bias = refit(X, Y)
         yu_unit = _unit(yu).astype(np.float32)
-        prev: set[tuple[int, int]] = set()
         counts: list[int] = []
-        last = (X, Y)
-        for _ in range(int(self.n_iter)):
-            mapped = _unit(xu @ coef + bias).astype(np.float32)
-            if self.pseudo == "transport":
+        variants: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if self.pseudo == "transport":
+            for _ in range(int(self.n_iter)):
+                mapped = _unit(xu @ coef + bias).astype(np.float32)
                 targets = transport_targets(
                     mapped, yu_unit, yu, int(self.transport_k),
                     float(self.transport_temperature), int(self.transport_iter),
                 )  # fmt: skip
                 counts.append(int(xu.shape[0]))
-                last = (np.vstack([X, xu]), np.vstack([Y, targets]))
                 moved = coef
-                coef, bias = refit(*last)
+                coef, bias = refit(np.vstack([X, xu]), np.vstack([Y, targets]))
                 if np.linalg.norm(coef - moved) <= 1e-4 * np.linalg.norm(moved):
                     break  # the map has settled
-                continue
+            variants["transport"] = (coef, bias)
+        # Mutual rounds: the refinement itself, or (after transport) a polish that makes
+        # rows with a partner on the other side exact; the guard keeps the better.
+        prev: set[tuple[int, int]] = set()
+        last = (X, Y)
+        for _ in range(int(self.n_iter)):
+            mapped = _unit(xu @ coef + bias).astype(np.float32)
             ia, ib, cos = csls_mutual_pairs(mapped, yu_unit, int(self.csls_k))
             # Outliers among the pairs' cosines are mostly wrong pairs (a row whose partner
             # is not on the other side): drop those below median − trim · MAD.
@@ -467,8 +479,11 @@ class SemiSupervisedStitch(Stitch):
             last = (np.vstack([X, xu[ia]]), np.vstack([Y, yu[ib]]))
             coef, bias = refit(*last)
         if not self.match_moments:
-            return {f"{self.base} refit": (coef, bias)}, counts
-        return {"recoloured": (coef, bias), f"{self.base} refit": self._supervised(*last)}, counts
+            return {**variants, f"{self.base} refit": (coef, bias)}, counts
+        polished = "transport, then mutual" if variants else "recoloured"
+        variants[polished] = (coef, bias)
+        variants[f"{self.base} refit"] = self._supervised(*last)
+        return variants, counts
 
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:  # pragma: no cover - fit overrides
         raise NotImplementedError
