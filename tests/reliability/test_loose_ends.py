@@ -129,3 +129,25 @@ def test_api_argv_scrubbing_runs_only_when_a_url_or_api_option_is_there():
     assert _needs_api_scrub(["--base-url", "http://127.0.0.1:1/v1", "fit"])
     assert _needs_api_scrub(["--api-key-env=MY_KEY", "--yes", "fit"])
     assert _needs_api_scrub(["--yes", "fit"])
+
+
+def test_no_help_text_loses_a_bracketed_word() -> None:
+    """Rich reads ``[word]`` in a help text as markup and drops it (``curve --help`` said
+    "Builds a ```` experiment")."""
+    import re
+
+    import typer
+
+    from stitchbench.cli.app import app
+
+    def walk(cmd, path):
+        yield path, cmd
+        for name, sub in getattr(cmd, "commands", {}).items():
+            yield from walk(sub, [*path, name])
+
+    tag = re.compile(r"(?<!\\)\[[a-z][a-z_]*\]")
+    bad = []
+    for path, cmd in walk(typer.main.get_command(app), []):
+        texts = [cmd.help or ""] + [getattr(p, "help", None) or "" for p in cmd.params]
+        bad += [(" ".join(path), m.group()) for t in texts for m in tag.finditer(t)]
+    assert bad == []

@@ -38,8 +38,9 @@ def curve(
 ) -> None:
     """Fit each kind on 50, 100, … training pairs; score held-out R², translation, retention.
 
-    Builds a ``[curve]`` experiment (source → target only) and runs it through the runner:
-    OUT is a resumable run folder (results.parquet, the figure beside it).
+    Builds a curve experiment (a config's \\[curve] table; source → target only) and runs
+    it through the runner: OUT is a resumable run folder (results.parquet, the figure
+    beside it).
     """
     from stitchbench.cli.render import frame_table
     from stitchbench.cli.run import report_summary

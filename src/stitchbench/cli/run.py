@@ -44,7 +44,7 @@ def run(
     ),
     progress: bool = typer.Option(True, help="Show tasks done/total and an ETA."),
     device: str | None = typer.Option(
-        None, help="cpu, cuda, cuda:N or auto (default: the file's [run] device)."
+        None, help="cpu, cuda, cuda:N or auto (default: the file's \\[run] device)."
     ),
 ) -> None:
     """Run CONFIG.toml: skip finished tasks, run the rest, merge DIR/results.parquet."""
