@@ -263,6 +263,29 @@ def table_rows(
     return rows
 
 
+def take_cell(
+    resumed: list[dict[str, Any]], key: tuple, wanted: set[tuple[str, int]]
+) -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]]]:
+    """Split an interrupted run's records into one cell's and the rest.
+
+    Args:
+        resumed: Records of the ``.partial.json``.
+        key: ``(seed, dataset, max_docs, old, new, mode)`` of the cell.
+        wanted: ``(kind, pairs)`` this run measures in that cell.
+
+    Returns:
+        ``(the cell's records, or None when they are not exactly one record per wanted
+        (kind, pairs): the ★ depends on which kinds competed; the other cells' records)``.
+        A cell that is not reused is dropped from the rest, so that its new records do not
+        sit beside stale ones in the partial file.
+    """
+    cols = ("seed", "dataset", "max_docs", "old", "new", "mode")
+    mine = [r for r in resumed if tuple(r[c] for c in cols) == key]
+    rest = [r for r in resumed if tuple(r[c] for c in cols) != key]
+    got = [(r["kind"], int(r["pairs"])) for r in mine]
+    return (mine if len(got) == len(wanted) and set(got) == wanted else None), rest
+
+
 def resumable(part: Path, n_boot: int) -> list[dict[str, Any]]:
     """The records an interrupted run left in ``part`` (none when it does not exist); a
     run measured with another ``--n-boot`` is refused (exit 2) rather than mixed in (older
@@ -340,6 +363,9 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     kinds = args.kinds.split(",")
     seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
+    # A bad --resume file is refused before isotrieve's virtualenv is built.
+    part = Path(args.out).with_suffix(".partial.json") if args.out else None
+    resumed = resumable(part, args.n_boot) if args.resume and part is not None else []
     py = None if args.no_isotrieve else ensure_isotrieve()
     records: list[dict[str, Any]] = []
     lines = [
@@ -353,8 +379,6 @@ def main() -> None:
         + " |",
         "|---|---|---|---:|" + "---:|" * (len(kinds) + (len(ISO_KINDS) if py else 0)),
     ]
-    part = Path(args.out).with_suffix(".partial.json") if args.out else None
-    resumed = resumable(part, args.n_boot) if args.resume and part is not None else []
     columns = kinds + ([*ISO_KINDS] if py else [])
     t0 = time.time()
     for seed, ds, direction in itertools.product(seeds, datasets, args.directions.split(",")):
@@ -364,14 +388,10 @@ def main() -> None:
         for mode in args.modes.split(","):
             src, tgt = stitch_direction(pair, mode)
             here = calibration_sizes(pair.n_calibration, sizes)
-            cell = [
-                r for r in resumed
-                if (r["seed"], r["dataset"], r["max_docs"], r["old"], r["new"], r["mode"])
-                == (seed, ds, nd, old, new, mode)
-            ]  # fmt: skip
-            # Reused only when measured with exactly these kinds and sizes: the ★ (plan_pick)
-            # depends on which kinds competed.
-            if {(r["kind"], r["pairs"]) for r in cell} == {(k, n) for k in columns for n in here}:
+            wanted = {(k, n) for k in columns for n in here}
+            reused, resumed = take_cell(resumed, (seed, ds, nd, old, new, mode), wanted)
+            if reused is not None:
+                cell = reused
                 print(f"resumed from {part}: {ds} {old} → {new}, {mode} mode, seed {seed}")
             else:
                 cell = measure_cell(pair, ds, mode, args, sizes, kinds, py, seed, nd)
@@ -384,7 +404,7 @@ def main() -> None:
             lines += rows
             print("\n".join(rows), flush=True)
             if part is not None:  # what is measured so far survives an interruption
-                resumed = [r for r in resumed if r not in cell]  # cells not reached yet stay
+                # (the resumed cells not reached yet stay in the file)
                 part.with_suffix(".tmp").write_text(json.dumps(records + resumed, indent=1))
                 part.with_suffix(".tmp").replace(part)
     if len(seeds) > 1:

@@ -33,6 +33,8 @@ def test_recovers_an_exact_rotation_from_20_pairs_and_unpaired_rows(pseudo: str)
     xu, yu = X[20:2000], Y[rng.permutation(np.arange(500, 2500))]
     st = SemiSupervisedStitch(pseudo=pseudo).fit(X[pairs], Y[pairs], X_unpaired=xu, Y_unpaired=yu)
     assert not st.fallback_ and "kept" in st.reason_ and st.n_pseudo_[-1] > 1000
+    if pseudo == "transport":  # its rounds pair every unpaired source row
+        assert st.n_pseudo_[0] == len(xu)
     test = np.arange(2000, 2500)
     # Transport alone spreads the 480 rows without a partner over their neighbours (0.997);
     # the mutual rounds after it make the map exact, and the guard keeps that one.

@@ -1,0 +1,58 @@
+"""benchmarks/bench_migration.py --resume: which saved cells are reused, and bad input."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_migration.py"
+_spec = importlib.util.spec_from_file_location("bench_migration", SCRIPT)
+assert _spec is not None and _spec.loader is not None
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+KEY = (0, "bible", 0, "minilm-l6", "mpnet-base", "corpus")
+
+
+def _rec(kind: str, pairs: int, mode: str = "corpus") -> dict:
+    seed, dataset, max_docs, old, new, _ = KEY
+    return {
+        "seed": seed, "dataset": dataset, "max_docs": max_docs, "old": old, "new": new,
+        "mode": mode, "kind": kind, "pairs": pairs,
+    }  # fmt: skip
+
+
+def test_a_cell_is_reused_only_for_exactly_the_kinds_and_sizes_asked() -> None:
+    other = _rec("affine", 100, mode="query")
+    done = [_rec("affine", 100), _rec("semi", 100), other]
+    wanted = {("affine", 100), ("semi", 100)}
+    reused, rest = bench.take_cell(done, KEY, wanted)
+    assert reused == done[:2] and rest == [other]
+    # Another set of kinds (the ★ would be stale) or a doubled record: measured again, and
+    # the old records leave the partial file.
+    assert bench.take_cell(done, KEY, {("affine", 100)}) == (None, [other])
+    assert bench.take_cell([*done, _rec("semi", 100)], KEY, wanted) == (None, [other])
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_bad_resume_input_exits_2_before_any_work(tmp_path: Path) -> None:
+    out = tmp_path / "t.md"
+    done = _run("--resume")
+    assert done.returncode == 2 and "--resume needs --out" in done.stderr
+    part = tmp_path / "t.partial.json"
+    part.write_text("{bad")
+    # Without --no-isotrieve: refused before isotrieve's virtualenv would be built.
+    done = _run("--resume", "--out", str(out))
+    assert done.returncode == 2 and "is not JSON" in done.stderr
+    part.write_text(json.dumps([{"n_boot": 50}]))
+    done = _run("--resume", "--out", str(out), "--n-boot", "200", "--no-isotrieve")
+    assert done.returncode == 2 and "--n-boot ['50'], not 200" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.partial.json"]
