@@ -296,14 +296,23 @@ def test_gate_measures_the_fallback_and_saves_its_rule(pair, tmp_path):
         ("gate", ["--pairs", "200", "--threshold", "0.9", "--fallback-share", "1"], "1.0"),
         ("gate", ["--pairs", "200", "--threshold", "0.9", "--on", "recall"], "recall"),
         ("gate", ["--pairs", "0", "--threshold", "0.9"], "--pairs 0"),
+        ("plan", ["--params", '{"semi": {"pseudo": "nearest"}}'], "nearest"),
+        ("plan", ["--params", '{"mlp": {"epochs": 3}}'], "'mlp'"),
+        ("plan", ["--params", '{"semi": {"transport_k": [10, 20]}}'], "semi.transport_k"),
+        ("plan", ["--params", "{oops"], "--params is not valid JSON"),
+        ("gate", ["--pairs", "200", "--threshold", "0.9", "--params", '{"rank": 8}'],
+         "affine.rank"),
+        ("gate", ["--pairs", "200", "--threshold", "0.9", "--kind", "semi",
+                  "--params", '{"transport_k": 0}'], "transport_k"),
+        ("gate", ["--pairs", "200", "--threshold", "0.9", "--params", "[1]"], "JSON object"),
     ],
-)
+)  # fmt: skip
 @pytest.mark.parametrize("front", ["dataset", "db"])
 def test_bad_flags_are_refused_before_any_model_loads(command, bad, named, front, tmp_path):
     """The model (and, with --db, the store) does not exist: an error naming the bad flag
     proves the flag was checked before anything was opened, loaded or embedded."""
     from stitchbench.cli.app import app
-    from stitchbench.errors import DataError
+    from stitchbench.errors import StitchbenchError
 
     source = (
         ["--dataset", "bible", "--max-docs", "50"]
@@ -315,6 +324,35 @@ def test_bad_flags_are_refused_before_any_model_loads(command, bad, named, front
         ["migrate", command, *source, "--old", "no-such-model", "--new", NEW, "--no-progress",
          *bad],
     )  # fmt: skip
-    assert isinstance(res.exception, DataError), res.output
+    assert isinstance(res.exception, StitchbenchError), res.output
     assert named in str(res.exception) and "no-such-model" not in str(res.exception)
     assert "nodb" not in str(res.exception) and not (tmp_path / "nodb").exists()
+
+
+def test_plan_and_gate_pass_params_to_the_fitted_kind(pair, tmp_path):
+    """--params reaches the stitch: the gate's saved semi stitch carries transport, its
+    retention is the plan's at the same size, and it differs from the default kind's."""
+    from stitchbench.cli.app import app
+    from stitchbench.migrate import plan_migration
+    from stitchbench.stitches import load_stitch
+
+    hyper = {"pseudo": "transport", "transport_k": 20}
+    plan = plan_migration(
+        pair, sizes=(100,), kinds=("semi",), n_boot=50, progress=False, params={"semi": hyper}
+    )
+    assert plan.params == {"semi": hyper}
+    at100 = plan.curve("semi")[0].retention.estimate
+    saved = tmp_path / "st"
+    runner = CliRunner()
+    base = ["migrate", "gate", "--dataset", "bible", "--old", OLD, "--new", NEW, "--pairs", "100",
+            "--max-docs", str(MAX_DOCS), "--no-progress", "--kind", "semi", "--threshold", "0.1",
+            "--json"]  # fmt: skip
+    res = runner.invoke(app, [*base, "--params", json.dumps(hyper), "--save-stitch", str(saved)])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["params"] == hyper and out["retention"] == pytest.approx(at100, abs=1e-9)
+    st = load_stitch(saved)
+    assert st.get_params()["pseudo"] == "transport" and st.get_params()["transport_k"] == 20
+    assert st.variant_.startswith("transport") and not st.fallback_
+    default = json.loads(runner.invoke(app, base).output)
+    assert default["params"] == {} and default["retention"] != out["retention"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -51,3 +53,16 @@ def _root(
         from stitchbench.encoders.openai_api import apply_api_options
 
         apply_api_options(base_url, api_key_env, yes)
+
+
+def json_object(text: str, flag: str, example: str) -> dict[str, Any]:
+    """``text`` parsed as a JSON object, else a DataError naming ``flag`` with ``example``."""
+    from stitchbench.errors import DataError
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{flag} is not valid JSON ({exc}); e.g. {example}.") from exc
+    if not isinstance(value, dict):
+        raise DataError(f"{flag} must be a JSON object like {example}; got {text}.")
+    return value

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
-from stitchbench.cli.app import app, console
+from stitchbench.cli.app import app, console, json_object
 from stitchbench.errors import DataError
 from stitchbench.settings import DEFAULT_MAX_DOCS
 
@@ -56,11 +55,8 @@ def curve(
     kind_list = [k.strip() for k in kinds.split(",") if k.strip()]
     if not kind_list:
         raise DataError("--kinds is empty; e.g. procrustes,affine.")
-    try:
-        hyper = json.loads(params)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"--params is not valid JSON ({exc}).") from exc
-    if not isinstance(hyper, dict) or not all(isinstance(v, dict) for v in hyper.values()):
+    hyper = json_object(params, "--params", '\'{"mlp": {"epochs": 10}}\'')
+    if not all(isinstance(v, dict) for v in hyper.values()):
         raise DataError('--params must map kinds to objects, e.g. {"mlp": {"epochs": 10}}.')
     if seeds < 1:
         raise DataError(f"--seeds must be >= 1; got {seeds}.")

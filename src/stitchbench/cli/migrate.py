@@ -10,8 +10,9 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from stitchbench.cli.app import app, console
+from stitchbench.cli.app import app, console, json_object
 
+PLAN_PARAMS_EXAMPLE = '\'{"semi": {"pseudo": "transport"}}\''
 DB_HELP = "The store: a LanceDB folder, lancedb:PATH, chroma:PATH, qdrant:PATH or postgresql://…"
 
 migrate_app = typer.Typer(
@@ -108,6 +109,10 @@ def plan_cmd(
         help="Stitch kinds to try (default: affine, linear, procrustes, lowrank and semi, "
         "which also learns from the pool's unpaired rows).",
     ),
+    params: str = typer.Option(
+        "{}",
+        help='Hyperparameters per kind as JSON, e.g. \'{"semi": {"pseudo": "transport"}}\'.',
+    ),
     max_docs: int = typer.Option(0, help="Subsample this many documents; 0 = all."),
     seed: int = typer.Option(0, help="Seed of subsample, splits, calibration order, bootstrap."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
@@ -126,7 +131,9 @@ def plan_cmd(
     except ValueError as exc:
         raise DataError(f"--sizes must be comma-separated integers; got {sizes!r}.") from exc
     kind_list = _kinds(kinds) if kinds is not None else list(DEFAULT_PLAN_KINDS)
-    check_plan_args(mode, target, kind_list, on)  # before any embedding
+    hyper = check_plan_args(  # before any embedding
+        mode, target, kind_list, on, json_object(params, "--params", PLAN_PARAMS_EXAMPLE)
+    )
     if figure is not None and figure.suffix.lower() != ".png":
         raise DataError(f"--figure {figure}: give a .png path, e.g. plan.png.")
     src_data = _source(dataset, db, table, text_column, column, id_column, sample, queries,
@@ -143,6 +150,7 @@ def plan_cmd(
         max_docs=max_docs or None,
         seed=seed,
         progress=progress and not as_json,
+        params=hyper,
     )
     kind, pairs = plan.recommended()
     if figure is not None:
@@ -171,6 +179,7 @@ def plan_cmd(
                     "notes": plan.notes,
                     "pool": plan.pool,
                     "n_queries": plan.n_queries,
+                    "params": plan.params,
                     "recommended_kind": kind,
                     "recommended_pairs": pairs,
                     "pairs_needed": {k: plan.pairs_needed(k) for k in plan.kinds()},
@@ -254,6 +263,9 @@ def gate_cmd(
     ),
     mode: str = typer.Option("corpus", help=MODE_HELP),
     kind: str = typer.Option("affine", help="Stitch kind."),
+    params: str = typer.Option(
+        "{}", help='The kind\'s hyperparameters as JSON, e.g. \'{"pseudo": "transport"}\'.'
+    ),
     max_docs: int = typer.Option(0, help="Subsample this many documents; 0 = all."),
     seed: int = typer.Option(0, help="Seed of subsample, splits, calibration order, bootstrap."),
     save_stitch: Path | None = typer.Option(None, help="Save the fitted stitch here (for apply)."),
@@ -271,7 +283,10 @@ def gate_cmd(
     from stitchbench.migrate import gate_migration
     from stitchbench.migrate.gate import check_gate_args
 
-    check_gate_args(mode, kind, pairs, threshold, fallback_share, on)  # before any embedding
+    hyper = check_gate_args(  # before any embedding
+        mode, kind, pairs, threshold, fallback_share, on,
+        json_object(params, "--params", "'{\"pseudo\": \"transport\"}'"),
+    )  # fmt: skip
     src_data = _source(dataset, db, table, text_column, column, id_column, sample, queries,
                        qrels, old, new, seed, progress and not as_json, max_docs)  # fmt: skip
     res = gate_migration(
@@ -288,6 +303,7 @@ def gate_cmd(
         save_stitch=save_stitch,
         progress=progress and not as_json,
         fallback_share=fallback_share,
+        params=hyper,
     )
     d = res.to_dict()
     if as_json:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from stitchbench.cli.app import app, console
+from stitchbench.cli.app import app, console, json_object
 from stitchbench.errors import DataError
 from stitchbench.settings import DEFAULT_MAX_DOCS
 
@@ -45,12 +44,7 @@ def fit(
     from stitchbench.results import layer_name
     from stitchbench.stitches import load_stitch
 
-    try:
-        hyper = json.loads(params)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"--params is not valid JSON ({exc}); e.g. '{{\"rank\": 8}}'.") from exc
-    if not isinstance(hyper, dict):
-        raise DataError(f"--params must be a JSON object like '{{\"rank\": 8}}'; got {params}.")
+    hyper = json_object(params, "--params", "'{\"rank\": 8}'")
     if source == target and layer is None:
         raise DataError(
             f"--source and --target are both {source!r}: a model stitched to itself is the "

@@ -297,14 +297,14 @@ def _check_param_value(kind: str, param: str, value: Any, key: str) -> Any:
 
 
 def _check_params(
-    raw: Any, kinds: tuple[str, ...]
+    raw: Any, kinds: tuple[str, ...], root: str = "stitches.params"
 ) -> tuple[tuple[str, tuple[tuple[str, tuple[Any, ...]], ...]], ...]:
     from stitchbench.stitches import STITCH_KINDS, make_stitch
 
-    _check_keys(raw, "stitches.params", sorted(STITCH_KINDS))
+    _check_keys(raw, root, sorted(STITCH_KINDS))
     out = []
     for kind, table in raw.items():
-        key = f"stitches.params.{kind}"
+        key = f"{root}.{kind}" if root else kind
         allowed = list(STITCH_KINDS[kind]().get_params())
         _check_keys(table, key, allowed)
         axes = []
@@ -339,6 +339,58 @@ def _check_params(
             )
         out.append((kind, axes_t))
     return tuple(sorted(out))
+
+
+def check_kind_params(
+    raw: Any, kinds: Sequence[str], flag: str = "--params"
+) -> dict[str, dict[str, Any]]:
+    """One set of hyperparameters per stitch kind, checked as a config's
+    ``[stitches.params.KIND]`` is (names, types, each kind's own rules), without sweeps.
+
+    Args:
+        raw: ``{kind: {param: value}}``, e.g. parsed from ``--params`` JSON.
+        kinds: The kinds the caller fits; parameters for another kind are refused.
+        flag: How errors name the input (the command-line flag).
+
+    Returns:
+        ``{kind: {param: value}}`` with values normalized (floats, tuples).
+
+    Raises:
+        ConfigError: One line naming ``flag`` and the offending kind or parameter.
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            f'{flag} must map kinds to objects, e.g. {{"semi": {{"pseudo": '
+            f'"transport"}}}}; got {_type_name(raw)}.'
+        )
+    from stitchbench.stitches import STITCH_KINDS
+
+    for kind in raw:
+        if kind not in STITCH_KINDS:
+            raise ConfigError(
+                f"{flag} names {kind!r}, which is not a stitch kind; known: "
+                f"{', '.join(sorted(STITCH_KINDS))}."
+            )
+    try:
+        axes = _check_params(raw, tuple(raw), root="")
+    except ConfigError as exc:
+        raise ConfigError(f"{flag} {str(exc).removeprefix('config key ')}") from None
+    for kind in raw:
+        if kind not in kinds:
+            raise ConfigError(
+                f"{flag} sets parameters of {kind!r}, which is not among the kinds fitted "
+                f"({', '.join(kinds)}); add it to the kinds or drop it from {flag}."
+            )
+    out: dict[str, dict[str, Any]] = {}
+    for kind, params in axes:
+        for param, values in params:
+            if len(values) > 1:
+                raise ConfigError(
+                    f"{flag} `{kind}.{param}`: a list of {len(values)} values is a sweep, "
+                    "which this command does not run; give one value."
+                )
+        out[kind] = {param: values[0] for param, values in params}
+    return out
 
 
 def _layers(v: Any) -> str | tuple[int, ...]:

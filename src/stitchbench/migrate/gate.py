@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from stitchbench.evaluate.thresholds import (
     check_threshold_map,
     fit_threshold_map,
 )
+from stitchbench.experiment.config import check_kind_params
 from stitchbench.migrate.calibration import (
     RETENTION_METRIC,
     PairData,
@@ -100,6 +102,7 @@ class GateResult:
             threshold's selection against the native one.
         fallback: Retention with the least trusted share re-embedded natively
             (``fallback_share``; None when not asked or without relevance judgements).
+        params: The kind's hyperparameters given (the rest keep their defaults).
     """
 
     passed: bool
@@ -116,6 +119,7 @@ class GateResult:
     stitch_source: str = ""
     stitch_target: str = ""
     fallback: FallbackEstimate | None = None
+    params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def figure(self) -> Interval:
@@ -148,6 +152,7 @@ class GateResult:
             "mode": self.point.mode,
             "kind": self.point.kind,
             "pairs": self.point.n_pairs,
+            "params": self.params,
             "dataset": self.dataset,
             "old": self.old,
             "new": self.new,
@@ -174,19 +179,31 @@ class GateResult:
 
 
 def check_gate_args(
-    mode: str, kind: str, pairs: int, threshold: float, fallback_share: float, on: str | None
-) -> None:
+    mode: str,
+    kind: str,
+    pairs: int,
+    threshold: float,
+    fallback_share: float,
+    on: str | None,
+    params: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Everything of a gate that is wrong whatever the data: the front door of
-    :func:`gate_migration` and ``migrate gate`` (before any model loads)."""
+    :func:`gate_migration` and ``migrate gate`` (before any model loads).
+
+    Returns:
+        ``params`` (the kind's hyperparameters) checked and normalized.
+    """
     check_mode(mode)
     check_on_name(on)
     check_kind(kind)
+    hyper = check_kind_params({kind: dict(params)} if params else {}, [kind]).get(kind, {})
     if pairs < 1:
         raise DataError(f"--pairs {pairs} must be at least 1.")
     if not math.isfinite(threshold) or threshold <= 0:
         raise DataError(f"--threshold {threshold} must be a positive retention, e.g. 0.95.")
     if not 0.0 <= fallback_share < 1.0:
         raise DataError(f"--fallback-share {fallback_share} must lie in [0, 1), e.g. 0.1.")
+    return hyper
 
 
 def gate_migration(
@@ -206,6 +223,7 @@ def gate_migration(
     progress: bool = True,
     on: str | None = None,
     fallback_share: float = 0.0,
+    params: Mapping[str, Any] | None = None,
 ) -> GateResult:
     """Fit ``kind`` on ``pairs`` calibration documents; compare held-out retention to a threshold.
 
@@ -229,11 +247,12 @@ def gate_migration(
         fallback_share: Also measure retention with this share of the translated side
             re-embedded natively, least trusted first (:class:`FallbackEstimate`); the
             verdict stays on the stitch alone.
+        params: The kind's hyperparameters, e.g. ``{"pseudo": "transport"}`` for ``semi``.
 
     Returns:
         A :class:`GateResult`.
     """
-    check_gate_args(mode, kind, pairs, threshold, fallback_share, on)
+    hyper = check_gate_args(mode, kind, pairs, threshold, fallback_share, on, params)
     pair = (
         dataset
         if isinstance(dataset, PairData)
@@ -242,7 +261,7 @@ def gate_migration(
         )
     )
     metric = check_on(on, pair)
-    stitch = fit_calibration_stitch(pair, kind, pairs, mode)
+    stitch = fit_calibration_stitch(pair, kind, pairs, mode, hyper)
     point = score_stitch(pair, stitch, pairs, mode, n_boot=n_boot, seed=seed)
     tmap, check = _score_map(pair, stitch, pairs, mode, seed)
     if tmap is not None:
@@ -276,6 +295,7 @@ def gate_migration(
         fallback=fallback,
         stitch_source=stitch.source or "",
         stitch_target=stitch.target or "",
+        params=hyper,
     )
 
 

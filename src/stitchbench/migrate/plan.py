@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from stitchbench.corpora import Corpus
 from stitchbench.errors import DataError
+from stitchbench.experiment.config import check_kind_params
 from stitchbench.migrate.calibration import (
     PairData,
     RetentionPoint,
@@ -46,6 +47,7 @@ class MigrationPlan:
         metric: What ``target`` applies to: ``"retention"`` (nDCG@10, needs relevance
             judgements) or ``"overlap"`` (label-free overlap@10 with native B).
         notes: What loading decided (e.g. how pseudo-queries were drawn).
+        params: Hyperparameters given per kind (the rest keep their defaults).
     """
 
     dataset: str
@@ -58,6 +60,7 @@ class MigrationPlan:
     pool: int = 0
     metric: str = "retention"
     notes: list[str] = field(default_factory=list)
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def kinds(self) -> list[str]:
         """Kinds planned, in order."""
@@ -152,9 +155,19 @@ def check_on_name(on: str | None) -> None:
         raise DataError(f"--on {on!r}: use retention (nDCG@10) or overlap (label-free).")
 
 
-def check_plan_args(mode: str, target: float, kinds: Sequence[str], on: str | None) -> None:
+def check_plan_args(
+    mode: str,
+    target: float,
+    kinds: Sequence[str],
+    on: str | None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Everything of a plan that is wrong whatever the data: the front door of
-    :func:`plan_migration` and ``migrate plan`` (before any model loads)."""
+    :func:`plan_migration` and ``migrate plan`` (before any model loads).
+
+    Returns:
+        ``params`` checked and normalized (``{kind: {param: value}}``).
+    """
     check_mode(mode)
     check_on_name(on)
     if not 0 < target <= 2:
@@ -163,6 +176,7 @@ def check_plan_args(mode: str, target: float, kinds: Sequence[str], on: str | No
         raise DataError("--kinds is empty; name at least one stitch kind (e.g. affine,semi).")
     for k in kinds:
         check_kind(k)
+    return check_kind_params(dict(params or {}), kinds)
 
 
 def check_on(on: str | None, pair: PairData) -> str:
@@ -192,6 +206,7 @@ def plan_migration(
     n_boot: int = 1000,
     progress: bool = True,
     on: str | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> MigrationPlan:
     """Fit each kind on growing calibration sizes and measure held-out retention.
 
@@ -215,11 +230,12 @@ def plan_migration(
         on: The figure ``target`` applies to: ``"retention"`` (nDCG@10) or
             ``"overlap"`` (label-free overlap@10 with native B); default retention where
             relevance judgements exist, else overlap.
+        params: Hyperparameters per kind, e.g. ``{"semi": {"pseudo": "transport"}}``.
 
     Returns:
         A :class:`MigrationPlan`.
     """
-    check_plan_args(mode, target, kinds, on)
+    hyper = check_plan_args(mode, target, kinds, on, params)
     pair = (
         dataset
         if isinstance(dataset, PairData)
@@ -238,9 +254,10 @@ def plan_migration(
         pool=pair.n_calibration,
         metric=metric,
         notes=list(pair.notes),
+        params=hyper,
     )
     grid = [(n, k) for n in calibration_sizes(pair.n_calibration, sizes) for k in kinds]
     for n, k in tqdm(grid, desc=f"plan {mode} {pair.old}→{pair.new}", disable=not progress):
-        stitch = fit_calibration_stitch(pair, k, n, mode)
+        stitch = fit_calibration_stitch(pair, k, n, mode, hyper.get(k))
         plan.points.append(score_stitch(pair, stitch, n, mode, n_boot=n_boot, seed=seed))
     return plan
