@@ -13,7 +13,9 @@ each calibration size (``MigrationPlan.best_at``); ``--seeds 0,1,2`` repeats eve
 seed (splits, calibration order, bootstrap) and adds a table of means and ranges;
 ``--figure`` draws every cell, isotrieve's mappings beside stitchbench's kinds. With
 ``--out``, each cell's records are saved as it finishes (``.partial.json``); ``--resume``
-reuses them after an interruption and measures only the cells still missing.
+reuses them after an interruption and measures only the cells still missing. ``--params``
+sets kinds' hyperparameters as ``migrate plan --params`` does (e.g. ``semi``'s transport
+pseudo-targets); records carry them, and a resumed run never mixes in other ones.
 
 Embeddings come from the shared store (mpnet-base encodes ~36 texts/s on 2 free cores: warm
 the store first, e.g. by running this once per dataset); only the test queries are embedded.
@@ -39,8 +41,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from stitchbench.errors import StitchbenchError
 from stitchbench.migrate import PairData, load_pair, plan_migration, score_stitch
 from stitchbench.migrate.calibration import calibration_sizes, stitch_direction
+from stitchbench.migrate.plan import check_plan_args
 from stitchbench.stitches.base import Stitch
 
 ISOVENV = Path("/tmp/isovenv")
@@ -215,7 +219,7 @@ def measure_cell(
     src, tgt = stitch_direction(pair, mode)
     plan = plan_migration(
         pair, mode=mode, target=args.target, sizes=sizes, kinds=kinds,
-        n_boot=args.n_boot, seed=seed, progress=True,
+        n_boot=args.n_boot, seed=seed, progress=True, params=args.params,
     )  # fmt: skip
     extra = []
     if py is not None:
@@ -236,6 +240,7 @@ def measure_cell(
                 "overlap@10": a.overlap.estimate if a else None,
                 # iso points compete only in the table
                 "plan_pick": p.kind == plan.best_at(p.n_pairs), "n_boot": args.n_boot,
+                "params": plan.params.get(p.kind, {}),
             }
         )  # fmt: skip
     return records
@@ -286,10 +291,12 @@ def take_cell(
     return (mine if len(got) == len(wanted) and set(got) == wanted else None), rest
 
 
-def resumable(part: Path, n_boot: int) -> list[dict[str, Any]]:
+def resumable(
+    part: Path, n_boot: int, params: dict[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """The records an interrupted run left in ``part`` (none when it does not exist); a
-    run measured with another ``--n-boot`` is refused (exit 2) rather than mixed in (older
-    records do not say theirs)."""
+    run measured with another ``--n-boot`` or other ``--params`` is refused (exit 2)
+    rather than mixed in (older records do not say theirs: their default is assumed)."""
     if not part.is_file():
         return []
     try:
@@ -302,6 +309,15 @@ def resumable(part: Path, n_boot: int) -> list[dict[str, Any]]:
         print(
             f"--resume: {part} was measured with --n-boot {sorted(map(str, other))}, not "
             f"{n_boot}; rerun with that --n-boot or delete it to start over.",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    params = params or {}
+    odd = sorted({r["kind"] for r in records if r.get("params", {}) != params.get(r["kind"], {})})
+    if odd:
+        print(
+            f"--resume: {part} measured {', '.join(odd)} with other --params than "
+            f"{json.dumps(params)}; rerun with those --params or delete it to start over.",
             file=sys.stderr,
         )
         sys.exit(2)
@@ -328,6 +344,12 @@ def main() -> None:
         default=None,
         help="Comma-separated seeds (splits, calibration order, bootstrap); with more than "
         "one, a last table gives each cell's mean and range over seeds.",
+    )
+    ap.add_argument(
+        "--params",
+        default="{}",
+        help="Hyperparameters per kind as JSON, as for `migrate plan --params`, e.g. "
+        '\'{"semi": {"pseudo": "transport"}}\'.',
     )
     ap.add_argument("--no-isotrieve", action="store_true")
     ap.add_argument("--out", default=None, help="Write the markdown table (and a .json) here.")
@@ -362,17 +384,26 @@ def main() -> None:
     max_docs += [max_docs[-1]] * (len(datasets) - len(max_docs))
     sizes = [int(s) for s in args.sizes.split(",")]
     kinds = args.kinds.split(",")
+    try:  # checked like the CLI's, before anything is embedded
+        args.params = check_plan_args("corpus", args.target, kinds, None, json.loads(args.params))
+    except json.JSONDecodeError as e:
+        print(f"--params is not valid JSON ({e}): {args.params}", file=sys.stderr)
+        sys.exit(2)
+    except StitchbenchError as e:  # names the flag and the kind or parameter
+        print(e, file=sys.stderr)
+        sys.exit(2)
     seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
     # A bad --resume file is refused before isotrieve's virtualenv is built.
     part = Path(args.out).with_suffix(".partial.json") if args.out else None
-    resumed = resumable(part, args.n_boot) if args.resume and part is not None else []
+    resumed = resumable(part, args.n_boot, args.params) if args.resume and part is not None else []
     py = None if args.no_isotrieve else ensure_isotrieve()
     records: list[dict[str, Any]] = []
     lines = [
         "nDCG@10 retention (÷ native nDCG@10 of the space searched), 95% paired bootstrap "
         "interval over held-out queries; ov = the label-free overlap@10 with native NEW's "
         "top-10 on the same queries; ★ = the kind `migrate plan` finds best at that many "
-        "pairs (`MigrationPlan.best_at`)",
+        "pairs (`MigrationPlan.best_at`)"
+        + (f"; hyperparameters: {json.dumps(args.params)}" if args.params else ""),
         "",
         "| dataset | old → new | mode (stitch) | pairs | "
         + " | ".join(kinds + ([*ISO_KINDS] if py else []))

@@ -56,3 +56,24 @@ def test_bad_resume_input_exits_2_before_any_work(tmp_path: Path) -> None:
     done = _run("--resume", "--out", str(out), "--n-boot", "200", "--no-isotrieve")
     assert done.returncode == 2 and "--n-boot ['50'], not 200" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.partial.json"]
+
+
+def test_params_are_checked_first_and_never_mixed_on_resume(tmp_path: Path) -> None:
+    out = tmp_path / "t.md"
+    # Without --no-isotrieve: refused before isotrieve's virtualenv would be built.
+    done = _run("--kinds", "affine,semi", "--params", '{"semi": {"pseudo": "nearest"}}')
+    assert done.returncode == 2 and "nearest" in done.stderr
+    done = _run("--kinds", "affine", "--params", '{"semi": {"pseudo": "transport"}}')
+    assert done.returncode == 2 and "'semi'" in done.stderr and "kinds" in done.stderr
+    done = _run("--params", "{oops")
+    assert done.returncode == 2 and "not valid JSON" in done.stderr
+    # A partial run of semi with its default is not resumed as the transport variant.
+    part = tmp_path / "t.partial.json"
+    part.write_text(json.dumps([{**_rec("semi", 100), "n_boot": 200}]))
+    args = ("--resume", "--out", str(out), "--n-boot", "200", "--no-isotrieve", "--kinds")
+    done = _run(*args, "semi", "--params", '{"semi": {"pseudo": "transport"}}')
+    assert done.returncode == 2 and "other --params" in done.stderr, done.stderr
+    part.write_text(json.dumps([{**_rec("semi", 100), "n_boot": 200, "params": {"alpha": 2.0}}]))
+    done = _run(*args, "semi")
+    assert done.returncode == 2 and "other --params" in done.stderr, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.partial.json"]
