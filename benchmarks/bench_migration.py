@@ -312,7 +312,7 @@ def resumable(
             file=sys.stderr,
         )
         sys.exit(2)
-    params = params or {}
+    params = json.loads(json.dumps(params or {}))  # as the records hold them (lists)
     odd = sorted({r["kind"] for r in records if r.get("params", {}) != params.get(r["kind"], {})})
     if odd:
         print(

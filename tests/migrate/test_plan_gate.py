@@ -356,3 +356,43 @@ def test_plan_and_gate_pass_params_to_the_fitted_kind(pair, tmp_path):
     assert st.variant_.startswith("transport") and not st.fallback_
     default = json.loads(runner.invoke(app, base).output)
     assert default["params"] == {} and default["retention"] != out["retention"]
+
+
+def test_params_front_door_refuses_what_a_fit_would_and_takes_what_it_can():
+    """Library front doors (no model): one DataError naming --params for every bad value a
+    fit would only refuse after embedding; tables and nulls where a kind takes them."""
+    from stitchbench.errors import DataError
+    from stitchbench.experiment.config import check_kind_params
+    from stitchbench.migrate.gate import check_gate_args
+    from stitchbench.migrate.plan import check_plan_args
+
+    def gate(kind, params):
+        return check_gate_args("corpus", kind, 100, 0.9, 0.0, None, params)
+
+    for kind, params, named in [
+        ("affine", {"alphas": []}, "alphas is empty"),
+        ("affine", {"alphas": [-1.0]}, ">= 0"),
+        ("affine", {"validation_fraction": 5}, "validation_fraction"),
+        ("affine", {"alpha_selection": "bogus"}, "alpha_selection"),
+        ("procrustes", {"chunk_rows": 0}, "chunk_rows"),
+        ("lowrank", {"rank": 0}, "rank must be >= 1"),
+        ("semi", {"base_params": 5}, "semi.base_params"),
+        ("semi", {"semi": {"pseudo": "transport"}}, "semi's own parameters"),
+        ("identity", {"x": 1}, "identity.x"),
+        ("affine", {"alphas": "a"}, "list like [0.0"),
+    ]:
+        with pytest.raises(DataError, match="--params") as err:
+            gate(kind, params)
+        assert named in str(err.value), err.value
+    assert "none" in str(pytest.raises(DataError, gate, "identity", {"x": 1}).value)
+    with pytest.raises(DataError, match="JSON object|map kinds"):
+        check_plan_args("corpus", 0.9, ["affine"], None, [1])  # type: ignore[arg-type]
+    # What a kind does take: a table for semi's base, null for lowrank's rank, and the
+    # unpaired kind (whose own check needs the data) is checked without it.
+    assert gate("semi", {"base": "procrustes", "base_params": {"scale": True}}) == {
+        "base": "procrustes", "base_params": {"scale": True},
+    }  # fmt: skip
+    assert gate("lowrank", {"rank": None}) == {"rank": None}
+    assert check_kind_params({"unpaired": {"n_clusters": 10}}, ["unpaired"]) == {
+        "unpaired": {"n_clusters": 10}
+    }

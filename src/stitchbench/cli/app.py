@@ -56,7 +56,16 @@ def _root(
 
 
 def json_object(text: str, flag: str, example: str) -> dict[str, Any]:
-    """``text`` parsed as a JSON object, else a DataError naming ``flag`` with ``example``."""
+    """``text`` parsed as a JSON object.
+
+    Args:
+        text: What the user typed.
+        flag: The option it came from (named in errors).
+        example: A valid value, shown in errors.
+
+    Raises:
+        DataError: ``text`` is not JSON, or not an object.
+    """
     from stitchbench.errors import DataError
 
     try:

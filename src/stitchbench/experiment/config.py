@@ -182,6 +182,7 @@ def _type_name(v: Any) -> str:
         float: "float",
         str: "string",
         list: "list",
+        tuple: "list",
         dict: "table",
     }.get(type(v), type(v).__name__)
 
@@ -227,7 +228,7 @@ def _check_keys(table: Mapping[str, Any], key: str, allowed: Sequence[str]) -> N
             raise _fail(
                 where,
                 f"unknown key; allowed in {f'[{key}]' if key else 'the file'}: "
-                f"{', '.join(allowed)}",
+                f"{', '.join(allowed) or 'none'}",
             )
 
 
@@ -267,6 +268,25 @@ def _default_is_sequence(kind: str, param: str) -> bool:
     return isinstance(STITCH_KINDS[kind]().get_params().get(param), list | tuple)
 
 
+def _takes_no_arguments(method: Any) -> bool:
+    import inspect
+
+    return all(
+        p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        for p in inspect.signature(method).parameters.values()
+    )
+
+
+def _takes_mapping(kind: str, param: str) -> bool:
+    """Whether the kind's ``param`` is annotated as a dict (a table of its own)."""
+    import inspect
+
+    from stitchbench.stitches import STITCH_KINDS
+
+    hint = inspect.signature(STITCH_KINDS[kind].__init__).parameters[param].annotation
+    return "dict" in str(hint)
+
+
 def _check_param_value(kind: str, param: str, value: Any, key: str) -> Any:
     from stitchbench.stitches import STITCH_KINDS
 
@@ -285,14 +305,20 @@ def _check_param_value(kind: str, param: str, value: Any, key: str) -> Any:
             isinstance(x, int | float) and not isinstance(x, bool) for x in value
         )
         value = tuple(value) if ok else value
+    elif value is None:  # JSON null: the default itself
+        ok = True
+    elif _takes_mapping(kind, param):  # e.g. semi's base_params
+        ok = isinstance(value, Mapping)
+        value = dict(value) if ok else value
     else:  # None default: any scalar
         ok = isinstance(value, int | float | str | bool)
     if not ok:
-        raise _fail(
-            key,
-            f"expected {_type_name(default) if default is not None else 'a scalar'} like "
-            f"{default!r}, got {_type_name(value)} {value!r}",
-        )
+        if default is None:
+            want = "a table of parameters" if _takes_mapping(kind, param) else "a scalar"
+        else:
+            shown = list(default) if isinstance(default, tuple) else default
+            want = f"{_type_name(default)} like {shown!r}"
+        raise _fail(key, f"expected {want}, got {_type_name(value)} {value!r}")
     return value
 
 
@@ -327,7 +353,7 @@ def _check_params(
             try:
                 st = make_stitch(kind, **dict(zip((p for p, _ in axes_t), point, strict=True)))
                 check = getattr(st, "_check_params", None)
-                if callable(check):
+                if callable(check) and _takes_no_arguments(check):  # not the data checks
                     check()
             except StitchbenchError as exc:
                 raise _fail(key, str(exc)) from None
@@ -356,36 +382,37 @@ def check_kind_params(
         ``{kind: {param: value}}`` with values normalized (floats, tuples).
 
     Raises:
-        ConfigError: One line naming ``flag`` and the offending kind or parameter.
+        DataError: One line naming ``flag`` and the offending kind or parameter.
     """
+    from stitchbench.errors import DataError
+    from stitchbench.stitches import STITCH_KINDS
+
     if not isinstance(raw, Mapping):
-        raise ConfigError(
+        raise DataError(
             f'{flag} must map kinds to objects, e.g. {{"semi": {{"pseudo": '
             f'"transport"}}}}; got {_type_name(raw)}.'
         )
-    from stitchbench.stitches import STITCH_KINDS
-
     for kind in raw:
         if kind not in STITCH_KINDS:
-            raise ConfigError(
+            raise DataError(
                 f"{flag} names {kind!r}, which is not a stitch kind; known: "
                 f"{', '.join(sorted(STITCH_KINDS))}."
             )
     try:
         axes = _check_params(raw, tuple(raw), root="")
     except ConfigError as exc:
-        raise ConfigError(f"{flag} {str(exc).removeprefix('config key ')}") from None
+        raise DataError(f"{flag} {str(exc).removeprefix('config key ')}") from None
     for kind in raw:
         if kind not in kinds:
-            raise ConfigError(
+            raise DataError(
                 f"{flag} sets parameters of {kind!r}, which is not among the kinds fitted "
-                f"({', '.join(kinds)}); add it to the kinds or drop it from {flag}."
+                f"({', '.join(kinds)}); add it to --kinds or drop it from {flag}."
             )
     out: dict[str, dict[str, Any]] = {}
     for kind, params in axes:
         for param, values in params:
             if len(values) > 1:
-                raise ConfigError(
+                raise DataError(
                     f"{flag} `{kind}.{param}`: a list of {len(values)} values is a sweep, "
                     "which this command does not run; give one value."
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -35,6 +36,7 @@ from stitchbench.migrate.calibration import (
 from stitchbench.migrate.plan import check_on, check_on_name
 from stitchbench.scores import unit_rows
 from stitchbench.stats import Interval, bootstrap_retention
+from stitchbench.stitches import STITCH_KINDS
 from stitchbench.store import EmbeddingStore
 
 
@@ -190,13 +192,31 @@ def check_gate_args(
     """Everything of a gate that is wrong whatever the data: the front door of
     :func:`gate_migration` and ``migrate gate`` (before any model loads).
 
+    Args:
+        mode: ``"corpus"`` or ``"query"``.
+        kind: Stitch kind.
+        pairs: Calibration pairs (at least 1; the pool's size is checked with the data).
+        threshold: Positive retention to pass.
+        fallback_share: Share re-embedded natively, in [0, 1).
+        on: ``"retention"``, ``"overlap"`` or None.
+        params: The kind's own hyperparameters (``{"pseudo": "transport"}``), or None.
+
     Returns:
-        ``params`` (the kind's hyperparameters) checked and normalized.
+        ``params`` checked, normalized (floats, tuples) and ready for the kind.
+
+    Raises:
+        DataError: One line naming the flag and what to give instead.
     """
     check_mode(mode)
     check_on_name(on)
     check_kind(kind)
-    hyper = check_kind_params({kind: dict(params)} if params else {}, [kind]).get(kind, {})
+    if isinstance(params, Mapping) and any(k in STITCH_KINDS and isinstance(v, Mapping) for k, v in params.items()):
+        raise DataError(
+            f'--params gives {kind}\'s own parameters, e.g. \'{{"pseudo": "transport"}}\' '
+            f"for semi, not a table per kind as migrate plan's --params does; got "
+            f"{json.dumps(params)}."
+        )
+    hyper = check_kind_params({kind: params} if params else {}, [kind]).get(kind, {})
     if pairs < 1:
         raise DataError(f"--pairs {pairs} must be at least 1.")
     if not math.isfinite(threshold) or threshold <= 0:

@@ -165,8 +165,18 @@ def check_plan_args(
     """Everything of a plan that is wrong whatever the data: the front door of
     :func:`plan_migration` and ``migrate plan`` (before any model loads).
 
+    Args:
+        mode: ``"corpus"`` or ``"query"``.
+        target: Target retention, in (0, 2].
+        kinds: Stitch kinds planned (at least one).
+        on: ``"retention"``, ``"overlap"`` or None.
+        params: ``{kind: {param: value}}`` for some of ``kinds``, or None.
+
     Returns:
-        ``params`` checked and normalized (``{kind: {param: value}}``).
+        ``params`` checked, normalized (floats, tuples) and ready for the kinds.
+
+    Raises:
+        DataError: One line naming the flag and what to give instead.
     """
     check_mode(mode)
     check_on_name(on)
@@ -176,7 +186,7 @@ def check_plan_args(
         raise DataError("--kinds is empty; name at least one stitch kind (e.g. affine,semi).")
     for k in kinds:
         check_kind(k)
-    return check_kind_params(dict(params or {}), kinds)
+    return check_kind_params(params if params is not None else {}, kinds)
 
 
 def check_on(on: str | None, pair: PairData) -> str:

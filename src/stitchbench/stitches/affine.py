@@ -57,6 +57,10 @@ class _RidgeStitch(MomentStitch):
             )
         return alphas
 
+    def _check_params(self) -> None:
+        super()._check_params()
+        self._alphas()
+
     def _holdout_fraction(self) -> float | None:
         alphas = self._alphas()
         if len(alphas) > 1 and self.alpha_selection == "holdout":

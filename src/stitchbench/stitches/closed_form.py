@@ -81,6 +81,15 @@ class MomentStitch(Stitch):
         """Share of rows to hold out for choosing hyperparameters, or None."""
         return None
 
+    def _check_params(self) -> None:
+        """Hyperparameters wrong whatever the data (a config or a ``--params`` flag is
+        checked with this before anything is embedded; ``fit`` checks them again)."""
+        if int(self.chunk_rows) < 1:
+            raise DataError(f"chunk_rows must be >= 1; got {self.chunk_rows}.")
+        fraction = getattr(self, "validation_fraction", None)
+        if fraction is not None and not 0 < float(fraction) < 1:
+            raise DataError(f"validation_fraction must be in (0, 1); got {fraction}.")
+
     def fit(self, X: np.ndarray, Y: np.ndarray) -> Self:
         """Fit on paired rows, streaming moments in ``chunk_rows`` chunks.
 
@@ -97,6 +106,7 @@ class MomentStitch(Stitch):
         """``fit``, sharing factorizations through ``cache`` with other fits on the same X rows
         (and the same holdout split): one source, many targets."""
         check_rows_paired(X, Y)
+        self._check_params()
         n = X.shape[0]
         frac = self._holdout_fraction()
         holdout = holdout_mask(n, frac, getattr(self, "seed", 0)) if frac is not None else None

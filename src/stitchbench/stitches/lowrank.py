@@ -118,6 +118,10 @@ class LowRankStitch(MomentStitch):
         # Always: even a fixed rank and α are checked against the mean predictor.
         return self.validation_fraction
 
+    def _check_params(self) -> None:
+        super()._check_params()
+        self._candidates(1)
+
     def _candidates(self, max_rank: int) -> tuple[list[int], list[float]]:
         if self.rank is not None and int(self.rank) < 1:
             raise DataError(f"rank must be >= 1 (or None to choose it); got {self.rank}.")

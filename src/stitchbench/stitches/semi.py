@@ -68,7 +68,7 @@ rows were given). The final map is fitted on every pair.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, Self
 
@@ -295,6 +295,11 @@ class SemiSupervisedStitch(Stitch):
     def _check_params(self) -> None:
         if self.base not in BASES:
             raise DataError(f"base must be one of {', '.join(BASES)}; got {self.base!r}.")
+        if self.base_params is not None and not isinstance(self.base_params, Mapping):
+            raise DataError(
+                f"base_params must be a table of {self.base}'s parameters, e.g. "
+                f"{{'scale': True}}; got {self.base_params!r}."
+            )
         make_stitch(self.base, **(self.base_params or {}))  # names a bad parameter
         if self.pseudo not in PSEUDO:
             raise DataError(f"pseudo must be one of {', '.join(PSEUDO)}; got {self.pseudo!r}.")
