@@ -210,7 +210,10 @@ def check_gate_args(
     check_mode(mode)
     check_on_name(on)
     check_kind(kind)
-    if isinstance(params, Mapping) and any(k in STITCH_KINDS and isinstance(v, Mapping) for k, v in params.items()):
+    per_kind = isinstance(params, Mapping) and any(
+        k in STITCH_KINDS and isinstance(v, Mapping) for k, v in params.items()
+    )
+    if per_kind:
         raise DataError(
             f'--params gives {kind}\'s own parameters, e.g. \'{{"pseudo": "transport"}}\' '
             f"for semi, not a table per kind as migrate plan's --params does; got "
