@@ -196,3 +196,22 @@ def test_a_lead_within_noise_is_not_clearly_better() -> None:
     assert better and why.startswith("better: MRR +0.0000, cosine")
     # Closer but ranking worse: not better.
     assert not _clearly_better(rr_base - 0.1, rr_base, ones, ones * 0.5)[0]
+
+
+def test_auto_takes_transport_only_with_enough_unpaired_rows_per_pair(tmp_path: Path) -> None:
+    from stitchbench.stitches.semi import AUTO_TRANSPORT_RATIO
+
+    X, Y, rng = _rotation()
+    xu, yu = X[500:1500], Y[rng.permutation(np.arange(1000, 2500))]  # 1,000 a side (smaller)
+    many = int(1000 / AUTO_TRANSPORT_RATIO)  # exactly at the ratio: transport
+    for n_pairs, want in ((20, "transport"), (many, "transport"), (many + 1, "mutual")):
+        st = SemiSupervisedStitch(pseudo="auto", n_iter=2).fit(
+            X[:n_pairs], Y[:n_pairs], X_unpaired=xu, Y_unpaired=yu
+        )
+        assert st.pseudo_ == want, (n_pairs, st.pseudo_)
+        if n_pairs == 20:  # refined (200 pairs pin a rotation in 32-d: the guard falls back)
+            assert not st.fallback_ and st.n_pseudo_[0] == len(xu)  # every row: transport
+    st.save(tmp_path / "s")
+    assert load_stitch(tmp_path / "s").pseudo_ == "mutual"
+    assert SemiSupervisedStitch(pseudo="auto").fit(X[:20], Y[:20]).pseudo_ == "mutual"
+    assert SemiSupervisedStitch(pseudo="transport").fit(X[:20], Y[:20]).pseudo_ == "transport"

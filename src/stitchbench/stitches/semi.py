@@ -88,8 +88,14 @@ from stitchbench.validation import as_matrix
 #: Supervised kinds the refinement can start from (linear maps: one matrix and a bias).
 BASES = ("affine", "procrustes", "linear")
 
-#: How self-training pairs unpaired rows (module docstring).
-PSEUDO = ("mutual", "transport")
+#: How self-training pairs unpaired rows (module docstring); ``"auto"``: transport where
+#: the smaller unpaired side holds at least ``AUTO_TRANSPORT_RATIO`` rows per pair.
+PSEUDO = ("mutual", "transport", "auto")
+
+#: Unpaired rows (the smaller side) per pair from which ``pseudo="auto"`` takes transport
+#: pseudo-targets: below it, barycentres of a few rows a pair weigh as much as the pairs
+#: and blur the map (docs/notes/few_pairs.md, "Transport pseudo-targets").
+AUTO_TRANSPORT_RATIO = 5.0
 
 
 def takes_unpaired(stitch: Stitch) -> bool:
@@ -222,7 +228,9 @@ class SemiSupervisedStitch(Stitch):
         pseudo: ``"mutual"``: CSLS mutual nearest neighbours only, trimmed (``csls_k``,
             ``min_cosine``, ``trim`` apply to it alone); ``"transport"``: every unpaired
             source row gets the barycentre of its share of a balanced entropic transport
-            plan to the target rows (``transport_targets``; module docstring).
+            plan to the target rows (``transport_targets``; module docstring);
+            ``"auto"``: transport where the smaller unpaired side holds at least
+            ``AUTO_TRANSPORT_RATIO`` rows per pair, else mutual.
         transport_k: Nearest target rows a source row may send mass to.
         transport_temperature: Entropic temperature of the plan (on cosines).
         transport_iter: Sinkhorn rounds balancing the plan each self-training round.
@@ -242,6 +250,7 @@ class SemiSupervisedStitch(Stitch):
             unchecked).
         val_mrr_refined_: The same for the refined map.
         n_unpaired_: Unpaired rows used ``[source, target]``.
+        pseudo_: The pseudo-pairing used (``pseudo`` with ``"auto"`` resolved).
     """
 
     kind = "semi"
@@ -254,6 +263,7 @@ class SemiSupervisedStitch(Stitch):
         "val_mrr_refined_",
         "n_unpaired_",
         "variant_",
+        "pseudo_",
     )
 
     def __init__(
@@ -358,6 +368,7 @@ class SemiSupervisedStitch(Stitch):
             0 if yu is None else int(yu.shape[0]),
         ]
         self.val_mrr_supervised_ = self.val_mrr_refined_ = float("nan")
+        self.pseudo_ = self._resolve_pseudo(Xa.shape[0], min(self.n_unpaired_))
         self.n_pseudo_: list[int] = []
         self.variant_: str | None = None
         if xu is None or yu is None or min(xu.shape[0], yu.shape[0]) < 2 * int(self.csls_k):
@@ -415,6 +426,12 @@ class SemiSupervisedStitch(Stitch):
             self.coef_, self.intercept_ = self._supervised(Xa, Ya)
         return self
 
+    def _resolve_pseudo(self, n_pairs: int, n_unpaired: int) -> str:
+        """``pseudo``, with ``"auto"`` resolved by unpaired rows (smaller side) per pair."""
+        if self.pseudo != "auto":
+            return str(self.pseudo)
+        return "transport" if n_unpaired >= AUTO_TRANSPORT_RATIO * n_pairs else "mutual"
+
     def _sample(self, a: np.ndarray, width: int, rng: np.random.Generator) -> np.ndarray:
         if a.shape[1] != width:
             raise DataError(
@@ -451,7 +468,7 @@ class SemiSupervisedStitch(Stitch):
         yu_unit = _unit(yu).astype(np.float32)
         counts: list[int] = []
         variants: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        if self.pseudo == "transport":
+        if self.pseudo_ == "transport":
             for _ in range(int(self.n_iter)):
                 mapped = _unit(xu @ coef + bias).astype(np.float32)
                 targets = transport_targets(
@@ -500,3 +517,5 @@ class SemiSupervisedStitch(Stitch):
     def _after_load(self) -> None:
         if not hasattr(self, "variant_"):  # saved before refined variants existed
             self.variant_ = None if self.fallback_ else f"{self.base} refit"
+        if not hasattr(self, "pseudo_"):  # saved before "auto" existed
+            self.pseudo_ = str(self.pseudo)
