@@ -28,3 +28,16 @@ class OfflineError(StitchbenchError, RuntimeError):
 
 class NotInstalledError(StitchbenchError, ImportError):
     """An optional package (an offline model, a backend) is not installed."""
+
+
+def type_name(value: object) -> str:
+    """What an error message calls ``value``'s type, in TOML/JSON words (integer, table)."""
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "float",
+        str: "string",
+        list: "list",
+        tuple: "list",
+        dict: "table",
+    }.get(type(value), type(value).__name__)

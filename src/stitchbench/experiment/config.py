@@ -29,10 +29,13 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stitchbench.devices import resolve_device
-from stitchbench.errors import StitchbenchError
+from stitchbench.errors import StitchbenchError, type_name
+
+if TYPE_CHECKING:
+    from stitchbench.stitches.params import KindAxes
 
 MODES: tuple[str, ...] = ("query", "corpus", "mixed")
 # Which (model, layer) pairs are stitched and measured: every layer × every layer of every other
@@ -175,21 +178,9 @@ def _fail(key: str, problem: str) -> ConfigError:
     return ConfigError(f"config key `{key}`: {problem}")
 
 
-def _type_name(v: Any) -> str:
-    return {
-        bool: "boolean",
-        int: "integer",
-        float: "float",
-        str: "string",
-        list: "list",
-        tuple: "list",
-        dict: "table",
-    }.get(type(v), type(v).__name__)
-
-
 def _int(v: Any, key: str, minimum: int | None = None) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
-        raise _fail(key, f"expected an integer, got {_type_name(v)} {v!r}")
+        raise _fail(key, f"expected an integer, got {type_name(v)} {v!r}")
     if minimum is not None and v < minimum:
         raise _fail(key, f"must be >= {minimum}, got {v}")
     return v
@@ -197,7 +188,7 @@ def _int(v: Any, key: str, minimum: int | None = None) -> int:
 
 def _str(v: Any, key: str) -> str:
     if not isinstance(v, str) or not v.strip():
-        raise _fail(key, f"expected a non-empty string, got {_type_name(v)} {v!r}")
+        raise _fail(key, f"expected a non-empty string, got {type_name(v)} {v!r}")
     return v.strip()
 
 
@@ -207,7 +198,7 @@ def _str_list(
     if isinstance(v, str):
         v = [v]
     if not isinstance(v, list):
-        raise _fail(key, f"expected a list of strings, got {_type_name(v)} {v!r}")
+        raise _fail(key, f"expected a list of strings, got {type_name(v)} {v!r}")
     out = []
     for i, item in enumerate(v):
         s = _str(item, f"{key}[{i}]")
@@ -221,7 +212,7 @@ def _str_list(
 
 def _check_keys(table: Mapping[str, Any], key: str, allowed: Sequence[str]) -> None:
     if not isinstance(table, Mapping):
-        raise _fail(key, f"expected a table ([{key}]), got {_type_name(table)}")
+        raise _fail(key, f"expected a table ([{key}]), got {type_name(table)}")
     for k in table:
         if k not in allowed:
             where = f"{key}.{k}" if key else k
@@ -262,162 +253,26 @@ def check_device(device: str) -> None:
         raise _fail("run.device", str(exc)) from None
 
 
-def _default_is_sequence(kind: str, param: str) -> bool:
+def _check_params(raw: Any, kinds: tuple[str, ...]) -> tuple[tuple[str, KindAxes], ...]:
     from stitchbench.stitches import STITCH_KINDS
+    from stitchbench.stitches.params import ParamError, kind_axes
 
-    return isinstance(STITCH_KINDS[kind]().get_params().get(param), list | tuple)
-
-
-def _takes_no_arguments(method: Any) -> bool:
-    import inspect
-
-    return all(
-        p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        for p in inspect.signature(method).parameters.values()
-    )
-
-
-def _takes_mapping(kind: str, param: str) -> bool:
-    """Whether the kind's ``param`` is annotated as a dict (a table of its own)."""
-    import inspect
-
-    from stitchbench.stitches import STITCH_KINDS
-
-    hint = inspect.signature(STITCH_KINDS[kind].__init__).parameters[param].annotation
-    return "dict" in str(hint)
-
-
-def _check_param_value(kind: str, param: str, value: Any, key: str) -> Any:
-    from stitchbench.stitches import STITCH_KINDS
-
-    default = STITCH_KINDS[kind]().get_params()[param]
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif isinstance(default, float):
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif isinstance(default, str):
-        ok = isinstance(value, str)
-    elif isinstance(default, list | tuple):
-        ok = isinstance(value, list) and all(
-            isinstance(x, int | float) and not isinstance(x, bool) for x in value
-        )
-        value = tuple(value) if ok else value
-    elif value is None:  # JSON null: the default itself
-        ok = True
-    elif _takes_mapping(kind, param):  # e.g. semi's base_params
-        ok = isinstance(value, Mapping)
-        value = dict(value) if ok else value
-    else:  # None default: any scalar
-        ok = isinstance(value, int | float | str | bool)
-    if not ok:
-        if default is None:
-            want = "a table of parameters" if _takes_mapping(kind, param) else "a scalar"
-        else:
-            shown = list(default) if isinstance(default, tuple) else default
-            want = f"{_type_name(default)} like {shown!r}"
-        raise _fail(key, f"expected {want}, got {_type_name(value)} {value!r}")
-    return value
-
-
-def _check_params(
-    raw: Any, kinds: tuple[str, ...], root: str = "stitches.params"
-) -> tuple[tuple[str, tuple[tuple[str, tuple[Any, ...]], ...]], ...]:
-    from stitchbench.stitches import STITCH_KINDS, make_stitch
-
-    _check_keys(raw, root, sorted(STITCH_KINDS))
+    _check_keys(raw, "stitches.params", sorted(STITCH_KINDS))
     out = []
     for kind, table in raw.items():
-        key = f"{root}.{kind}" if root else kind
-        allowed = list(STITCH_KINDS[kind]().get_params())
-        _check_keys(table, key, allowed)
-        axes = []
-        for param, value in table.items():
-            pkey = f"{key}.{param}"
-            seq_default = _default_is_sequence(kind, param)
-            is_sweep = isinstance(value, list) and (
-                not seq_default or any(isinstance(v, list) for v in value)
-            )
-            values = value if is_sweep else [value]
-            if is_sweep and not values:
-                raise _fail(pkey, "an empty list sweeps nothing; give at least one value")
-            checked = tuple(
-                _check_param_value(kind, param, v, f"{pkey}[{i}]" if is_sweep else pkey)
-                for i, v in enumerate(values)
-            )
-            axes.append((param, checked))
-        axes_t = tuple(sorted(axes))
-        for point in itertools.product(*(v for _, v in axes_t)):
-            try:
-                st = make_stitch(kind, **dict(zip((p for p, _ in axes_t), point, strict=True)))
-                check = getattr(st, "_check_params", None)
-                if callable(check) and _takes_no_arguments(check):  # not the data checks
-                    check()
-            except StitchbenchError as exc:
-                raise _fail(key, str(exc)) from None
+        key = f"stitches.params.{kind}"
+        try:
+            axes = kind_axes(kind, table, key)
+        except ParamError as exc:
+            raise _fail(exc.key, exc.problem) from None
         if kind not in kinds:
             raise _fail(
                 key,
                 f"parameters for {kind!r}, which is in neither stitches.kinds nor curve.kinds "
                 f"{list(kinds)}",
             )
-        out.append((kind, axes_t))
+        out.append((kind, axes))
     return tuple(sorted(out))
-
-
-def check_kind_params(
-    raw: Any, kinds: Sequence[str], flag: str = "--params"
-) -> dict[str, dict[str, Any]]:
-    """One set of hyperparameters per stitch kind, checked as a config's
-    ``[stitches.params.KIND]`` is (names, types, each kind's own rules), without sweeps.
-
-    Args:
-        raw: ``{kind: {param: value}}``, e.g. parsed from ``--params`` JSON.
-        kinds: The kinds the caller fits; parameters for another kind are refused.
-        flag: How errors name the input (the command-line flag).
-
-    Returns:
-        ``{kind: {param: value}}`` with values normalized (floats, tuples).
-
-    Raises:
-        DataError: One line naming ``flag`` and the offending kind or parameter.
-    """
-    from stitchbench.errors import DataError
-    from stitchbench.stitches import STITCH_KINDS
-
-    if not isinstance(raw, Mapping):
-        raise DataError(
-            f'{flag} must map kinds to objects, e.g. {{"semi": {{"pseudo": '
-            f'"transport"}}}}; got {_type_name(raw)}.'
-        )
-    for kind in raw:
-        if kind not in STITCH_KINDS:
-            raise DataError(
-                f"{flag} names {kind!r}, which is not a stitch kind; known: "
-                f"{', '.join(sorted(STITCH_KINDS))}."
-            )
-    try:
-        axes = _check_params(raw, tuple(raw), root="")
-    except ConfigError as exc:
-        raise DataError(f"{flag} {str(exc).removeprefix('config key ')}") from None
-    for kind in raw:
-        if kind not in kinds:
-            raise DataError(
-                f"{flag} sets parameters of {kind!r}, which is not among the kinds fitted "
-                f"({', '.join(kinds)}); add it to --kinds or drop it from {flag}."
-            )
-    out: dict[str, dict[str, Any]] = {}
-    for kind, params in axes:
-        for param, values in params:
-            if len(values) > 1:
-                raise DataError(
-                    f"{flag} `{kind}.{param}`: a list of {len(values)} values is a sweep, "
-                    "which this command does not run; give one value."
-                )
-        out[kind] = {param: values[0] for param, values in params}
-    return out
 
 
 def _layers(v: Any) -> str | tuple[int, ...]:
@@ -432,7 +287,7 @@ def _layers(v: Any) -> str | tuple[int, ...]:
         return tuple(sorted({_int(x, f"{key}[{i}]", 0) for i, x in enumerate(v)}))
     raise _fail(
         key,
-        f'expected "final", "all" or a non-empty list of layer indices, got {_type_name(v)} {v!r}',
+        f'expected "final", "all" or a non-empty list of layer indices, got {type_name(v)} {v!r}',
     )
 
 
@@ -552,7 +407,7 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
     pairs_raw = cu.get("pairs", [])
     if not isinstance(pairs_raw, list):
         raise _fail(
-            "curve.pairs", f'expected a list like [50, 100, "all"], got {_type_name(pairs_raw)}'
+            "curve.pairs", f'expected a list like [50, 100, "all"], got {type_name(pairs_raw)}'
         )
     pairs: list[int | str] = []
     for i, p in enumerate(pairs_raw):

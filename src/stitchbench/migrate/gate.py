@@ -21,7 +21,6 @@ from stitchbench.evaluate.thresholds import (
     check_threshold_map,
     fit_threshold_map,
 )
-from stitchbench.experiment.config import check_kind_params
 from stitchbench.migrate.calibration import (
     RETENTION_METRIC,
     PairData,
@@ -37,6 +36,7 @@ from stitchbench.migrate.plan import check_on, check_on_name
 from stitchbench.scores import unit_rows
 from stitchbench.stats import Interval, bootstrap_retention
 from stitchbench.stitches import STITCH_KINDS
+from stitchbench.stitches.params import check_kind_params
 from stitchbench.store import EmbeddingStore
 
 

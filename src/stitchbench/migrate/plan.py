@@ -11,7 +11,6 @@ from tqdm.auto import tqdm
 
 from stitchbench.corpora import Corpus
 from stitchbench.errors import DataError
-from stitchbench.experiment.config import check_kind_params
 from stitchbench.migrate.calibration import (
     PairData,
     RetentionPoint,
@@ -22,6 +21,7 @@ from stitchbench.migrate.calibration import (
     load_pair,
     score_stitch,
 )
+from stitchbench.stitches.params import check_kind_params
 from stitchbench.store import EmbeddingStore
 
 #: Kinds ``migrate plan`` tries by default: the closed-form maps (fast, deterministic) and
