@@ -362,9 +362,9 @@ def test_params_front_door_refuses_what_a_fit_would_and_takes_what_it_can():
     """Library front doors (no model): one DataError naming --params for every bad value a
     fit would only refuse after embedding; tables and nulls where a kind takes them."""
     from stitchbench.errors import DataError
-    from stitchbench.stitches.params import check_kind_params
     from stitchbench.migrate.gate import check_gate_args
     from stitchbench.migrate.plan import check_plan_args
+    from stitchbench.stitches.params import check_kind_params
 
     def gate(kind, params):
         return check_gate_args("corpus", kind, 100, 0.9, 0.0, None, params)

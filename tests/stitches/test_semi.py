@@ -166,8 +166,11 @@ def test_moment_matching_beats_the_plain_refit_on_real_models() -> None:
     def top1(stitch: object) -> float:
         return translation_matching(stitch.predict(X[pool]), Y[pool]).top1  # type: ignore[attr-defined]
 
-    matched = SemiSupervisedStitch().fit(X[pairs], Y[pairs], X_unpaired=xu, Y_unpaired=yu)
-    plain = SemiSupervisedStitch(match_moments=False).fit(
+    # Mutual neighbours, what this compares (the default, "auto", takes transport here).
+    matched = SemiSupervisedStitch(pseudo="mutual").fit(
+        X[pairs], Y[pairs], X_unpaired=xu, Y_unpaired=yu
+    )
+    plain = SemiSupervisedStitch(match_moments=False, pseudo="mutual").fit(
         X[pairs], Y[pairs], X_unpaired=xu, Y_unpaired=yu
     )
     affine = make_stitch("affine").fit(X[pairs], Y[pairs])

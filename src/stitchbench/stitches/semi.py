@@ -29,22 +29,25 @@ stitch): → MiniLM-L3 0.989 (cluster matching with the same anchors: 0.181), �
 pseudo-pairs, neighbours rather than partners, pull the map towards the mean (held-out R²
 up, retrieval down), and the guard falls back.
 
-**Transport pseudo-targets** (``pseudo="transport"``, opt-in). When the two sides hold
-different texts, no unpaired row has a partner on the other side, and its one mutual
-neighbour is a poor stand-in. Instead every unpaired source row is paired with the
-barycentre of its share of a balanced entropic transport plan from the mapped source rows
-to the target rows (each row's 100 nearest, temperature 0.02 on cosines, 30 Sinkhorn
-rounds; ``transport_targets``): balancing keeps hub rows from drawing many targets.
-Measured on Bible (MiniLM-L6 → mpnet-base, corpus mode, seed 0, ~10,800 unpaired verses a
-side, no text on both sides): nDCG@10 retention 0.889 / 0.892 / 0.895 at 100 / 250 / 500
-pairs against 0.855 / 0.874 / 0.887 with mutual neighbours (``docs/notes/few_pairs.md``,
-other cells there). Where the sides *do* share texts, transport spreads the rows without a
-partner over their neighbours (an exact rotation: cosine 0.997), so mutual rounds follow
-from the transport map, and the guard keeps whichever ranks (then lies) closer to the
-held-out pairs: the polished map on a rotation (exact), the transport map on Bible (mutual
-rounds after it fall back to 0.875 / 0.887 at 100 / 500 pairs). Not yet the default:
-measured on Bible for seeds 0 and 1 only, and on BBC News (a few hundred unpaired rows a
-side) it is no consistent gain (+0.021 to −0.031).
+**Transport pseudo-targets** (``pseudo="transport"``; what the default ``"auto"`` takes
+where the smaller unpaired side holds at least ``AUTO_TRANSPORT_RATIO`` = 5 rows per pair).
+When the two sides hold different texts, no unpaired row has a partner on the other side,
+and its one mutual neighbour is a poor stand-in. Instead every unpaired source row is
+paired with the barycentre of its share of a balanced entropic transport plan from the
+mapped source rows to the target rows (each row's 100 nearest, temperature 0.02 on
+cosines, 30 Sinkhorn rounds; ``transport_targets``): balancing keeps hub rows from drawing
+many targets. Measured on Bible (MiniLM-L6 ↔ mpnet-base, all four migration cells, three
+seeds, ~10,800 unpaired verses a side, no text on both sides): ahead of mutual neighbours
+in every (seed, cell, size) case, by +0.02 to +0.04 nDCG@10 retention at 100 pairs and
++0.002 to +0.01 at 500 (``docs/notes/few_pairs.md``). With few unpaired rows per pair the
+barycentres, nearly as many as the pairs, blur the map: on Bible pools cut to 250–2,500
+rows a side (``benchmarks/bench_semi_pool.py``, two cells), at 0.5–2.5 rows per pair
+transport trails mutual neighbours in 11 of 12 cases (by 0.03–0.09), at 4–5 the two are
+level (within 0.006), from 10 it leads in 6 of 6 (by 0.05–0.19) — hence the ratio. Where the
+sides *do* share texts, transport spreads the rows without a partner over their
+neighbours (an exact rotation: cosine 0.997), so mutual rounds follow from the transport
+map, and the guard keeps whichever ranks (then lies) closer to the held-out pairs: the
+polished map on a rotation (exact), the transport map on Bible.
 
 Why this and not local (per-cluster) maps: mutual nearest neighbours only add pairs the
 current map already finds unambiguous, so the refit stays a global linear map whose
@@ -199,7 +202,7 @@ class _Moments:
 
 @register_stitch
 class SemiSupervisedStitch(Stitch):
-    """A linear stitch from K pairs refined by mutual-nearest-neighbour pseudo-pairs.
+    """A linear stitch from K pairs refined by pseudo-pairs from the unpaired rows.
 
     ``ŷ = x W + b`` (see the module docstring for the fit and its guard).
 
@@ -229,8 +232,8 @@ class SemiSupervisedStitch(Stitch):
             ``min_cosine``, ``trim`` apply to it alone); ``"transport"``: every unpaired
             source row gets the barycentre of its share of a balanced entropic transport
             plan to the target rows (``transport_targets``; module docstring);
-            ``"auto"``: transport where the smaller unpaired side holds at least
-            ``AUTO_TRANSPORT_RATIO`` rows per pair, else mutual.
+            ``"auto"`` (default): transport where the smaller unpaired side holds at least
+            ``AUTO_TRANSPORT_RATIO`` rows per pair, else mutual (``pseudo_`` says which).
         transport_k: Nearest target rows a source row may send mass to.
         transport_temperature: Entropic temperature of the plan (on cosines).
         transport_iter: Sinkhorn rounds balancing the plan each self-training round.
@@ -280,7 +283,7 @@ class SemiSupervisedStitch(Stitch):
         max_unpaired: int = 20_000,
         n_distractors: int = 2000,
         seed: int = 0,
-        pseudo: str = "mutual",
+        pseudo: str = "auto",
         transport_k: int = 100,
         transport_temperature: float = 0.02,
         transport_iter: int = 30,
