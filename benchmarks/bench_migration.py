@@ -45,6 +45,7 @@ from stitchbench.errors import StitchbenchError
 from stitchbench.migrate import PairData, load_pair, plan_migration, score_stitch
 from stitchbench.migrate.calibration import calibration_sizes, stitch_direction
 from stitchbench.migrate.plan import check_plan_args
+from stitchbench.stitches import STITCH_KINDS, make_stitch
 from stitchbench.stitches.base import Stitch
 
 ISOVENV = Path("/tmp/isovenv")
@@ -240,7 +241,7 @@ def measure_cell(
                 "overlap@10": a.overlap.estimate if a else None,
                 # iso points compete only in the table
                 "plan_pick": p.kind == plan.best_at(p.n_pairs), "n_boot": args.n_boot,
-                "params": plan.params.get(p.kind, {}),
+                "params": full_params(p.kind, plan.params),
             }
         )  # fmt: skip
     return records
@@ -291,6 +292,15 @@ def take_cell(
     return (mine if len(got) == len(wanted) and set(got) == wanted else None), rest
 
 
+def full_params(kind: str, given: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Every hyperparameter ``kind`` is fitted with (the ``given`` ones and the defaults),
+    as JSON holds them: a record says what it measured even after a default changes.
+    Not a stitch kind (isotrieve's mappings): {}."""
+    if kind not in STITCH_KINDS:
+        return {}
+    return json.loads(json.dumps(make_stitch(kind, **given.get(kind, {})).get_params()))
+
+
 def resumable(
     part: Path, n_boot: int, params: dict[str, dict[str, Any]] | None = None
 ) -> list[dict[str, Any]]:
@@ -312,12 +322,20 @@ def resumable(
             file=sys.stderr,
         )
         sys.exit(2)
-    params = json.loads(json.dumps(params or {}))  # as the records hold them (lists)
-    odd = sorted({r["kind"] for r in records if r.get("params", {}) != params.get(r["kind"], {})})
+    # Records written before 2026-12-07 say no params: the defaults then, which are still
+    # the defaults of every kind but semi (mutual neighbours then, "auto" now).
+    odd = sorted(
+        {
+            r["kind"]
+            for r in records
+            if r.get("params", None if r["kind"] == "semi" else full_params(r["kind"], {}))
+            != full_params(r["kind"], params or {})
+        }
+    )
     if odd:
         print(
             f"--resume: {part} measured {', '.join(odd)} with other --params than "
-            f"{json.dumps(params)}; rerun with those --params or delete it to start over.",
+            f"{json.dumps(params or {})}; rerun with those --params or delete it to start over.",
             file=sys.stderr,
         )
         sys.exit(2)

@@ -76,12 +76,20 @@ def test_params_are_checked_first_and_never_mixed_on_resume(tmp_path: Path) -> N
     part.write_text(json.dumps([{**_rec("semi", 100), "n_boot": 200, "params": {"alpha": 2.0}}]))
     done = _run(*args, "semi")
     assert done.returncode == 2 and "other --params" in done.stderr, done.stderr
+    # Written before records carried params: semi's default then (mutual) is not today's.
+    part.write_text(json.dumps([{**_rec("semi", 100), "n_boot": 200}]))
+    done = _run(*args, "semi")
+    assert done.returncode == 2 and "other --params" in done.stderr, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.partial.json"]
 
 
 def test_resume_takes_a_partial_run_with_the_same_list_valued_params(tmp_path: Path) -> None:
     part = tmp_path / "t.partial.json"
-    rec = {**_rec("affine", 100), "n_boot": 200, "params": {"alphas": [1.0, 10.0]}}
+    given = {"affine": {"alphas": (1.0, 10.0)}}  # check_plan_args makes lists tuples
+    rec = {**_rec("affine", 100), "n_boot": 200, "params": bench.full_params("affine", given)}
+    assert rec["params"]["alphas"] == [1.0, 10.0]  # the records hold JSON lists
     part.write_text(json.dumps([rec]))
-    # check_plan_args normalizes lists to tuples; the records hold JSON lists.
-    assert bench.resumable(part, 200, {"affine": {"alphas": (1.0, 10.0)}}) == [rec]
+    assert bench.resumable(part, 200, given) == [rec]
+    old = {**_rec("affine", 250), "n_boot": 200}  # before records said: today's defaults
+    part.write_text(json.dumps([old]))
+    assert bench.resumable(part, 200, {}) == [old]

@@ -87,11 +87,14 @@ def test_a_stitch_saved_before_variants_loads_and_saves_again(tmp_path: Path) ->
     meta_path = folder / "stitch.json"
     meta = json.loads(meta_path.read_text())
     del meta["learned"]["variant_"]  # as the previous version wrote it
-    for name in ("match_moments", "alpha"):
+    del meta["learned"]["pseudo_"]
+    for name in ("match_moments", "alpha", "pseudo", "transport_k"):
         del meta["params"][name]
     meta_path.write_text(json.dumps(meta))
     back = load_stitch(folder)
     assert back.variant_ == (None if st.fallback_ else "affine refit")
+    # Fitted before pseudo existed: mutual neighbours, not the later default "auto".
+    assert back.pseudo_ == back.get_params()["pseudo"] == "mutual"
     back.save(tmp_path / "again")  # every learned attribute is there to save
     np.testing.assert_array_equal(back.predict(X[1000:]), st.predict(X[1000:]))
 

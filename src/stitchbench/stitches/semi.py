@@ -455,7 +455,7 @@ class SemiSupervisedStitch(Stitch):
         """Self-training rounds from a start on (X, Y).
 
         Returns:
-            ``({variant: (W, b)}, pseudo-pairs per round)``: with ``pseudo="transport"``
+            ``({variant: (W, b)}, pseudo-pairs per round)``: with transport (``pseudo_``)
             the map after the transport rounds (``"transport"``) and after mutual rounds
             from it (``"transport, then mutual"``), else the mutual rounds' map
             (``"recoloured"``; without ``match_moments`` the ``base`` refit is every
@@ -521,4 +521,6 @@ class SemiSupervisedStitch(Stitch):
         if not hasattr(self, "variant_"):  # saved before refined variants existed
             self.variant_ = None if self.fallback_ else f"{self.base} refit"
         if not hasattr(self, "pseudo_"):  # saved before "auto" existed
+            if self.pseudo == "auto":  # saved before ``pseudo`` existed: mutual neighbours
+                self.pseudo = "mutual"
             self.pseudo_ = str(self.pseudo)
