@@ -351,11 +351,17 @@ def test_plan_and_gate_pass_params_to_the_fitted_kind(pair, tmp_path):
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["params"] == hyper and out["retention"] == pytest.approx(at100, abs=1e-9)
+    # What semi decided is said: its pseudo-pairs and whether the guard kept them.
+    assert out["fit"] == plan.curve("semi")[0].fit
+    assert out["fit"].startswith("refined with transport pseudo-pairs (transport")
     st = load_stitch(saved)
     assert st.get_params()["pseudo"] == "transport" and st.get_params()["transport_k"] == 20
     assert st.variant_.startswith("transport") and not st.fallback_
     default = json.loads(runner.invoke(app, base).output)
     assert default["params"] == {} and default["retention"] != out["retention"]
+    assert "mutual" in default["fit"]  # 600 verses: too few unpaired rows per pair for transport
+    text = runner.invoke(app, [*base[:-1], "--params", json.dumps(hyper)])
+    assert "semi: refined with transport pseudo-pairs" in text.output, text.output
 
 
 def test_params_front_door_refuses_what_a_fit_would_and_takes_what_it_can():
@@ -397,3 +403,34 @@ def test_params_front_door_refuses_what_a_fit_would_and_takes_what_it_can():
     assert check_kind_params({"unpaired": {"n_clusters": 10}}, ["unpaired"]) == {
         "unpaired": {"n_clusters": 10}
     }
+
+
+def test_fit_note_says_what_semi_decided():
+    import numpy as np
+    from scipy.stats import ortho_group
+
+    from stitchbench.migrate.calibration import fit_note
+    from stitchbench.stitches import SemiSupervisedStitch, make_stitch
+
+    def rotation(d):
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(2500, d)) * np.linspace(2.0, 0.5, d)
+        return X, X @ ortho_group.rvs(d, random_state=1), rng.permutation(np.arange(500, 2500))
+
+    def semi(d):
+        X, Y, order = rotation(d)
+        return SemiSupervisedStitch(n_iter=3).fit(
+            X[:20], Y[:20], X_unpaired=X[20:1500], Y_unpaired=Y[order]
+        )
+
+    X, Y, _ = rotation(16)
+    assert fit_note(make_stitch("affine").fit(X[:50], Y[:50])) is None
+    alone = SemiSupervisedStitch().fit(X[:50], Y[:50])
+    assert fit_note(alone) == "affine (no unpaired rows left to refine with)"
+    # 20 pairs pin a rotation in 16-d: nothing to gain, the guard keeps the pairs' map.
+    exact = semi(16)
+    assert exact.fallback_ and exact.pseudo_ == "transport"  # ~1,500 rows per pair
+    assert fit_note(exact) == "fell back to affine (transport refinement not kept)"
+    refined = semi(32)  # fewer pairs than dimensions: the unpaired rows are needed
+    assert not refined.fallback_ and refined.pseudo_ == "transport"
+    assert fit_note(refined) == f"refined with transport pseudo-pairs ({refined.variant_})"

@@ -225,6 +225,10 @@ def plan_cmd(
     console.print(view)
     console.print("★ = the best kind at that many pairs", highlight=False)
     for k in plan.kinds():
+        fits = [f"{p.n_pairs}: {p.fit}" for p in plan.curve(k) if p.fit]
+        if fits:
+            console.print(f"{k} at " + "; ".join(fits), highlight=False)
+    for k in plan.kinds():
         need, sure = plan.pairs_needed(k), plan.pairs_needed(k, confident=True)
         console.print(
             f"{k}: target {target} reached at {need if need else 'none of these sizes'}"
@@ -330,6 +334,8 @@ def gate_cmd(
             f"{verdict} {mode} mode, {kind} stitch {d['stitch_source']} → {d['stitch_target']} "
             f"on {pairs} pairs: {figure}"
         )
+        if d["fit"]:
+            console.print(f"{kind}: {d['fit']}", highlight=False)
         fb = res.fallback
         if fb is not None:
             what = "queries" if mode == "query" else "documents"

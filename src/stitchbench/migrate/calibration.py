@@ -216,6 +216,7 @@ class RetentionPoint:
             without relevance judgements.
         agreement: How close the stitched search is to a natively re-embedded index,
             without labels (:func:`label_free_agreement`).
+        fit: What a kind that decides while fitting decided (:func:`fit_note`), else None.
     """
 
     kind: str
@@ -224,6 +225,7 @@ class RetentionPoint:
     retention: Interval | None
     result: RetrievalResult | None
     agreement: Agreement | None = None
+    fit: str | None = None
 
     def figure(self, metric: str) -> Interval:
         """The point's ``"retention"`` (nDCG@10) or ``"overlap"`` (label-free overlap@10)."""
@@ -289,7 +291,9 @@ def score_stitch(
     """
     agreement = label_free_agreement(pair, stitch, n_pairs, mode, n_boot=n_boot, seed=seed)
     if not pair.labelled:
-        return RetentionPoint(stitch.kind, n_pairs, mode, None, None, agreement)
+        return RetentionPoint(
+            stitch.kind, n_pairs, mode, None, None, agreement, fit=fit_note(stitch)
+        )
     src, tgt = stitch_direction(pair, mode)
     res = retrieval_through_stitch(
         stitch,
@@ -312,7 +316,24 @@ def score_stitch(
         n_boot=n_boot,
         seed=seed,
     )
-    return RetentionPoint(stitch.kind, n_pairs, mode, interval, res, agreement)
+    return RetentionPoint(
+        stitch.kind, n_pairs, mode, interval, res, agreement, fit=fit_note(stitch)
+    )
+
+
+def fit_note(stitch: Stitch) -> str | None:
+    """One line on what a self-checking kind (``semi``) decided while fitting: the
+    pseudo-pairs it used and whether its guard kept the refinement; None for other kinds."""
+    fallback = getattr(stitch, "fallback_", None)
+    if fallback is None:
+        return None
+    pseudo = getattr(stitch, "pseudo_", None) or getattr(stitch, "pseudo", "")
+    base = getattr(stitch, "base", "the supervised map")
+    if fallback and str(getattr(stitch, "reason_", "")).startswith("no unpaired rows"):
+        return f"{base} (no unpaired rows left to refine with)"
+    if fallback:
+        return f"fell back to {base} ({pseudo} refinement not kept)"
+    return f"refined with {pseudo} pseudo-pairs ({getattr(stitch, 'variant_', '')})"
 
 
 #: Native B's top-k and top-1 per (queries, held-out documents), shared by every kind.

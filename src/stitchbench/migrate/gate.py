@@ -153,6 +153,7 @@ class GateResult:
             "metric": "ndcg@10" if self.on == "retention" else "overlap@10",
             "mode": self.point.mode,
             "kind": self.point.kind,
+            "fit": self.point.fit,
             "pairs": self.point.n_pairs,
             "params": self.params,
             "dataset": self.dataset,

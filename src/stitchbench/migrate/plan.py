@@ -124,7 +124,7 @@ def point_record(p: RetentionPoint) -> dict[str, Any]:
     """One flat record of a point: nDCG@10 retention (None without judgements) and the
     label-free agreement with native B, each with its interval."""
     r, res, a = p.retention, p.result, p.agreement
-    out: dict[str, Any] = {"kind": p.kind, "n_pairs": p.n_pairs, "mode": p.mode}
+    out: dict[str, Any] = {"kind": p.kind, "n_pairs": p.n_pairs, "mode": p.mode, "fit": p.fit}
     out.update(
         {
             "retention": r.estimate if r else None,
