@@ -306,7 +306,8 @@ def resumable(
 ) -> list[dict[str, Any]]:
     """The records an interrupted run left in ``part`` (none when it does not exist); a
     run measured with another ``--n-boot`` or other ``--params`` is refused (exit 2)
-    rather than mixed in (older records do not say theirs: their default is assumed)."""
+    rather than mixed in (older records do not say theirs: the defaults of their day are
+    assumed, semi's mutual neighbours included)."""
     if not part.is_file():
         return []
     try:
@@ -324,12 +325,12 @@ def resumable(
         sys.exit(2)
     # Records written before 2026-12-07 say no params: the defaults then, which are still
     # the defaults of every kind but semi (mutual neighbours then, "auto" now).
+    then = {"semi": {"pseudo": "mutual"}}
     odd = sorted(
         {
             r["kind"]
             for r in records
-            if r.get("params", None if r["kind"] == "semi" else full_params(r["kind"], {}))
-            != full_params(r["kind"], params or {})
+            if r.get("params", full_params(r["kind"], then)) != full_params(r["kind"], params or {})
         }
     )
     if odd:

@@ -76,10 +76,13 @@ def test_params_are_checked_first_and_never_mixed_on_resume(tmp_path: Path) -> N
     part.write_text(json.dumps([{**_rec("semi", 100), "n_boot": 200, "params": {"alpha": 2.0}}]))
     done = _run(*args, "semi")
     assert done.returncode == 2 and "other --params" in done.stderr, done.stderr
-    # Written before records carried params: semi's default then (mutual) is not today's.
-    part.write_text(json.dumps([{**_rec("semi", 100), "n_boot": 200}]))
+    # Written before records carried params: semi's default then (mutual) is not today's,
+    # but is what --params can ask for.
+    old = [{**_rec("semi", 100), "n_boot": 200}]
+    part.write_text(json.dumps(old))
     done = _run(*args, "semi")
     assert done.returncode == 2 and "other --params" in done.stderr, done.stderr
+    assert bench.resumable(part, 200, {"semi": {"pseudo": "mutual"}}) == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.partial.json"]
 
 

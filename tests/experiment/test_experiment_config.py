@@ -114,3 +114,24 @@ def test_cli_bad_config_exits_2_with_one_line_before_work(tmp_path):
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_task_keys_spell_out_a_default_that_changed():
+    """semi's pseudo-pairing default changed ("mutual" → "auto"): its points name it, so a
+    run's cached semi fits of the old default are never reused; other kinds' keys (and
+    their caches) stay as they were."""
+    from stitchbench.experiment.config import parse_config
+
+    def cfg(params):
+        return parse_config(
+            {
+                "data": {"datasets": ["bible"]},
+                "models": {"names": ["static-64", "glove-50d"]},
+                "stitches": {"kinds": ["affine", "semi"], "params": params},
+            }
+        )
+
+    assert cfg({}).stitches.points("semi") == [{"pseudo": "auto"}]
+    assert cfg({}).stitches.points("affine") == [{}]
+    given = cfg({"semi": {"pseudo": "mutual", "alpha": 2.0}}).stitches.points("semi")
+    assert given == [{"pseudo": "mutual", "alpha": 2.0}]

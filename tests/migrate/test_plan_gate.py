@@ -312,7 +312,7 @@ def test_bad_flags_are_refused_before_any_model_loads(command, bad, named, front
     """The model (and, with --db, the store) does not exist: an error naming the bad flag
     proves the flag was checked before anything was opened, loaded or embedded."""
     from stitchbench.cli.app import app
-    from stitchbench.errors import StitchbenchError
+    from stitchbench.errors import DataError
 
     source = (
         ["--dataset", "bible", "--max-docs", "50"]
@@ -324,7 +324,7 @@ def test_bad_flags_are_refused_before_any_model_loads(command, bad, named, front
         ["migrate", command, *source, "--old", "no-such-model", "--new", NEW, "--no-progress",
          *bad],
     )  # fmt: skip
-    assert isinstance(res.exception, StitchbenchError), res.output
+    assert isinstance(res.exception, DataError), res.output
     assert named in str(res.exception) and "no-such-model" not in str(res.exception)
     assert "nodb" not in str(res.exception) and not (tmp_path / "nodb").exists()
 
@@ -403,6 +403,11 @@ def test_params_front_door_refuses_what_a_fit_would_and_takes_what_it_can():
     assert check_kind_params({"unpaired": {"n_clusters": 10}}, ["unpaired"]) == {
         "unpaired": {"n_clusters": 10}
     }
+    # Checked twice (the CLI's front door, then plan_migration): the same values.
+    once = check_kind_params({"affine": {"alphas": [1, 10]}}, ["affine"])
+    assert once == {"affine": {"alphas": (1.0, 10.0)}}
+    assert check_kind_params(once, ["affine"]) == once
+    assert check_plan_args("corpus", 0.9, ["affine"], None, once) == once
 
 
 def test_fit_note_says_what_semi_decided():

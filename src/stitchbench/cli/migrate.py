@@ -268,7 +268,9 @@ def gate_cmd(
     mode: str = typer.Option("corpus", help=MODE_HELP),
     kind: str = typer.Option("affine", help="Stitch kind."),
     params: str = typer.Option(
-        "{}", help='The kind\'s hyperparameters as JSON, e.g. \'{"pseudo": "transport"}\'.'
+        "{}",
+        help='The kind\'s hyperparameters as JSON, e.g. \'{"pseudo": "transport"}\' with '
+        "--kind semi.",
     ),
     max_docs: int = typer.Option(0, help="Subsample this many documents; 0 = all."),
     seed: int = typer.Option(0, help="Seed of subsample, splits, calibration order, bootstrap."),

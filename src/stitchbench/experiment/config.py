@@ -85,13 +85,18 @@ class StitchesSection:
     params: tuple[tuple[str, tuple[tuple[str, tuple[Any, ...]], ...]], ...] = ()
 
     def points(self, kind: str) -> list[dict[str, Any]]:
-        """Every hyperparameter point of ``kind`` (the product of its sweep axes)."""
+        """Every hyperparameter point of ``kind`` (the product of its sweep axes), with the
+        defaults the kind asks to key on (``Stitch.keyed_defaults``) spelled out."""
+        from stitchbench.stitches import STITCH_KINDS
+
+        cls = STITCH_KINDS[kind]
+        keyed = {p: cls().get_params()[p] for p in cls.keyed_defaults}
         axes = dict(dict(self.params).get(kind, ()))
         if not axes:
-            return [{}]
+            return [dict(keyed)]
         names = sorted(axes)
         return [
-            dict(zip(names, combo, strict=True))
+            {**keyed, **dict(zip(names, combo, strict=True))}
             for combo in itertools.product(*(axes[n] for n in names))
         ]
 

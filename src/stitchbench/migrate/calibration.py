@@ -216,7 +216,7 @@ class RetentionPoint:
             without relevance judgements.
         agreement: How close the stitched search is to a natively re-embedded index,
             without labels (:func:`label_free_agreement`).
-        fit: What a kind that decides while fitting decided (:func:`fit_note`), else None.
+        fit: What ``semi`` decided while fitting (:func:`fit_note`); None for other kinds.
     """
 
     kind: str

@@ -124,6 +124,9 @@ class Stitch:
 
     kind: ClassVar[str] = "base"
     group_fit: ClassVar[str] = "pair"
+    #: Parameters whose default changed after results were cached: a run's task keys
+    #: always spell them out, so a fit cached under the old default is never reused.
+    keyed_defaults: ClassVar[tuple[str, ...]] = ()
     _array_attrs: ClassVar[tuple[str, ...]] = ()
     _scalar_attrs: ClassVar[tuple[str, ...]] = ()
 

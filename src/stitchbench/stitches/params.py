@@ -65,7 +65,7 @@ def _check_value(kind: str, param: str, value: Any, key: str) -> Any:
     elif isinstance(default, str):
         ok = isinstance(value, str)
     elif isinstance(default, list | tuple):
-        ok = isinstance(value, list) and all(
+        ok = isinstance(value, list | tuple) and all(  # a tuple: already checked once
             isinstance(x, int | float) and not isinstance(x, bool) for x in value
         )
         value = tuple(value) if ok else value

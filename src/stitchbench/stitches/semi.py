@@ -3,7 +3,8 @@
 A migration has K calibration texts embedded by both models and many more embedded by
 only one of them (the index with the source model; other texts with the target). The
 stitch starts from a supervised linear fit on the K pairs and refines it by self-training
-on the unpaired rows:
+on the unpaired rows (with mutual neighbours, ``pseudo="mutual"``, what small pools get;
+large ones get transport pseudo-targets first, below):
 
 1. map the unpaired source rows with the current map;
 2. pair each with a target row where the two are *mutual* nearest neighbours under CSLS
@@ -242,7 +243,7 @@ class SemiSupervisedStitch(Stitch):
         coef_: (d_source, d_target) W.
         intercept_: (d_target,) b.
         fallback_: True when the supervised map was kept.
-        variant_: The refined map kept (``"recoloured"``; with ``pseudo="transport"``
+        variant_: The refined map kept (``"recoloured"``; with transport (``pseudo_``)
             ``"transport"`` or ``"transport, then mutual"``; or ``"<base> refit"``: the base
             kind on the pairs plus the last mutual pseudo-pairs, chosen when it ranks the
             held-out pairs as well and lies closer to them); None when the supervised map
@@ -257,6 +258,7 @@ class SemiSupervisedStitch(Stitch):
     """
 
     kind = "semi"
+    keyed_defaults = ("pseudo",)  # "mutual" until 2026-12-07, then "auto"
     _array_attrs = ("coef_", "intercept_")
     _scalar_attrs = (
         "fallback_",
