@@ -5,8 +5,8 @@ The calibration pool of one migration cell is cut to K pairs plus U unpaired row
 searched documents stay those of the whole corpus), and ``SemiSupervisedStitch`` is fitted
 with ``pseudo="mutual"`` (the baseline) and ``pseudo="transport"``. Each row prints nDCG@10
 retention of both, their difference, and what the guard kept; the last column is what
-``pseudo="auto"`` would take (transport from ``AUTO_TRANSPORT_RATIO`` unpaired rows per
-pair). Not part of the test suite.
+``pseudo="auto"`` would take (``resolve_pseudo``: transport from ``AUTO_TRANSPORT_RATIO``
+unpaired rows per pair). Not part of the test suite.
 
 Usage:
     python benchmarks/bench_semi_pool.py --old minilm-l6 --new mpnet-base --mode corpus \\
@@ -21,7 +21,7 @@ import time
 
 from stitchbench.migrate import load_pair, score_stitch
 from stitchbench.migrate.calibration import fit_calibration_stitch, stitch_direction
-from stitchbench.stitches.semi import AUTO_TRANSPORT_RATIO
+from stitchbench.stitches.semi import resolve_pseudo
 
 
 def main() -> None:
@@ -37,6 +37,13 @@ def main() -> None:
     ap.add_argument("--pairs", default="100,250,500", help="K: calibration pairs.")
     ap.add_argument("--n-boot", type=int, default=200)
     args = ap.parse_args()
+    try:  # before the corpus and the models load
+        us = [int(x) for x in args.unpaired.split(",")]
+        ks = [int(x) for x in args.pairs.split(",")]
+    except ValueError:
+        ap.error(f"--unpaired {args.unpaired} / --pairs {args.pairs}: comma-separated integers")
+    if min(us + ks) < 1:
+        ap.error("--unpaired and --pairs must be at least 1")
     pair = load_pair(args.dataset, args.old, args.new, seed=args.seed, progress=True)
     src, tgt = stitch_direction(pair, args.mode)
     print(
@@ -46,8 +53,8 @@ def main() -> None:
     )
     print("| U a side | K pairs | U/K | mutual | transport | difference | kept | auto |")
     print("|---:|---:|---:|---:|---:|---:|---|---|")
-    for u in (int(x) for x in args.unpaired.split(",")):
-        for k in (int(x) for x in args.pairs.split(",")):
+    for u in us:
+        for k in ks:
             if k + 2 * u > pair.n_calibration:
                 print(f"| {u} | {k} | (pool of {pair.n_calibration} too small) |")
                 continue
@@ -60,7 +67,7 @@ def main() -> None:
                 assert point.retention is not None  # a labelled dataset
                 got[pseudo] = point.retention.estimate
                 kept.append(f"{st.variant_ or 'fallback'} ({time.time() - t0:.0f} s)")
-            auto = "transport" if u >= AUTO_TRANSPORT_RATIO * k else "mutual"
+            auto = resolve_pseudo("auto", k, u)
             print(
                 f"| {u} | {k} | {u / k:.1f} | {got['mutual']:.3f} | {got['transport']:.3f} | "
                 f"{got['transport'] - got['mutual']:+.3f} | {' / '.join(kept)} | {auto} |",

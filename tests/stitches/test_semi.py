@@ -205,7 +205,11 @@ def test_a_lead_within_noise_is_not_clearly_better() -> None:
 
 
 def test_auto_takes_transport_only_with_enough_unpaired_rows_per_pair(tmp_path: Path) -> None:
-    from stitchbench.stitches.semi import AUTO_TRANSPORT_RATIO
+    from stitchbench.stitches.semi import AUTO_TRANSPORT_RATIO, resolve_pseudo
+
+    assert resolve_pseudo("auto", 100, 500) == "transport"  # exactly 5 rows per pair
+    assert resolve_pseudo("auto", 100, 499) == "mutual"
+    assert resolve_pseudo("mutual", 1, 10_000) == "mutual"
 
     X, Y, rng = _rotation()
     xu, yu = X[500:1500], Y[rng.permutation(np.arange(1000, 2500))]  # 1,000 a side (smaller)

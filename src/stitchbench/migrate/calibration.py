@@ -30,7 +30,7 @@ from stitchbench.memo import ContentCache
 from stitchbench.scores import unit_rows
 from stitchbench.stats import Interval, bootstrap_mean, bootstrap_retention
 from stitchbench.stitches import STITCH_KINDS, Stitch, make_stitch
-from stitchbench.stitches.semi import split_unpaired, takes_unpaired
+from stitchbench.stitches.semi import NO_UNPAIRED, split_unpaired, takes_unpaired
 from stitchbench.store import EmbeddingStore
 
 MIGRATION_MODES: tuple[str, ...] = ("corpus", "query")
@@ -327,9 +327,9 @@ def fit_note(stitch: Stitch) -> str | None:
     fallback = getattr(stitch, "fallback_", None)
     if fallback is None:
         return None
-    pseudo = getattr(stitch, "pseudo_", None) or getattr(stitch, "pseudo", "")
+    pseudo = getattr(stitch, "pseudo_", "")
     base = getattr(stitch, "base", "the supervised map")
-    if fallback and str(getattr(stitch, "reason_", "")).startswith("no unpaired rows"):
+    if fallback and getattr(stitch, "reason_", "") == NO_UNPAIRED:
         return f"{base} (no unpaired rows left to refine with)"
     if fallback:
         return f"fell back to {base} ({pseudo} refinement not kept)"

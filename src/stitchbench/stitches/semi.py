@@ -101,6 +101,17 @@ PSEUDO = ("mutual", "transport", "auto")
 #: and blur the map (docs/notes/few_pairs.md, "Transport pseudo-targets").
 AUTO_TRANSPORT_RATIO = 5.0
 
+#: ``reason_`` of a fit that had no unpaired rows to refine with (or too few).
+NO_UNPAIRED = "no unpaired rows (or too few) on one side: the supervised map"
+
+
+def resolve_pseudo(pseudo: str, n_pairs: int, n_unpaired: int) -> str:
+    """The pseudo-pairing a fit uses: ``pseudo``, with ``"auto"`` resolved by the unpaired
+    rows (smaller side, ``n_unpaired``) per pair."""
+    if pseudo != "auto":
+        return str(pseudo)
+    return "transport" if n_unpaired >= AUTO_TRANSPORT_RATIO * n_pairs else "mutual"
+
 
 def takes_unpaired(stitch: Stitch) -> bool:
     """True when ``stitch.fit`` also takes ``X_unpaired`` / ``Y_unpaired`` rows."""
@@ -373,12 +384,12 @@ class SemiSupervisedStitch(Stitch):
             0 if yu is None else int(yu.shape[0]),
         ]
         self.val_mrr_supervised_ = self.val_mrr_refined_ = float("nan")
-        self.pseudo_ = self._resolve_pseudo(Xa.shape[0], min(self.n_unpaired_))
+        self.pseudo_ = resolve_pseudo(self.pseudo, Xa.shape[0], min(self.n_unpaired_))
         self.n_pseudo_: list[int] = []
         self.variant_: str | None = None
         if xu is None or yu is None or min(xu.shape[0], yu.shape[0]) < 2 * int(self.csls_k):
             self.fallback_ = True
-            self.reason_ = "no unpaired rows (or too few) on one side: the supervised map"
+            self.reason_ = NO_UNPAIRED
             self.coef_, self.intercept_ = self._supervised(Xa, Ya)
             return self
         n_val = max(3, round(float(self.val_share) * Xa.shape[0]))
@@ -430,12 +441,6 @@ class SemiSupervisedStitch(Stitch):
             )
             self.coef_, self.intercept_ = self._supervised(Xa, Ya)
         return self
-
-    def _resolve_pseudo(self, n_pairs: int, n_unpaired: int) -> str:
-        """``pseudo``, with ``"auto"`` resolved by unpaired rows (smaller side) per pair."""
-        if self.pseudo != "auto":
-            return str(self.pseudo)
-        return "transport" if n_unpaired >= AUTO_TRANSPORT_RATIO * n_pairs else "mutual"
 
     def _sample(self, a: np.ndarray, width: int, rng: np.random.Generator) -> np.ndarray:
         if a.shape[1] != width:
