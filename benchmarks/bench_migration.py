@@ -326,12 +326,16 @@ def resumable(
     # Records written before 2026-12-07 say no params: the defaults then, which are still
     # the defaults of every kind but semi (mutual neighbours then, "auto" now).
     then = {"semi": {"pseudo": "mutual"}}
+
+    def measured_with(r: dict[str, Any]) -> dict[str, Any]:
+        if "params" not in r:
+            return full_params(r["kind"], then)
+        # A hyperparameter added after the record was written is at its default, which
+        # keeps the earlier behaviour (semi's relative_temperature, 2026-12-07).
+        return {**full_params(r["kind"], {}), **r["params"]}
+
     odd = sorted(
-        {
-            r["kind"]
-            for r in records
-            if r.get("params", full_params(r["kind"], then)) != full_params(r["kind"], params or {})
-        }
+        {r["kind"] for r in records if measured_with(r) != full_params(r["kind"], params or {})}
     )
     if odd:
         print(

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_migration.py"
 _spec = importlib.util.spec_from_file_location("bench_migration", SCRIPT)
 assert _spec is not None and _spec.loader is not None
@@ -96,3 +98,16 @@ def test_resume_takes_a_partial_run_with_the_same_list_valued_params(tmp_path: P
     old = {**_rec("affine", 250), "n_boot": 200}  # before records said: today's defaults
     part.write_text(json.dumps([old]))
     assert bench.resumable(part, 200, {}) == [old]
+
+
+def test_resume_takes_a_record_written_before_a_hyperparameter_was_added(tmp_path: Path) -> None:
+    """A kind's new parameter is at its default in a record that predates it (which keeps
+    the old behaviour); asking for another value still refuses the record."""
+    part = tmp_path / "t.partial.json"
+    params = bench.full_params("semi", {})
+    del params["relative_temperature"]  # as the version before it wrote semi's records
+    rec = {**_rec("semi", 100), "n_boot": 200, "params": params}
+    part.write_text(json.dumps([rec]))
+    assert bench.resumable(part, 200, {}) == [rec]
+    with pytest.raises(SystemExit):
+        bench.resumable(part, 200, {"semi": {"relative_temperature": True}})

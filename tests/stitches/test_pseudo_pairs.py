@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from stitchbench.scores import unit_rows
-from stitchbench.stitches.pseudo_pairs import csls_mutual_pairs, paired_gain, transport_targets
+from stitchbench.stitches.pseudo_pairs import (
+    csls_mutual_pairs,
+    neighbour_spread,
+    paired_gain,
+    transport_targets,
+)
 
 
 def _brute_force(a: np.ndarray, b: np.ndarray, k: int) -> set[tuple[int, int]]:
@@ -122,3 +127,23 @@ def test_transport_targets_refuse_bad_input() -> None:
         transport_targets(b, b, b, 2, 0.1, n_iter=-1)
     with pytest.raises(ValueError, match="at least one row in b"):
         transport_targets(b, b[:0], b[:0], 2, 0.1)
+
+
+def test_neighbour_spread_known_answer() -> None:
+    """e1, e2 and their bisector, k = 2: e1's nearest other row is the bisector (cos
+    0.7071), its second e2 (0): spread 0.7071; e2 the same; the bisector's two are both at
+    0.7071: 0. Mean 0.4714. Its own row (cosine 1) never counts."""
+    b = np.array([[1.0, 0.0], [0.0, 1.0], [2**-0.5, 2**-0.5]])
+    assert neighbour_spread(b, 2) == pytest.approx(2 * 2**-0.5 / 3, abs=1e-6)
+    assert neighbour_spread(b, 1) == 0.0  # nearest minus itself
+    # Every row of a full circle alike (neighbours at ±step, then ±2 steps): a sample of
+    # rows gives the whole circle's spread.
+    step = 2 * np.pi / 400
+    circle = np.stack([np.cos(np.arange(400) * step), np.sin(np.arange(400) * step)], axis=1)
+    want = np.cos(step) - np.cos(2 * step)
+    assert neighbour_spread(circle, 3, n_sample=50) == pytest.approx(want, rel=1e-2)
+    assert neighbour_spread(circle, 3) == pytest.approx(want, rel=1e-2)
+    with pytest.raises(ValueError, match="k in"):
+        neighbour_spread(b, 3)
+    with pytest.raises(ValueError, match="k in"):
+        neighbour_spread(b[:1], 1)

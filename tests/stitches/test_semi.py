@@ -88,6 +88,7 @@ def test_a_stitch_saved_before_variants_loads_and_saves_again(tmp_path: Path) ->
     meta = json.loads(meta_path.read_text())
     del meta["learned"]["variant_"]  # as the previous version wrote it
     del meta["learned"]["pseudo_"]
+    del meta["learned"]["temperature_"]
     for name in ("match_moments", "alpha", "pseudo", "transport_k"):
         del meta["params"][name]
     meta_path.write_text(json.dumps(meta))
@@ -95,6 +96,7 @@ def test_a_stitch_saved_before_variants_loads_and_saves_again(tmp_path: Path) ->
     assert back.variant_ == (None if st.fallback_ else "affine refit")
     # Fitted before pseudo existed: mutual neighbours, not the later default "auto".
     assert back.pseudo_ == back.get_params()["pseudo"] == "mutual"
+    assert np.isnan(back.temperature_)  # mutual neighbours: no transport temperature
     back.save(tmp_path / "again")  # every learned attribute is there to save
     np.testing.assert_array_equal(back.predict(X[1000:]), st.predict(X[1000:]))
 
@@ -225,3 +227,29 @@ def test_auto_takes_transport_only_with_enough_unpaired_rows_per_pair(tmp_path: 
     assert load_stitch(tmp_path / "s").pseudo_ == "mutual"
     assert SemiSupervisedStitch(pseudo="auto").fit(X[:20], Y[:20]).pseudo_ == "mutual"
     assert SemiSupervisedStitch(pseudo="transport").fit(X[:20], Y[:20]).pseudo_ == "transport"
+
+
+def test_a_relative_temperature_scales_with_the_target_rows_spread() -> None:
+    """Relative: the plan's temperature is the given share of the target rows' neighbour
+    spread, so squeezing the target space (cosines crowded together) sharpens it alike."""
+    from stitchbench.scores import unit_rows
+    from stitchbench.stitches.pseudo_pairs import neighbour_spread
+
+    X, Y, rng = _rotation(1200)
+    xu, yu = X[40:1000], Y[rng.permutation(np.arange(200, 1200))]
+    fit = {"pseudo": "transport", "n_iter": 2, "transport_k": 50}
+    plain = SemiSupervisedStitch(**fit).fit(X[:40], Y[:40], xu, yu)
+    assert plain.temperature_ == 0.02  # absolute, as given
+    rel = SemiSupervisedStitch(**fit, transport_temperature=0.1, relative_temperature=True)
+    rel.fit(X[:40], Y[:40], xu, yu)
+    assert rel.temperature_ == pytest.approx(0.1 * neighbour_spread(unit_rows(yu), 50))
+    # A target space whose rows all lean one way (every cosine near 1) spreads less, and
+    # its relative temperature is smaller by the same factor.
+    lean = np.zeros(Y.shape[1])
+    lean[0] = 30.0
+    crowded = SemiSupervisedStitch(**fit, transport_temperature=0.1, relative_temperature=True)
+    crowded.fit(X[:40], Y[:40] + lean, xu, yu + lean)
+    assert crowded.temperature_ < rel.temperature_ / 3
+    assert crowded.temperature_ == pytest.approx(0.1 * neighbour_spread(unit_rows(yu + lean), 50))
+    mutual = SemiSupervisedStitch(pseudo="mutual", n_iter=2).fit(X[:40], Y[:40], xu, yu)
+    assert np.isnan(mutual.temperature_)

@@ -37,7 +37,11 @@ and its one mutual neighbour is a poor stand-in. Instead every unpaired source r
 paired with the barycentre of its share of a balanced entropic transport plan from the
 mapped source rows to the target rows (each row's 100 nearest, temperature 0.02 on
 cosines, 30 Sinkhorn rounds; ``transport_targets``): balancing keeps hub rows from drawing
-many targets. Measured on Bible (MiniLM-L6 ↔ mpnet-base, all four migration cells, three
+many targets. A temperature on cosines means more in a space whose cosines crowd
+together (Bible: a verse's 100 nearest span 0.040 in cosine with e5-small, 0.18 with
+MiniLM-L6);
+``relative_temperature`` reads it as a share of that spread instead (opt-in: measured on
+e5-small only). Measured on Bible (MiniLM-L6 ↔ mpnet-base, all four migration cells, three
 seeds, ~10,800 unpaired verses a side, no text on both sides): ahead of mutual neighbours
 in every (seed, cell, size) case, by +0.02 to +0.04 nDCG@10 retention at 100 pairs and
 +0.002 to +0.01 at 500 (``docs/notes/few_pairs.md``). With few unpaired rows per pair the
@@ -83,6 +87,7 @@ from stitchbench.scores import unit_rows as _unit
 from stitchbench.stitches.base import Stitch, make_stitch, register_stitch
 from stitchbench.stitches.pseudo_pairs import (
     csls_mutual_pairs,
+    neighbour_spread,
     paired_gain,
     reciprocal_ranks,
     transport_targets,
@@ -249,6 +254,12 @@ class SemiSupervisedStitch(Stitch):
         transport_k: Nearest target rows a source row may send mass to.
         transport_temperature: Entropic temperature of the plan (on cosines).
         transport_iter: Sinkhorn rounds balancing the plan each self-training round.
+        relative_temperature: Read ``transport_temperature`` as a share of the target
+            rows' neighbour spread (``neighbour_spread``: nearest minus ``transport_k``-th
+            nearest cosine; Bible, k = 100: MiniLM-L6 0.18, e5-small 0.040), so that the
+            plan is as sharp in a space whose cosines crowd together as in one where they
+            spread; 0.11 matches the default on Bible's MiniLM-L6 verses. Off by default
+            (measured on e5-small only: ``docs/notes/few_pairs.md``).
 
     Attributes:
         coef_: (d_source, d_target) W.
@@ -266,6 +277,7 @@ class SemiSupervisedStitch(Stitch):
         val_mrr_refined_: The same for the refined map.
         n_unpaired_: Unpaired rows used ``[source, target]``.
         pseudo_: The pseudo-pairing used (``pseudo`` with ``"auto"`` resolved).
+        temperature_: The transport temperature used on cosines (NaN without transport).
     """
 
     kind = "semi"
@@ -280,6 +292,7 @@ class SemiSupervisedStitch(Stitch):
         "n_unpaired_",
         "variant_",
         "pseudo_",
+        "temperature_",
     )
 
     def __init__(
@@ -300,6 +313,7 @@ class SemiSupervisedStitch(Stitch):
         transport_k: int = 100,
         transport_temperature: float = 0.02,
         transport_iter: int = 30,
+        relative_temperature: bool = False,
     ) -> None:
         self.base = base
         self.base_params = base_params
@@ -317,6 +331,7 @@ class SemiSupervisedStitch(Stitch):
         self.transport_k = transport_k
         self.transport_temperature = transport_temperature
         self.transport_iter = transport_iter
+        self.relative_temperature = relative_temperature
 
     def _check_params(self) -> None:
         if self.base not in BASES:
@@ -385,6 +400,7 @@ class SemiSupervisedStitch(Stitch):
         ]
         self.val_mrr_supervised_ = self.val_mrr_refined_ = float("nan")
         self.pseudo_ = resolve_pseudo(self.pseudo, Xa.shape[0], min(self.n_unpaired_))
+        self.temperature_ = float("nan")
         self.n_pseudo_: list[int] = []
         self.variant_: str | None = None
         if xu is None or yu is None or min(xu.shape[0], yu.shape[0]) < 2 * int(self.csls_k):
@@ -479,11 +495,16 @@ class SemiSupervisedStitch(Stitch):
         counts: list[int] = []
         variants: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if self.pseudo_ == "transport":
+            self.temperature_ = float(self.transport_temperature)
+            if self.relative_temperature:
+                k = min(int(self.transport_k), yu.shape[0] - 1)
+                spread = neighbour_spread(yu_unit, k, seed=int(self.seed))
+                self.temperature_ *= max(spread, 1e-6)
             for _ in range(int(self.n_iter)):
                 mapped = _unit(xu @ coef + bias).astype(np.float32)
                 targets = transport_targets(
                     mapped, yu_unit, yu, int(self.transport_k),
-                    float(self.transport_temperature), int(self.transport_iter),
+                    self.temperature_, int(self.transport_iter),
                 )  # fmt: skip
                 counts.append(int(xu.shape[0]))
                 moved = coef
@@ -531,3 +552,6 @@ class SemiSupervisedStitch(Stitch):
             if self.pseudo == "auto":  # saved before ``pseudo`` existed: mutual neighbours
                 self.pseudo = "mutual"
             self.pseudo_ = str(self.pseudo)
+        if not hasattr(self, "temperature_"):  # saved before it was recorded
+            transport = self.pseudo_ == "transport"
+            self.temperature_ = float(self.transport_temperature) if transport else float("nan")
