@@ -147,3 +147,5 @@ def test_neighbour_spread_known_answer() -> None:
         neighbour_spread(b, 3)
     with pytest.raises(ValueError, match="k in"):
         neighbour_spread(b[:1], 1)
+    with pytest.raises(ValueError, match="n_sample"):
+        neighbour_spread(b, 1, n_sample=0)

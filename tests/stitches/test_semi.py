@@ -12,6 +12,7 @@ from scipy.stats import ortho_group
 
 from stitchbench.errors import DataError
 from stitchbench.stitches import SemiSupervisedStitch, load_stitch, make_stitch
+from stitchbench.stitches.semi import MIN_TEMPERATURE
 
 
 def _rotation(n: int = 2500, d: int = 32):
@@ -251,5 +252,29 @@ def test_a_relative_temperature_scales_with_the_target_rows_spread() -> None:
     crowded.fit(X[:40], Y[:40] + lean, xu, yu + lean)
     assert crowded.temperature_ < rel.temperature_ / 3
     assert crowded.temperature_ == pytest.approx(0.1 * neighbour_spread(unit_rows(yu + lean), 50))
+    # The plans use it: the same map as an absolute fit at that temperature.
+    same = SemiSupervisedStitch(**fit, transport_temperature=rel.temperature_)
+    same.fit(X[:40], Y[:40], xu, yu)
+    np.testing.assert_array_equal(same.coef_, rel.coef_)
+    assert not np.array_equal(plain.coef_, rel.coef_)
+    # A relative share is floored where a given temperature is (no kernel underflow).
+    tiny = SemiSupervisedStitch(**fit, transport_temperature=1e-3, relative_temperature=True)
+    assert tiny.fit(X[:40], Y[:40], xu, yu).temperature_ == MIN_TEMPERATURE
     mutual = SemiSupervisedStitch(pseudo="mutual", n_iter=2).fit(X[:40], Y[:40], xu, yu)
     assert np.isnan(mutual.temperature_)
+
+
+@pytest.mark.parametrize("unpaired", [True, False])
+def test_a_transport_stitch_saved_before_temperature_loads_with_it(
+    tmp_path: Path, unpaired: bool
+) -> None:
+    X, Y, rng = _rotation(1200)
+    xu, yu = (X[40:1000], Y[rng.permutation(1000)]) if unpaired else (None, None)
+    st = SemiSupervisedStitch(pseudo="transport", n_iter=2, transport_temperature=0.05)
+    folder = st.fit(X[:40], Y[:40], xu, yu).save(tmp_path / "semi")
+    meta = json.loads((folder / "stitch.json").read_text())
+    del meta["learned"]["temperature_"]  # as the previous version wrote it
+    (folder / "stitch.json").write_text(json.dumps(meta))
+    back = load_stitch(folder)
+    # Transport ran at the given temperature; without unpaired rows nothing ran.
+    assert back.temperature_ == 0.05 if unpaired else np.isnan(back.temperature_)

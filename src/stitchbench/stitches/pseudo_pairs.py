@@ -199,11 +199,13 @@ def neighbour_spread(b_unit: np.ndarray, k: int, n_sample: int = 2000, seed: int
         The mean spread (≥ 0).
 
     Raises:
-        ValueError: fewer than 2 rows, or ``k`` outside [1, m − 1].
+        ValueError: fewer than 2 rows, ``k`` outside [1, m − 1], or ``n_sample`` < 1.
     """
     m = b_unit.shape[0]
     if m < 2 or not 1 <= int(k) <= m - 1:
         raise ValueError(f"a neighbour spread needs k in [1, m - 1]; got k={k} with m={m} rows.")
+    if int(n_sample) < 1:
+        raise ValueError(f"a neighbour spread needs n_sample >= 1; got {n_sample}.")
     rows = np.arange(m)
     if m > int(n_sample):
         rows = np.sort(np.random.default_rng(seed).choice(m, int(n_sample), replace=False))

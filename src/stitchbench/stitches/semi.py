@@ -106,6 +106,10 @@ PSEUDO = ("mutual", "transport", "auto")
 #: and blur the map (docs/notes/few_pairs.md, "Transport pseudo-targets").
 AUTO_TRANSPORT_RATIO = 5.0
 
+#: Lowest transport temperature on cosines (given, or relative times the spread): below
+#: it the plan's kernel underflows.
+MIN_TEMPERATURE = 1e-3
+
 #: ``reason_`` of a fit that had no unpaired rows to refine with (or too few).
 NO_UNPAIRED = "no unpaired rows (or too few) on one side: the supervised map"
 
@@ -258,7 +262,8 @@ class SemiSupervisedStitch(Stitch):
             rows' neighbour spread (``neighbour_spread``: nearest minus ``transport_k``-th
             nearest cosine; Bible, k = 100: MiniLM-L6 0.18, e5-small 0.040), so that the
             plan is as sharp in a space whose cosines crowd together as in one where they
-            spread; 0.11 matches the default on Bible's MiniLM-L6 verses. Off by default
+            spread; 0.11 matches the default on Bible's MiniLM-L6 verses; the result is
+            floored at ``MIN_TEMPERATURE``, as a given temperature is. Off by default
             (measured on e5-small only: ``docs/notes/few_pairs.md``).
 
     Attributes:
@@ -352,8 +357,10 @@ class SemiSupervisedStitch(Stitch):
         if not (np.isfinite(float(self.alpha)) and float(self.alpha) > 0):
             raise DataError(f"alpha must be a finite number > 0; got {self.alpha}.")
         t = float(self.transport_temperature)
-        if not (np.isfinite(t) and t >= 1e-3):
-            raise DataError(f"transport_temperature must be a finite number >= 1e-3; got {t}.")
+        if not (np.isfinite(t) and t >= MIN_TEMPERATURE):
+            raise DataError(
+                f"transport_temperature must be a finite number >= {MIN_TEMPERATURE}; got {t}."
+            )
         if int(self.transport_iter) < 0:
             raise DataError(f"transport_iter must be >= 0; got {self.transport_iter}.")
         if float(self.trim) <= 0:
@@ -499,7 +506,8 @@ class SemiSupervisedStitch(Stitch):
             if self.relative_temperature:
                 k = min(int(self.transport_k), yu.shape[0] - 1)
                 spread = neighbour_spread(yu_unit, k, seed=int(self.seed))
-                self.temperature_ *= max(spread, 1e-6)
+                # The same floor as an absolute temperature's (no kernel underflow).
+                self.temperature_ = max(self.temperature_ * spread, MIN_TEMPERATURE)
             for _ in range(int(self.n_iter)):
                 mapped = _unit(xu @ coef + bias).astype(np.float32)
                 targets = transport_targets(
@@ -553,5 +561,5 @@ class SemiSupervisedStitch(Stitch):
                 self.pseudo = "mutual"
             self.pseudo_ = str(self.pseudo)
         if not hasattr(self, "temperature_"):  # saved before it was recorded
-            transport = self.pseudo_ == "transport"
+            transport = self.pseudo_ == "transport" and self.reason_ != NO_UNPAIRED
             self.temperature_ = float(self.transport_temperature) if transport else float("nan")
