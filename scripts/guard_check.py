@@ -47,6 +47,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--checks", type=int, default=200)
     args = ap.parse_args()
+    if args.checks < 1:
+        ap.error(f"--checks {args.checks}: give at least 1 query")
     pair = load_pair(args.dataset, args.old, args.new, seed=args.seed, progress=False)
     c = pair.corpus
     test = set(pair.test_query_ids)
@@ -57,6 +59,8 @@ def main() -> None:
         for i, q in enumerate(c.query_ids)
         if q not in test and all(d in pool and d not in first for d in c.qrels[q])
     ]
+    if not cand:
+        ap.error(f"{args.dataset}: no training query answered beyond the first 500 pairs")
     rng = np.random.default_rng(args.seed)
     pick = rng.choice(cand, min(args.checks, len(cand)), replace=False)
     texts = [c.query_texts[i] for i in pick]

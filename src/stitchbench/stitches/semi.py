@@ -31,28 +31,28 @@ pseudo-pairs, neighbours rather than partners, pull the map towards the mean (he
 up, retrieval down), and the guard falls back.
 
 **Transport pseudo-targets** (``pseudo="transport"``; what the default ``"auto"`` takes
-where the smaller unpaired side holds at least ``AUTO_TRANSPORT_RATIO`` = 5 rows per pair).
-When the two sides hold different texts, no unpaired row has a partner on the other side,
-and its one mutual neighbour is a poor stand-in. Instead every unpaired source row is
-paired with the barycentre of its share of a balanced entropic transport plan from the
+where the smaller unpaired side holds at least ``AUTO_TRANSPORT_RATIO`` = 5 rows per
+pair). When the two sides hold different texts, no unpaired row has a partner on the other
+side, and its one mutual neighbour is a poor stand-in. Instead every unpaired source row
+is paired with the barycentre of its share of a balanced entropic transport plan from the
 mapped source rows to the target rows (each row's 100 nearest, temperature 0.02 on
 cosines, 30 Sinkhorn rounds; ``transport_targets``): balancing keeps hub rows from drawing
-many targets. A temperature on cosines means more in a space whose cosines crowd
-together (Bible: a verse's 100 nearest span 0.040 in cosine with e5-small, 0.18 with
-MiniLM-L6);
+many targets. A temperature on cosines means more in a space whose cosines crowd together
+(Bible: a verse's 100 nearest span 0.040 in cosine with e5-small, 0.18 with MiniLM-L6);
 ``relative_temperature`` reads it as a share of that spread instead (opt-in: measured on
-e5-small only). Measured on Bible (MiniLM-L6 ↔ mpnet-base, all four migration cells, three
-seeds, ~10,800 unpaired verses a side, no text on both sides): ahead of mutual neighbours
-in every (seed, cell, size) case, by +0.02 to +0.04 nDCG@10 retention at 100 pairs and
-+0.002 to +0.01 at 500 (``docs/notes/few_pairs.md``). With few unpaired rows per pair the
-barycentres, nearly as many as the pairs, blur the map: on Bible pools cut to 250–2,500
-rows a side (``benchmarks/bench_semi_pool.py``, two cells), at 0.5–2.5 rows per pair
-transport trails mutual neighbours in 11 of 12 cases (by 0.03–0.09), at 4–5 the two are
-level (within 0.006), from 10 it leads in 6 of 6 (by 0.05–0.19) — hence the ratio. Where the
-sides *do* share texts, transport spreads the rows without a partner over their
-neighbours (an exact rotation: cosine 0.997), so mutual rounds follow from the transport
-map, and the guard keeps whichever ranks (then lies) closer to the held-out pairs: the
-polished map on a rotation (exact), the transport map on Bible.
+e5-small and BBC only). Transport, measured on Bible (MiniLM-L6 ↔ mpnet-base, all four
+migration cells, three seeds, ~10,800 unpaired verses a side, no text on both sides):
+ahead of mutual neighbours in every (seed, cell, size) case, by +0.02 to +0.04 nDCG@10
+retention at 100 pairs and +0.002 to +0.01 at 500 (``docs/notes/few_pairs.md``). With few
+unpaired rows per pair the barycentres, nearly as many as the pairs, blur the map: on
+Bible pools cut to 250–2,500 rows a side (``benchmarks/bench_semi_pool.py``, two cells),
+at 0.5–2.5 rows per pair transport trails mutual neighbours in 11 of 12 cases (by
+0.03–0.09), at 4–5 the two are level (within 0.006), from 10 it leads in 6 of 6 (by
+0.05–0.19) — hence the ratio. Where the sides *do* share texts, transport spreads the rows
+without a partner over their neighbours (an exact rotation: cosine 0.997), so mutual
+rounds follow from the transport map, and the guard keeps whichever ranks (then lies)
+closer to the held-out pairs: the polished map on a rotation (exact), the transport map on
+Bible.
 
 Why this and not local (per-cluster) maps: mutual nearest neighbours only add pairs the
 current map already finds unambiguous, so the refit stays a global linear map whose
@@ -264,7 +264,7 @@ class SemiSupervisedStitch(Stitch):
             plan is as sharp in a space whose cosines crowd together as in one where they
             spread; 0.11 matches the default on Bible's MiniLM-L6 verses; the result is
             floored at ``MIN_TEMPERATURE``, as a given temperature is. Off by default
-            (measured on e5-small only: ``docs/notes/few_pairs.md``).
+            (measured on e5-small and BBC only: ``docs/notes/few_pairs.md``).
 
     Attributes:
         coef_: (d_source, d_target) W.
@@ -415,6 +415,8 @@ class SemiSupervisedStitch(Stitch):
             self.reason_ = NO_UNPAIRED
             self.coef_, self.intercept_ = self._supervised(Xa, Ya)
             return self
+        if self.pseudo_ == "transport":
+            self.temperature_ = self._transport_temperature(yu)
         n_val = max(3, round(float(self.val_share) * Xa.shape[0]))
         if Xa.shape[0] - n_val < 5:
             self.fallback_ = False
@@ -465,6 +467,15 @@ class SemiSupervisedStitch(Stitch):
             self.coef_, self.intercept_ = self._supervised(Xa, Ya)
         return self
 
+    def _transport_temperature(self, yu: np.ndarray) -> float:
+        """The plans' temperature on cosines: as given, or relative to the spread of the
+        target rows' neighbours, floored as a given one is (no kernel underflow)."""
+        if not self.relative_temperature:
+            return float(self.transport_temperature)
+        k = min(int(self.transport_k), yu.shape[0] - 1)
+        spread = neighbour_spread(yu, k, seed=int(self.seed))
+        return max(float(self.transport_temperature) * spread, MIN_TEMPERATURE)
+
     def _sample(self, a: np.ndarray, width: int, rng: np.random.Generator) -> np.ndarray:
         if a.shape[1] != width:
             raise DataError(
@@ -502,12 +513,6 @@ class SemiSupervisedStitch(Stitch):
         counts: list[int] = []
         variants: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if self.pseudo_ == "transport":
-            self.temperature_ = float(self.transport_temperature)
-            if self.relative_temperature:
-                k = min(int(self.transport_k), yu.shape[0] - 1)
-                spread = neighbour_spread(yu_unit, k, seed=int(self.seed))
-                # The same floor as an absolute temperature's (no kernel underflow).
-                self.temperature_ = max(self.temperature_ * spread, MIN_TEMPERATURE)
             for _ in range(int(self.n_iter)):
                 mapped = _unit(xu @ coef + bias).astype(np.float32)
                 targets = transport_targets(
