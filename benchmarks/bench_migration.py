@@ -323,16 +323,19 @@ def resumable(
             file=sys.stderr,
         )
         sys.exit(2)
+    # A hyperparameter added after a record was written is at the value that keeps the
+    # behaviour of the record's day: its default where that keeps it (semi's
+    # relative_temperature), else this table (semi's pair_correction, on since 2026-12-07).
+    added = {"semi": {"pair_correction": False}}
     # Records written before 2026-12-07 say no params: the defaults then, which are still
-    # the defaults of every kind but semi (mutual neighbours then, "auto" now).
-    then = {"semi": {"pseudo": "mutual"}}
+    # the defaults of every kind but semi (mutual neighbours then, "auto" now; no pairs'
+    # correction then).
+    then = {"semi": {"pseudo": "mutual", **added["semi"]}}
 
     def measured_with(r: dict[str, Any]) -> dict[str, Any]:
         if "params" not in r:
             return full_params(r["kind"], then)
-        # A hyperparameter added after the record was written is at its default, which
-        # keeps the earlier behaviour (semi's relative_temperature, 2026-12-07).
-        return {**full_params(r["kind"], {}), **r["params"]}
+        return {**full_params(r["kind"], added), **r["params"]}
 
     odd = sorted(
         {r["kind"] for r in records if measured_with(r) != full_params(r["kind"], params or {})}

@@ -84,7 +84,8 @@ def test_params_are_checked_first_and_never_mixed_on_resume(tmp_path: Path) -> N
     part.write_text(json.dumps(old))
     done = _run(*args, "semi")
     assert done.returncode == 2 and "other --params" in done.stderr, done.stderr
-    assert bench.resumable(part, 200, {"semi": {"pseudo": "mutual"}}) == old
+    then = {"semi": {"pseudo": "mutual", "pair_correction": False}}
+    assert bench.resumable(part, 200, then) == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.partial.json"]
 
 
@@ -111,3 +112,16 @@ def test_resume_takes_a_record_written_before_a_hyperparameter_was_added(tmp_pat
     assert bench.resumable(part, 200, {}) == [rec]
     with pytest.raises(SystemExit):
         bench.resumable(part, 200, {"semi": {"relative_temperature": True}})
+
+
+def test_resume_refuses_a_record_written_before_the_pairs_correction(tmp_path: Path) -> None:
+    """semi's records from before its pairs' correction were measured without it: a run
+    of today's default does not take them, one that turns it off does."""
+    part = tmp_path / "t.partial.json"
+    params = bench.full_params("semi", {})
+    del params["pair_correction"]  # as the version before it wrote semi's records
+    rec = {**_rec("semi", 100), "n_boot": 200, "params": params}
+    part.write_text(json.dumps([rec]))
+    with pytest.raises(SystemExit):
+        bench.resumable(part, 200, {})
+    assert bench.resumable(part, 200, {"semi": {"pair_correction": False}}) == [rec]

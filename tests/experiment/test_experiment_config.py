@@ -131,7 +131,8 @@ def test_task_keys_spell_out_a_default_that_changed():
             }
         )
 
-    assert cfg({}).stitches.points("semi") == [{"pseudo": "auto"}]
+    # ... and so does its pairs' correction (on since 2026-12-07).
+    assert cfg({}).stitches.points("semi") == [{"pseudo": "auto", "pair_correction": True}]
     assert cfg({}).stitches.points("affine") == [{}]
     given = cfg({"semi": {"pseudo": "mutual", "alpha": 2.0}}).stitches.points("semi")
-    assert given == [{"pseudo": "mutual", "alpha": 2.0}]
+    assert given == [{"pseudo": "mutual", "pair_correction": True, "alpha": 2.0}]

@@ -78,6 +78,7 @@ def test_reload_predicts_bit_identically(tmp_path: Path) -> None:
     back = load_stitch(tmp_path / "semi")
     assert isinstance(back, SemiSupervisedStitch) and back.reason_ == st.reason_
     assert back.variant_ == st.variant_
+    assert back.correction_alpha_ == st.correction_alpha_  # kept: a finite penalty
     np.testing.assert_array_equal(back.predict(X[1000:]), st.predict(X[1000:]))
 
 
@@ -90,7 +91,8 @@ def test_a_stitch_saved_before_variants_loads_and_saves_again(tmp_path: Path) ->
     del meta["learned"]["variant_"]  # as the previous version wrote it
     del meta["learned"]["pseudo_"]
     del meta["learned"]["temperature_"]
-    for name in ("match_moments", "alpha", "pseudo", "transport_k"):
+    del meta["learned"]["correction_alpha_"]
+    for name in ("match_moments", "alpha", "pseudo", "transport_k", "pair_correction"):
         del meta["params"][name]
     meta_path.write_text(json.dumps(meta))
     back = load_stitch(folder)
@@ -98,6 +100,8 @@ def test_a_stitch_saved_before_variants_loads_and_saves_again(tmp_path: Path) ->
     # Fitted before pseudo existed: mutual neighbours, not the later default "auto".
     assert back.pseudo_ == back.get_params()["pseudo"] == "mutual"
     assert np.isnan(back.temperature_)  # mutual neighbours: no transport temperature
+    # Fitted before the pairs' correction: not corrected, and its params say so.
+    assert back.get_params()["pair_correction"] is False and np.isnan(back.correction_alpha_)
     back.save(tmp_path / "again")  # every learned attribute is there to save
     np.testing.assert_array_equal(back.predict(X[1000:]), st.predict(X[1000:]))
 
@@ -197,6 +201,8 @@ def test_a_lead_within_noise_is_not_clearly_better() -> None:
         False,
         "not better: MRR +0.0500 (2 SE 0.2449), cosine +0.0000",
     )
+    # Maps equal up to rounding (both reproduce an exact relation): not better.
+    assert not _clearly_better(ones, ones, ones, ones - 1e-9)[0]
     # Ahead on every pair: clearly better.
     better, why = _clearly_better(rr_base + 0.2, rr_base, ones, ones)
     assert better and why.startswith("better: MRR +0.2000")
@@ -278,3 +284,46 @@ def test_a_transport_stitch_saved_before_temperature_loads_with_it(
     back = load_stitch(folder)
     # Transport ran at the given temperature; without unpaired rows nothing ran.
     assert back.temperature_ == 0.05 if unpaired else np.isnan(back.temperature_)
+
+
+def test_the_pairs_correct_a_refined_map_as_far_as_they_support() -> None:
+    # Known answers of the pairs' correction: exact pairs pull a wrong refined map onto the
+    # exact relation; pairs whose residuals are noise leave it nearly where it was.
+    X, Y, rng = _rotation(400)
+    exact = np.linalg.lstsq(X, Y, rcond=None)[0]
+    wrong = 1.5 * exact + 0.1 * rng.normal(size=exact.shape)
+    w, b, penalty = SemiSupervisedStitch()._corrected(X, Y, wrong, np.ones(32))
+    np.testing.assert_allclose(X[:50] @ w + b, Y[:50], atol=1e-6)
+    assert penalty <= 1e-4
+    noise = X @ wrong + 1.0 + 0.5 * rng.normal(size=Y.shape)  # residuals unrelated to X
+    w, b, penalty = SemiSupervisedStitch()._corrected(X[:100], noise[:100], wrong, np.ones(32))
+    assert penalty >= 10.0 and np.linalg.norm(w - wrong) < 0.1 * np.linalg.norm(wrong)
+    off = SemiSupervisedStitch(pair_correction=False)._corrected(X, Y, wrong, np.ones(32))
+    assert off[0] is wrong and np.isnan(off[2])
+
+
+def test_the_guard_scores_corrected_maps_and_the_final_map_is_corrected_on_every_pair(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The correction never sees the held-out pairs while the guard decides, and the kept
+    map is corrected on all of them; with fewer than 8 pairs it is skipped."""
+    X, Y, rng = _rotation(1200)
+    seen: list[int] = []
+    real = SemiSupervisedStitch._corrected
+
+    def spy(self, X_, Y_, coef, bias):  # type: ignore[no-untyped-def]
+        seen.append(X_.shape[0])
+        return real(self, X_, Y_, coef, bias)
+
+    monkeypatch.setattr(SemiSupervisedStitch, "_corrected", spy)
+    unpaired = (X[40:1000], Y[rng.permutation(1000)])
+    st = SemiSupervisedStitch(n_iter=2).fit(X[:40], Y[:40], *unpaired)
+    assert not st.fallback_, st.reason_
+    assert len(seen) >= 2 and seen[:-1] == [32] * (len(seen) - 1)  # 8 pairs held out
+    assert seen[-1] == 40  # the kept map: corrected on every pair
+    assert np.isfinite(st.correction_alpha_)
+    off = SemiSupervisedStitch(n_iter=2, pair_correction=False).fit(X[:40], Y[:40], *unpaired)
+    assert np.isnan(off.correction_alpha_)
+    seen.clear()
+    few = SemiSupervisedStitch(n_iter=2).fit(X[:6], Y[:6], *unpaired)
+    assert seen == [] and np.isnan(few.correction_alpha_) and "without a check" in few.reason_

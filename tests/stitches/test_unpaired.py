@@ -348,3 +348,15 @@ def test_the_anchored_map_must_rank_better_by_more_than_noise(monkeypatch, shift
     st = UnpairedStitch(**FAST).fit(xa, yb, anchors=anchors)
     assert st.map_from_.startswith(kept), st.anchor_mrr_
     assert st.anchor_mrr_["two_se_of_difference"] > 0.02
+
+
+def test_the_anchors_map_is_semi_as_the_few_shot_numbers_measured_it() -> None:
+    # The few-shot numbers (notes, 2026-12-06) were measured with mutual neighbours and no
+    # pairs' correction; semi's later defaults (transport, the correction) must not move them.
+    X, Y, A, B, _ = _spaces()
+    shared = np.arange(1400, 1440)
+    xa, yb = np.vstack([X[shared], X[A]]), np.vstack([Y[shared], Y[B]])
+    anchors = np.stack([np.arange(40), np.arange(40)], axis=1)
+    st = UnpairedStitch(**FAST)._anchored(xa, yb, anchors)
+    assert st.pseudo_ == "mutual" and st.get_params()["pair_correction"] is False
+    assert np.isnan(st.correction_alpha_)

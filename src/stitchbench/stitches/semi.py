@@ -39,11 +39,12 @@ mapped source rows to the target rows (each row's 100 nearest, temperature 0.02 
 cosines, 30 Sinkhorn rounds; ``transport_targets``): balancing keeps hub rows from drawing
 many targets. A temperature on cosines means more in a space whose cosines crowd together
 (Bible: a verse's 100 nearest span 0.040 in cosine with e5-small, 0.18 with MiniLM-L6);
-``relative_temperature`` reads it as a share of that spread instead (opt-in: measured on
-e5-small and BBC only). Transport, measured on Bible (MiniLM-L6 ↔ mpnet-base, all four
-migration cells, three seeds, ~10,800 unpaired verses a side, no text on both sides):
-ahead of mutual neighbours in every (seed, cell, size) case, by +0.02 to +0.04 nDCG@10
-retention at 100 pairs and +0.002 to +0.01 at 500 (``docs/notes/few_pairs.md``). With few
+``relative_temperature`` reads it as a share of that spread instead (opt-in: it helps on
+e5-small, is level on BBC and loses on Bible mpnet-base). Transport, measured on Bible
+(MiniLM-L6 ↔ mpnet-base, all four migration cells, three seeds, ~10,800 unpaired
+verses a side, no text on both sides): ahead of mutual neighbours in every (seed, cell,
+size) case, by +0.02 to +0.04 nDCG@10 retention at 100 pairs and +0.002 to +0.01 at 500
+(``docs/notes/few_pairs.md``). With few
 unpaired rows per pair the barycentres, nearly as many as the pairs, blur the map: on
 Bible pools cut to 250–2,500 rows a side (``benchmarks/bench_semi_pool.py``, two cells),
 at 0.5–2.5 rows per pair transport trails mutual neighbours in 11 of 12 cases (by
@@ -53,6 +54,17 @@ without a partner over their neighbours (an exact rotation: cosine 0.997), so mu
 rounds follow from the transport map, and the guard keeps whichever ranks (then lies)
 closer to the held-out pairs: the polished map on a rotation (exact), the transport map on
 Bible.
+
+**The pairs' correction** (``pair_correction``, on by default). The refined map is
+recoloured and learnt mostly from pseudo-pairs (neighbours, not partners), so it fits the
+K real pairs less well than it could. Last, the ridge map of the pairs' residuals under
+it (``AffineStitch``: penalty chosen on held-out pairs) is added: ridge regression on
+the pairs shrunk towards the refined map instead of towards zero, moved as far as the
+pairs support and no further (the guard scores the corrected maps; skipped with fewer
+than 8 pairs, where nothing is held out to choose its penalty). A search of
+translated *documents* (a migration's corpus mode) gains most: the recolouring's spread
+in directions the pairs do not support costs it more than a search with a translated
+query. Measured in ``docs/notes/few_pairs.md`` ("The pairs' correction").
 
 Why this and not local (per-cluster) maps: mutual nearest neighbours only add pairs the
 current map already finds unambiguous, so the refit stays a global linear map whose
@@ -69,7 +81,7 @@ rank alike are ordered by their mean cosine to the held-out targets. Refinement 
 only when it is clearly ahead of the supervised map on those pairs: its reciprocal ranks
 higher by more than two standard errors of the paired difference, or no lower with its
 cosines higher by more than two (20 held-out pairs cannot separate a small lead from
-noise); otherwise the stitch is the supervised map on all pairs
+noise) and by more than rounding; otherwise the stitch is the supervised map on all pairs
 (``base``), ``fallback_`` is True and ``reason_`` says why (also when no unpaired
 rows were given). The final map is fitted on every pair.
 """
@@ -84,6 +96,7 @@ import numpy as np
 
 from stitchbench.errors import DataError
 from stitchbench.scores import unit_rows as _unit
+from stitchbench.stitches.affine import AffineStitch
 from stitchbench.stitches.base import Stitch, make_stitch, register_stitch
 from stitchbench.stitches.pseudo_pairs import (
     csls_mutual_pairs,
@@ -109,6 +122,9 @@ AUTO_TRANSPORT_RATIO = 5.0
 #: Lowest transport temperature on cosines (given, or relative times the spread): below
 #: it the plan's kernel underflows.
 MIN_TEMPERATURE = 1e-3
+
+#: Least mean cosine gain that counts as a lead (maps equal up to rounding do not differ).
+_MIN_COSINE_GAIN = 1e-6
 
 #: ``reason_`` of a fit that had no unpaired rows to refine with (or too few).
 NO_UNPAIRED = "no unpaired rows (or too few) on one side: the supervised map"
@@ -160,8 +176,9 @@ def _clearly_better(
 
     Better when its reciprocal ranks exceed the base's by more than two standard errors of
     the paired difference, or when they are no worse and its cosines to the targets exceed
-    the base's by more than two standard errors (an exact relation: both rank every pair
-    first, one reproduces it).
+    the base's by more than two standard errors and by more than ``_MIN_COSINE_GAIN`` (an
+    exact relation: both rank every pair first, one reproduces it; maps equal up to
+    rounding do not differ).
 
     Args:
         rr: (n,) reciprocal ranks of the map's held-out pairs.
@@ -177,7 +194,7 @@ def _clearly_better(
     d_cos, two_se_cos = paired_gain(cos, cos_base)
     if d_rr > 0 and d_rr > two_se_rr:
         return True, f"better: MRR +{d_rr:.4f} > 2 SE {two_se_rr:.4f}"
-    if d_rr >= 0 and d_cos > 0 and d_cos > two_se_cos:
+    if d_rr >= 0 and d_cos > max(two_se_cos, _MIN_COSINE_GAIN):
         return True, f"better: MRR +{d_rr:.4f}, cosine +{d_cos:.4f} > 2 SE {two_se_cos:.4f}"
     return False, f"not better: MRR {d_rr:+.4f} (2 SE {two_se_rr:.4f}), cosine {d_cos:+.4f}"
 
@@ -264,7 +281,11 @@ class SemiSupervisedStitch(Stitch):
             plan is as sharp in a space whose cosines crowd together as in one where they
             spread; 0.11 matches the default on Bible's MiniLM-L6 verses; the result is
             floored at ``MIN_TEMPERATURE``, as a given temperature is. Off by default
-            (measured on e5-small and BBC only: ``docs/notes/few_pairs.md``).
+            (it helps on e5-small, is level on BBC and loses 0.01–0.02 into Bible
+            mpnet-base: ``docs/notes/few_pairs.md``).
+        pair_correction: Add the ridge map of the pairs' residuals under the refined map
+            (module docstring; skipped with fewer than 8 pairs); False: the refined map as
+            the pseudo-pairs left it.
 
     Attributes:
         coef_: (d_source, d_target) W.
@@ -273,8 +294,8 @@ class SemiSupervisedStitch(Stitch):
         variant_: The refined map kept (``"recoloured"``; with transport (``pseudo_``)
             ``"transport"`` or ``"transport, then mutual"``; or ``"<base> refit"``: the base
             kind on the pairs plus the last mutual pseudo-pairs, chosen when it ranks the
-            held-out pairs as well and lies closer to them); None when the supervised map
-            was kept.
+            held-out pairs as well and lies closer to them), each with the pairs' correction
+            when it is on; None when the supervised map was kept.
         reason_: Why it fell back, or how the refinement was checked.
         n_pseudo_: Pseudo-pairs of each round of the final fit.
         val_mrr_supervised_: Held-out mean reciprocal rank of the supervised map (NaN when
@@ -283,10 +304,13 @@ class SemiSupervisedStitch(Stitch):
         n_unpaired_: Unpaired rows used ``[source, target]``.
         pseudo_: The pseudo-pairing used (``pseudo`` with ``"auto"`` resolved).
         temperature_: The transport temperature used on cosines (NaN without transport).
+        correction_alpha_: Ridge penalty the pairs' correction chose (NaN when it was not
+            applied: off, a fallback, or too few pairs to hold any out).
     """
 
     kind = "semi"
-    keyed_defaults = ("pseudo",)  # "mutual" until 2026-12-07, then "auto"
+    # pseudo: "mutual" until 2026-12-07, then "auto"; pair_correction: off until 2026-12-07.
+    keyed_defaults = ("pseudo", "pair_correction")
     _array_attrs = ("coef_", "intercept_")
     _scalar_attrs = (
         "fallback_",
@@ -298,6 +322,7 @@ class SemiSupervisedStitch(Stitch):
         "variant_",
         "pseudo_",
         "temperature_",
+        "correction_alpha_",
     )
 
     def __init__(
@@ -319,6 +344,7 @@ class SemiSupervisedStitch(Stitch):
         transport_temperature: float = 0.02,
         transport_iter: int = 30,
         relative_temperature: bool = False,
+        pair_correction: bool = True,
     ) -> None:
         self.base = base
         self.base_params = base_params
@@ -337,6 +363,7 @@ class SemiSupervisedStitch(Stitch):
         self.transport_temperature = transport_temperature
         self.transport_iter = transport_iter
         self.relative_temperature = relative_temperature
+        self.pair_correction = pair_correction
 
     def _check_params(self) -> None:
         if self.base not in BASES:
@@ -410,6 +437,7 @@ class SemiSupervisedStitch(Stitch):
         self.temperature_ = float("nan")
         self.n_pseudo_: list[int] = []
         self.variant_: str | None = None
+        self.correction_alpha_ = float("nan")
         if xu is None or yu is None or min(xu.shape[0], yu.shape[0]) < 2 * int(self.csls_k):
             self.fallback_ = True
             self.reason_ = NO_UNPAIRED
@@ -430,7 +458,10 @@ class SemiSupervisedStitch(Stitch):
         order = rng.permutation(Xa.shape[0])
         val, fit = order[:n_val], order[n_val:]
         sup = self._supervised(Xa[fit], Ya[fit])
-        variants = self._refine(Xa[fit], Ya[fit], xu, yu)[0]
+        variants = {
+            name: self._corrected(Xa[fit], Ya[fit], *m)[:2]
+            for name, m in self._refine(Xa[fit], Ya[fit], xu, yu)[0].items()
+        }
         distract = yu[rng.permutation(yu.shape[0])[: int(self.n_distractors)]]
 
         # Rank first; between maps that rank alike, the one closer to the held-out targets
@@ -457,7 +488,9 @@ class SemiSupervisedStitch(Stitch):
                 f"{self.val_mrr_supervised_:.4f} supervised {where}"
             )
             final, self.n_pseudo_ = self._refine(Xa, Ya, xu, yu)
-            self.coef_, self.intercept_ = final[chosen]
+            self.coef_, self.intercept_, self.correction_alpha_ = self._corrected(
+                Xa, Ya, *final[chosen]
+            )
         else:
             self.fallback_ = True
             self.reason_ = (
@@ -466,6 +499,23 @@ class SemiSupervisedStitch(Stitch):
             )
             self.coef_, self.intercept_ = self._supervised(Xa, Ya)
         return self
+
+    def _corrected(
+        self, X: np.ndarray, Y: np.ndarray, coef: np.ndarray, bias: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """``(W, b, penalty)``: a refined map plus the ridge map of the pairs' residuals
+        under it (``pair_correction``; unchanged, penalty NaN, when off).
+
+        Args:
+            X: (K, d_source) paired source rows.
+            Y: (K, d_target) their target rows.
+            coef: (d_source, d_target) the refined W.
+            bias: (d_target,) its b.
+        """
+        if not self.pair_correction:
+            return coef, bias, float("nan")
+        fix = AffineStitch(seed=int(self.seed)).fit(X, Y - (X @ coef + bias))
+        return coef + fix.coef_, bias + fix.intercept_, float(fix.alpha_)
 
     def _transport_temperature(self, yu: np.ndarray) -> float:
         """The plans' temperature on cosines: as given, or relative to the spread of the
@@ -565,6 +615,9 @@ class SemiSupervisedStitch(Stitch):
             if self.pseudo == "auto":  # saved before ``pseudo`` existed: mutual neighbours
                 self.pseudo = "mutual"
             self.pseudo_ = str(self.pseudo)
+        if not hasattr(self, "correction_alpha_"):  # saved before the pairs' correction
+            self.pair_correction = False
+            self.correction_alpha_ = float("nan")
         if not hasattr(self, "temperature_"):  # saved before it was recorded
             transport = self.pseudo_ == "transport" and self.reason_ != NO_UNPAIRED
             self.temperature_ = float(self.transport_temperature) if transport else float("nan")

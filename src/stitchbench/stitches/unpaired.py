@@ -397,12 +397,14 @@ class UnpairedStitch(Stitch):
         """
         free_x = np.setdiff1d(np.arange(Xa.shape[0]), anc[:, 0])
         free_y = np.setdiff1d(np.arange(Ya.shape[0]), anc[:, 1])
-        # Mutual pseudo-pairs: what the few-shot numbers (notes, 2026-12-06) were measured with.
+        # Mutual pseudo-pairs and no pairs' correction: what the few-shot numbers (notes,
+        # 2026-12-06) were measured with.
         return SemiSupervisedStitch(
             csls_k=int(self.csls_k),
             max_unpaired=int(self.max_rows),
             seed=int(self.seed),
             pseudo="mutual",
+            pair_correction=False,
         ).fit(Xa[anc[:, 0]], Ya[anc[:, 1]], X_unpaired=Xa[free_x], Y_unpaired=Ya[free_y])
 
     def _compare_with_anchored(self, Xa: np.ndarray, Ya: np.ndarray, anc: np.ndarray) -> None:
