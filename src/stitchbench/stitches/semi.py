@@ -41,19 +41,18 @@ many targets. A temperature on cosines means more in a space whose cosines crowd
 (Bible: a verse's 100 nearest span 0.040 in cosine with e5-small, 0.18 with MiniLM-L6);
 ``relative_temperature`` reads it as a share of that spread instead (opt-in: it helps on
 e5-small, is level on BBC and loses on Bible mpnet-base). Transport, measured on Bible
-(MiniLM-L6 ↔ mpnet-base, all four migration cells, three seeds, ~10,800 unpaired
-verses a side, no text on both sides): ahead of mutual neighbours in every (seed, cell,
-size) case, by +0.02 to +0.04 nDCG@10 retention at 100 pairs and +0.002 to +0.01 at 500
-(``docs/notes/few_pairs.md``). With few
-unpaired rows per pair the barycentres, nearly as many as the pairs, blur the map: on
-Bible pools cut to 250–2,500 rows a side (``benchmarks/bench_semi_pool.py``, two cells),
-at 0.5–2.5 rows per pair transport trails mutual neighbours in 11 of 12 cases (by
-0.03–0.09), at 4–5 the two are level (within 0.006), from 10 it leads in 6 of 6 (by
-0.05–0.19) — hence the ratio. Where the sides *do* share texts, transport spreads the rows
-without a partner over their neighbours (an exact rotation: cosine 0.997), so mutual
-rounds follow from the transport map, and the guard keeps whichever ranks (then lies)
-closer to the held-out pairs: the polished map on a rotation (exact), the transport map on
-Bible.
+(MiniLM-L6 ↔ mpnet-base, all four migration cells, three seeds, ~10,800 unpaired verses a
+side, no text on both sides): ahead of mutual neighbours in every (seed, cell, size) case,
+by +0.02 to +0.04 nDCG@10 retention at 100 pairs and +0.002 to +0.01 at 500
+(``docs/notes/few_pairs.md``). With few unpaired rows per pair the barycentres, nearly as
+many as the pairs, blur the map: on Bible pools cut to 250–2,500 rows a side
+(``benchmarks/bench_semi_pool.py``, two cells), at 0.5–2.5 rows per pair transport trails
+mutual neighbours in 11 of 12 cases (by 0.03–0.09), at 4–5 the two are level (within
+0.006), from 10 it leads in 6 of 6 (by 0.05–0.19) — hence the ratio. Where the sides *do*
+share texts, transport spreads the rows without a partner over their neighbours (an exact
+rotation: cosine 0.997), so mutual rounds follow from the transport map, and the guard
+keeps whichever ranks (then lies) closer to the held-out pairs: the polished map on a
+rotation (exact), the transport map on Bible.
 
 **The pairs' correction** (``pair_correction``, on by default). The refined map is
 recoloured and learnt mostly from pseudo-pairs (neighbours, not partners), so it fits the
