@@ -21,7 +21,7 @@ import sys
 import time
 from typing import Any
 
-from stitchbench.errors import DataError
+from stitchbench.errors import DataError, StitchbenchError
 from stitchbench.migrate import load_pair
 from stitchbench.migrate.calibration import check_mode, fit_calibration_stitch, score_stitch
 from stitchbench.stitches.semi import SemiSupervisedStitch
@@ -51,7 +51,7 @@ def main() -> None:
         pair = load_pair(args.dataset, args.old, args.new, seed=args.seed, progress=False)
         if max(sizes) > pair.n_calibration:
             raise DataError(f"--sizes {max(sizes)} exceeds the {pair.n_calibration} pairs.")
-    except (DataError, TypeError) as e:
+    except (StitchbenchError, TypeError) as e:
         print(f"correction_check: {e}", file=sys.stderr)
         sys.exit(2)
     seen: dict[str, Any] = {}
