@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -55,7 +57,6 @@ def test_empty_and_mismatched_inputs() -> None:
         csls_mutual_pairs(np.eye(4), np.zeros((3, 5)))
     ro = np.eye(4)
     ro.flags.writeable = False  # read-only rows (a store's) work without a warning
-    import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -99,6 +100,20 @@ def test_transport_targets_match_a_dense_sinkhorn(block: int, k: int, n_iter: in
     np.testing.assert_allclose(transport_targets(a, b_unit, b, 1, 1.0, 0), b[s.argmax(axis=1)])
     hot = transport_targets(a, b_unit, b, 50, 1e6, 0)
     np.testing.assert_allclose(hot, np.repeat(b.mean(0)[None], 40, 0), atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transport_targets_keep_the_rows_precision_and_warn_nothing(dtype: type) -> None:
+    """The sparse plan (torch's CSR, a beta API that warns) stays quiet and keeps b's dtype."""
+    rng = np.random.default_rng(3)
+    b = rng.normal(size=(30, 5)).astype(dtype)
+    a = unit_rows(rng.normal(size=(20, 5))).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = transport_targets(a, unit_rows(b), b, 4, 0.1, n_iter=5)
+    assert got.dtype == np.result_type(dtype, np.float32)
+    want = _dense_sinkhorn(a, unit_rows(b), b.astype(np.float64), 4, 0.1, 5)
+    np.testing.assert_allclose(got, want, atol=1e-5)
 
 
 def test_balancing_takes_the_hub_from_the_second_row() -> None:

@@ -7,6 +7,8 @@ both keep a map only when its gain is larger than two standard errors (``paired_
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from stitchbench.scores import unit_rows as _unit
@@ -114,8 +116,8 @@ def transport_targets(
         temperature: Entropic temperature on the cosines (> 0; smaller: closer to an
             assignment).
         n_iter: Sinkhorn rounds (0: a softmax per row).
-        block: Rows of ``a`` per block (memory O(block × m) for the neighbours and
-            O(block/16 × k × d_b) for the averages).
+        block: Rows of ``a`` per block of the neighbour search (memory O(block × m);
+            the plan and the averages take O(n × k)).
 
     Returns:
         (n, d_b) targets, float32 (float64 when ``b`` is).
@@ -172,11 +174,17 @@ def transport_targets(
             col = torch.where(mass > 0, (n / m) / mass.clamp_min(1e-300), torch.zeros_like(mass))
         plan = kern * col[nbr]
         plan = plan / plan.sum(dim=1, keepdim=True)
+        # The averages as one sparse (n, m) plan times the rows, with no (rows, k, d_b)
+        # gather: 15x faster than the gathered einsum it replaced, 1.8x on a whole call,
+        # the same bits on Bible verses (benchmarks/bench_transport.py).
         vals = torch.tensor(np.ascontiguousarray(b, dtype=out.dtype))
-        step = max(1, block // 16)
-        for s in range(0, n, step):
-            w = plan[s : s + step].to(vals.dtype)
-            out[s : s + step] = torch.einsum("rk,rkd->rd", w, vals[nbr[s : s + step]]).numpy()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Ss]parse.*", category=UserWarning)
+            sparse = torch.sparse_csr_tensor(
+                torch.arange(0, n * k + 1, k), flat, plan.reshape(-1).to(vals.dtype), (n, m),
+                check_invariants=False,
+            )  # fmt: skip
+            out[:] = (sparse @ vals).numpy()
     return out
 
 
