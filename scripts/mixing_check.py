@@ -5,23 +5,30 @@ stitch (fitted on K calibration pairs), and a random share of documents re-embed
 natively; native queries of the new model search both. Translated rows score on another
 scale than native ones (their top cosines are lower, their bulk higher), so this script
 maps the translated rows' scores before mixing and prints nDCG@10 retention (mean over
-draws of the native share) for each rule:
+draws of the native share; the same draws for every rule) for each rule:
 
-- ``raw``: no map (what ``retrieval_through_stitch(..., fallback_share=s)`` does);
+- ``raw``: no map (what ``retrieval_through_stitch(..., fallback_share=s)`` does with
+  random confidence scores);
 - ``quantile``: the inverse of the threshold map of ``stitchbench.evaluate.thresholds``
   (random pairs of calibration texts);
 - ``linear, neighbours``: native score regressed on translated score over each calibration
   text's 10 nearest calibration texts and itself (the high-similarity region);
+- ``inverse linear``: translated score regressed on native score over the same pairs, the
+  line inverted (no regression towards the mean of the noisy side);
 - ``neighbour shift``: the mean amount by which translation lowers the score of pairs that
-  are near natively (each calibration text and its 10 nearest calibration texts), as a
-  relevant document is near its query, added to every translated score;
+  are near natively (each calibration text and its 10 nearest calibration texts, without
+  itself), as a relevant document is near its query, added to every translated score;
 - ``per-query shift``: each query's mean top-5 cosine among the K calibration documents'
   native vectors minus that among their translations (both are stored);
-- ``oracle shift``: the best constant added to translated scores, chosen on the scored
-  queries themselves (a ceiling for any constant shift, not a method).
+- ``oracle shift``: the best of a grid of constants (``SHIFTS``) added to translated
+  scores, chosen on the scored queries themselves (a ceiling of that grid, not a method).
+
+It also prints the queries' mean top-1 and mean cosine among the translated and among the
+native documents (the two scales).
 
 Usage:
-    python scripts/mixing_check.py bible minilm-l6 minilm-l3 --kind affine --pairs 500
+    OMP_NUM_THREADS=1 python scripts/mixing_check.py bible minilm-l6 minilm-l3 --kind affine \
+        --pairs 500
 """
 
 from __future__ import annotations
@@ -31,12 +38,13 @@ import sys
 from collections.abc import Callable
 
 import numpy as np
+import torch
 
 from stitchbench.errors import DataError, StitchbenchError
 from stitchbench.evaluate.ir_metrics import ir_scores_per_query
 from stitchbench.evaluate.thresholds import fit_threshold_map
 from stitchbench.migrate import load_pair
-from stitchbench.migrate.calibration import fit_calibration_stitch, stitch_direction
+from stitchbench.migrate.calibration import check_kind, fit_calibration_stitch, stitch_direction
 from stitchbench.scores import unit_rows
 
 SHIFTS = (-0.05, -0.02, 0.0, 0.02, 0.05, 0.08, 0.12)
@@ -60,18 +68,19 @@ def main() -> None:
     if not all(0 < s < 1 for s in shares) or args.draws < 1 or args.pairs < 20:
         ap.error("--shares must lie in (0, 1), --draws >= 1 and --pairs >= 20")
     try:
+        check_kind(args.kind)
         pair = load_pair(args.dataset, args.old, args.new, seed=args.seed, progress=False)
         if args.pairs > pair.n_calibration:
             raise DataError(f"--pairs {args.pairs} exceeds the {pair.n_calibration} pairs.")
         stitch = fit_calibration_stitch(pair, args.kind, args.pairs, "corpus")
-    except (StitchbenchError, TypeError, ValueError) as e:
+    except (StitchbenchError, TypeError) as e:
         print(f"mixing_check: {e}", file=sys.stderr)
         sys.exit(2)
     src, tgt = stitch_direction(pair, "corpus")
     ds, dt = pair.docs[src].vectors, pair.docs[tgt].vectors
     q = unit_rows(pair.queries[tgt].select(pair.test_query_ids))
-    s_tr = q @ unit_rows(stitch.predict(ds)).T  # (n_q, n_docs) translated documents
-    s_nat = q @ unit_rows(dt).T  # the same documents re-embedded
+    s_tr = (q @ unit_rows(stitch.predict(ds)).T).astype(np.float32)  # (n_q, n_docs) translated
+    s_nat = (q @ unit_rows(dt).T).astype(np.float32)  # the same documents re-embedded
     cal = pair.calibration_rows[: args.pairs]
     y, y_hat = unit_rows(dt[cal]), unit_rows(stitch.predict(ds[cal]))
 
@@ -102,10 +111,12 @@ def main() -> None:
     qrels = {qid: pair.corpus.qrels[qid] for qid in pair.test_query_ids}
 
     def ndcg(scores: np.ndarray) -> float:
-        best = np.argpartition(-scores, 10, axis=1)[:, :10]
+        top = torch.topk(torch.from_numpy(np.ascontiguousarray(scores)), 10, dim=1)
         run = {
-            qid: {ids[j]: float(scores[i, j]) for j in best[i]}
-            for i, qid in enumerate(pair.test_query_ids)
+            qid: {ids[j]: float(v) for j, v in zip(idx, val, strict=True)}
+            for qid, idx, val in zip(
+                pair.test_query_ids, top.indices.numpy(), top.values.numpy(), strict=True
+            )
         }
         per = ir_scores_per_query(run, qrels, ("ndcg@10",))
         return float(np.mean([r["ndcg@10"] for r in per.values()]))
@@ -115,6 +126,11 @@ def main() -> None:
         f"{args.dataset}: {args.old} documents translated into {args.new} by {args.kind} on "
         f"{args.pairs} pairs; {len(pair.test_query_ids)} queries; nDCG@10 retention "
         f"translated only {ndcg(s_tr) / native:.4f}"
+    )
+    print(
+        f"queries' mean top-1 cosine: {s_tr.max(axis=1).mean():.3f} among the translated "
+        f"documents, {s_nat.max(axis=1).mean():.3f} among the native ones; mean cosine "
+        f"{s_tr.mean():.3f} and {s_nat.mean():.3f}"
     )
     print(f"| share native | {' | '.join(rules)} | oracle shift (best c) |")
     print("|---:|" + "---:|" * (len(rules) + 1))

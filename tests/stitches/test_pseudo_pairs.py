@@ -103,16 +103,23 @@ def test_transport_targets_match_a_dense_sinkhorn(block: int, k: int, n_iter: in
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_transport_targets_keep_the_rows_precision_and_warn_nothing(dtype: type) -> None:
+@pytest.mark.parametrize("k", [4, 60])  # 60 > the 30 target rows: every row a neighbour
+def test_transport_targets_keep_the_rows_precision_and_warn_nothing(dtype: type, k: int) -> None:
     """The sparse plan (torch's CSR, a beta API that warns) stays quiet and keeps b's dtype."""
+    import torch
+
     rng = np.random.default_rng(3)
     b = rng.normal(size=(30, 5)).astype(dtype)
     a = unit_rows(rng.normal(size=(20, 5))).astype(np.float32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        got = transport_targets(a, unit_rows(b), b, 4, 0.1, n_iter=5)
+    torch.set_warn_always(True)  # torch warns once a process: make it warn every time
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = transport_targets(a, unit_rows(b), b, k, 0.1, n_iter=5)
+    finally:
+        torch.set_warn_always(False)
     assert got.dtype == np.result_type(dtype, np.float32)
-    want = _dense_sinkhorn(a, unit_rows(b), b.astype(np.float64), 4, 0.1, 5)
+    want = _dense_sinkhorn(a, unit_rows(b), b.astype(np.float64), min(k, 30), 0.1, 5)
     np.testing.assert_allclose(got, want, atol=1e-5)
 
 
