@@ -175,7 +175,8 @@ def seed_summary(records: list[dict[str, Any]], seeds: list[int]) -> list[str]:
             v = np.array([r["retention"] for r in rs])
             picks = sum(bool(r["plan_pick"]) for r in rs)
             star = f"★{picks}" if picks else ""
-            row.append(f"{v.mean():.3f}{star} ({v.min():.3f}–{v.max():.3f}, {len(v)} seeds)")
+            seeds_n = f"{len(v)} seed" + ("s" if len(v) != 1 else "")
+            row.append(f"{v.mean():.3f}{star} ({v.min():.3f}–{v.max():.3f}, {seeds_n})")
         pool = any(r["pool"] for rs in by_kind.values() for r in rs)
         label = f"all (≈{n:,})" if pool else str(n)
         out.append(f"| {ds} | {pair} | {mode} | {label} | " + " | ".join(row) + " |")

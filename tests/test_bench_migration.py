@@ -125,3 +125,21 @@ def test_resume_refuses_a_record_written_before_the_pairs_correction(tmp_path: P
     with pytest.raises(SystemExit):
         bench.resumable(part, 200, {})
     assert bench.resumable(part, 200, {"semi": {"pair_correction": False}}) == [rec]
+
+
+def test_the_seed_table_counts_seeds_and_picks_per_cell() -> None:
+    def rec(seed: int, kind: str, pairs: int, retention: float, pick: bool) -> dict:
+        return {**_rec(kind, pairs), "seed": seed, "stitch": "minilm-l6→mpnet-base",
+                "retention": retention, "plan_pick": pick}  # fmt: skip
+
+    records = [
+        rec(0, "semi", 100, 0.5, True), rec(1, "semi", 100, 0.7, True),
+        rec(0, "affine", 100, 0.2, False), rec(0, "semi", 900, 0.9, False),
+        rec(1, "semi", 1000, 0.8, True), rec(0, "affine", 900, 0.95, True),
+    ]  # fmt: skip
+    lines = bench.seed_summary(records, [0, 1])
+    at_100 = next(line for line in lines if "| 100 |" in line)
+    assert "0.600★2 (0.500–0.700, 2 seeds)" in at_100
+    assert "0.200 (0.200–0.200, 1 seed)" in at_100
+    pool = next(line for line in lines if "all (≈950)" in line)  # each seed's pool, as one
+    assert "0.850★1 (0.800–0.900, 2 seeds)" in pool and "0.950★1 (0.950–0.950, 1 seed)" in pool
