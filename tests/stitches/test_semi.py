@@ -135,6 +135,8 @@ def test_spaces_of_different_widths_are_refined(d_source: int, d_target: int) ->
         ({"transport_temperature": 0.0}, "transport_temperature"),
         ({"transport_temperature": float("nan")}, "transport_temperature"),
         ({"transport_iter": -1}, "transport_iter"),
+        ({"pair_correction": "false"}, "pair_correction must be True or False"),
+        ({"relative_temperature": 1}, "relative_temperature must be True or False"),
     ],
 )
 def test_bad_parameters_name_themselves(params: dict, needle: str) -> None:

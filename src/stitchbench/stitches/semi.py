@@ -393,6 +393,9 @@ class SemiSupervisedStitch(Stitch):
             raise DataError(f"trim must be > 0; got {self.trim}.")
         if not -1.0 <= float(self.min_cosine) < 1.0:
             raise DataError(f"min_cosine must lie in [-1, 1); got {self.min_cosine}.")
+        for name in ("relative_temperature", "pair_correction"):
+            if not isinstance(getattr(self, name), bool | np.bool_):  # "false" is truthy
+                raise DataError(f"{name} must be True or False; got {getattr(self, name)!r}.")
 
     def fit(
         self,
