@@ -15,7 +15,8 @@ seed (splits, calibration order, bootstrap) and adds a table of means and ranges
 ``--out``, each cell's records are saved as it finishes (``.partial.json``); ``--resume``
 reuses them after an interruption and measures only the cells still missing. ``--params``
 sets kinds' hyperparameters as ``migrate plan --params`` does (e.g. ``semi``'s transport
-pseudo-targets); records carry them, and a resumed run never mixes in other ones.
+pseudo-targets); records carry them, and a resumed run never mixes in other ones, nor
+drops records of kinds or sizes it would not measure again (refused, exit 2).
 
 Embeddings come from the shared store (mpnet-base encodes ~36 texts/s on 2 free cores: warm
 the store first, e.g. by running this once per dataset); only the test queries are embedded.
@@ -351,6 +352,34 @@ def resumable(
     return records
 
 
+def dropped_on_resume(
+    records: list[dict[str, Any]], columns: list[str], sizes: list[int]
+) -> list[str]:
+    """What an interrupted run holds that this one would not measure again: a resumed cell
+    whose records differ from this run's is measured afresh and its old records leave the
+    file, so these would be lost.
+
+    Args:
+        records: The ``.partial.json``'s records.
+        columns: The kinds this run measures (isotrieve's mappings included).
+        sizes: ``--sizes``; a cell's pool is the one size above all of them.
+
+    Returns:
+        One phrase per kind or size that would be dropped (empty: nothing would be).
+    """
+    out = sorted({f"kind {r['kind']}" for r in records if r["kind"] not in columns})
+    top = max(sizes)
+    odd = {int(r["pairs"]) for r in records if r["pairs"] <= top and r["pairs"] not in sizes}
+    cols = ("seed", "dataset", "max_docs", "old", "new", "mode", "kind")
+    above: dict[tuple, set[int]] = {}
+    for r in records:
+        if r["pairs"] > top:
+            above.setdefault(tuple(r[c] for c in cols), set()).add(int(r["pairs"]))
+    for v in above.values():  # the largest is the pool, the others were asked for
+        odd |= v - {max(v)}
+    return out + [f"{n} pairs" for n in sorted(odd)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -423,6 +452,15 @@ def main() -> None:
     # A bad --resume file is refused before isotrieve's virtualenv is built.
     part = Path(args.out).with_suffix(".partial.json") if args.out else None
     resumed = resumable(part, args.n_boot, args.params) if args.resume and part is not None else []
+    lost = dropped_on_resume(resumed, kinds + ([] if args.no_isotrieve else [*ISO_KINDS]), sizes)
+    if lost:
+        print(
+            f"--resume: {part} holds {', '.join(lost)}, which this run (--kinds {args.kinds}, "
+            f"--sizes {args.sizes}{', --no-isotrieve' if args.no_isotrieve else ''}) would "
+            "drop without measuring again; rerun with its kinds and sizes or move it aside.",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     py = None if args.no_isotrieve else ensure_isotrieve()
     records: list[dict[str, Any]] = []
     lines = [

@@ -60,6 +60,39 @@ def test_bad_resume_input_exits_2_before_any_work(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.partial.json"]
 
 
+def test_resume_refuses_to_drop_kinds_or_sizes_it_would_not_measure_again(
+    tmp_path: Path,
+) -> None:
+    """A partial run of affine, Procrustes and semi resumed with --kinds semi would have
+    measured the cell again with semi alone and dropped the other kinds' records."""
+    out = tmp_path / "t.md"
+    part = tmp_path / "t.partial.json"
+    done = [
+        {**_rec(k, n), "n_boot": 200, "params": bench.full_params(k, {})}
+        for k in ("affine", "semi") for n in (100, 250, 21635)
+    ]  # fmt: skip
+    part.write_text(json.dumps(done))
+    before = part.read_text()
+    args = ("--resume", "--out", str(out), "--n-boot", "200", "--no-isotrieve")
+    got = _run(*args, "--kinds", "semi", "--sizes", "100,250")
+    assert got.returncode == 2 and "kind affine" in got.stderr, got.stderr
+    assert got.stderr.count("\n") == 1 and got.stdout == ""
+    got = _run(*args, "--kinds", "affine,semi", "--sizes", "100")
+    assert got.returncode == 2 and "250 pairs" in got.stderr, got.stderr
+    # isotrieve's columns count as kinds this run measures unless --no-isotrieve.
+    assert bench.dropped_on_resume(done, ["affine", "semi"], [100, 250]) == []
+    iso = [*done, {**_rec("iso-ridge", 100)}]
+    assert bench.dropped_on_resume(iso, ["affine", "semi"], [100, 250]) == ["kind iso-ridge"]
+    assert bench.dropped_on_resume(iso, ["affine", "semi", *bench.ISO_KINDS], [100, 250]) == []
+    # A size above every --sizes besides the pool (1,000 resumed with --sizes 100,250).
+    more = [*done, _rec("affine", 1000)]
+    assert bench.dropped_on_resume(more, ["affine", "semi"], [100, 250]) == ["1000 pairs"]
+    # Adding a kind re-measures (nothing is lost): not refused.
+    assert bench.dropped_on_resume(done, ["affine", "procrustes", "semi"], [100, 250]) == []
+    assert part.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.partial.json"]
+
+
 def test_params_are_checked_first_and_never_mixed_on_resume(tmp_path: Path) -> None:
     out = tmp_path / "t.md"
     # Without --no-isotrieve: refused before isotrieve's virtualenv would be built.
