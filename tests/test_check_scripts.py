@@ -1,4 +1,4 @@
-"""scripts/correction_check.py and scripts/mixing_check.py refuse bad input up front:
+"""scripts/correction_check.py, fixed_point_check.py and mixing_check.py refuse bad input up front:
 exit 2, one line naming it on stderr, no traceback, before any corpus is loaded."""
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ PAIR = ["bible", "minilm-l6", "minilm-l3"]
         ("mixing_check.py", [*PAIR, "--shares", "1.5"], "--shares"),
         ("correction_check.py", ["bible", "nope", "minilm-l3"], "Unknown model 'nope'"),
         ("correction_check.py", [*PAIR, "--modes", "sideways"], "sideways"),
+        ("fixed_point_check.py", ["bible", "nope", "minilm-l3"], "Unknown model 'nope'"),
+        ("fixed_point_check.py", [*PAIR, "--mode", "sideways"], "sideways"),
+        ("fixed_point_check.py", [*PAIR, "--pairs", "4"], "--pairs must be >= 8"),
     ],
 )  # fmt: skip
 def test_bad_input_exits_2_with_one_line(script: str, args: list[str], says: str) -> None:

@@ -329,3 +329,23 @@ def test_the_guard_scores_corrected_maps_and_the_final_map_is_corrected_on_every
     seen.clear()
     few = SemiSupervisedStitch(n_iter=2).fit(X[:6], Y[:6], *unpaired)
     assert seen == [] and np.isnan(few.correction_alpha_) and "without a check" in few.reason_
+
+
+def test_the_rounds_can_start_from_a_given_map() -> None:
+    """``_refine(start=...)`` (scripts/fixed_point_check.py's oracle start): no rounds give
+    the start back; ten rounds settle where they settle from the 20 pairs' own start — on
+    an exact rotation the transport rounds leave even the exact map (their fixed point
+    spreads the rows without a partner), as on Bible they leave the whole pool's map."""
+    X, Y, rng = _rotation()
+    xu, yu = X[20:2000], Y[rng.permutation(np.arange(500, 2500))]
+    st = SemiSupervisedStitch(pseudo="transport", n_iter=0)
+    st.pseudo_, st.temperature_ = "transport", 0.02
+    exact = (np.linalg.lstsq(X, Y, rcond=None)[0], np.zeros(Y.shape[1]))
+    maps, counts = st._refine(X[:20], Y[:20], xu, yu, start=exact)
+    assert counts == [] and all(map(np.array_equal, maps["transport"], exact))
+    st.n_iter = 10
+    from_exact, _ = st._refine(X[:20], Y[:20], xu, yu, start=exact)
+    own, _ = st._refine(X[:20], Y[:20], xu, yu)
+    w_exact, w_own = from_exact["transport"][0], own["transport"][0]
+    assert np.linalg.norm(w_exact - w_own) < 1e-3 * np.linalg.norm(w_own)
+    assert np.linalg.norm(w_exact - exact[0]) > 10 * np.linalg.norm(w_exact - w_own)

@@ -543,9 +543,20 @@ class SemiSupervisedStitch(Stitch):
         return _linear_parts(st, X.shape[1])
 
     def _refine(
-        self, X: np.ndarray, Y: np.ndarray, xu: np.ndarray, yu: np.ndarray
+        self,
+        X: np.ndarray,
+        Y: np.ndarray,
+        xu: np.ndarray,
+        yu: np.ndarray,
+        start: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[int]]:
         """Self-training rounds from a start on (X, Y).
+
+        Args:
+            X: (K, d_source) paired source rows; Y: (K, d_target) their target rows.
+            xu: (n_x, d_source) unpaired source rows; yu: (n_y, d_target) unpaired targets.
+            start: ``(W, b)`` to start from instead of the fit on (X, Y) (a diagnostic:
+                ``scripts/fixed_point_check.py`` starts from the whole pool's map).
 
         Returns:
             ``({variant: (W, b)}, pseudo-pairs per round)``: with transport (``pseudo_``)
@@ -560,7 +571,7 @@ class SemiSupervisedStitch(Stitch):
         if self.match_moments:
             moments = _Moments(np.vstack([X, xu]), np.vstack([Y, yu]))
             refit = partial(moments.recoloured_ridge, alpha=float(self.alpha))
-        coef, bias = refit(X, Y)
+        coef, bias = refit(X, Y) if start is None else start
         yu_unit = _unit(yu).astype(np.float32)
         counts: list[int] = []
         variants: dict[str, tuple[np.ndarray, np.ndarray]] = {}
