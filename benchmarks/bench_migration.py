@@ -52,6 +52,8 @@ from stitchbench.stitches.base import Stitch
 ISOVENV = Path("/tmp/isovenv")
 ISOTRIEVE = "isotrieve==0.4.0"
 ISO_KINDS = ("iso-ridge", "iso-lowrank")
+# What names one cell of the benchmark (a dataset, model pair and mode for one seed).
+CELL = ("seed", "dataset", "max_docs", "old", "new", "mode")
 
 _DRIVER = r"""
 import sys, numpy as np
@@ -287,9 +289,8 @@ def take_cell(
         A cell that is not reused is dropped from the rest, so that its new records do not
         sit beside stale ones in the partial file.
     """
-    cols = ("seed", "dataset", "max_docs", "old", "new", "mode")
-    mine = [r for r in resumed if tuple(r[c] for c in cols) == key]
-    rest = [r for r in resumed if tuple(r[c] for c in cols) != key]
+    mine = [r for r in resumed if tuple(r[c] for c in CELL) == key]
+    rest = [r for r in resumed if tuple(r[c] for c in CELL) != key]
     got = [(r["kind"], int(r["pairs"])) for r in mine]
     return (mine if len(got) == len(wanted) and set(got) == wanted else None), rest
 
@@ -353,31 +354,37 @@ def resumable(
 
 
 def dropped_on_resume(
-    records: list[dict[str, Any]], columns: list[str], sizes: list[int]
+    records: list[dict[str, Any]],
+    columns: list[str],
+    sizes: list[int],
+    cells: set[tuple] | None = None,
 ) -> list[str]:
     """What an interrupted run holds that this one would not measure again: a resumed cell
     whose records differ from this run's is measured afresh and its old records leave the
-    file, so these would be lost.
+    file, so these would be lost (cells this run does not visit stay as they are).
 
     Args:
         records: The ``.partial.json``'s records.
         columns: The kinds this run measures (isotrieve's mappings included).
-        sizes: ``--sizes``; a cell's pool is the one size above all of them.
+        sizes: ``--sizes``; a cell measures those below its pool, and the pool (its
+            largest record: every finished cell has one).
+        cells: ``CELL`` keys this run visits (None: every cell in ``records``).
 
     Returns:
         One phrase per kind or size that would be dropped (empty: nothing would be).
     """
-    out = sorted({f"kind {r['kind']}" for r in records if r["kind"] not in columns})
-    top = max(sizes)
-    odd = {int(r["pairs"]) for r in records if r["pairs"] <= top and r["pairs"] not in sizes}
-    cols = ("seed", "dataset", "max_docs", "old", "new", "mode", "kind")
-    above: dict[tuple, set[int]] = {}
+    mine: dict[tuple, list[dict[str, Any]]] = {}
     for r in records:
-        if r["pairs"] > top:
-            above.setdefault(tuple(r[c] for c in cols), set()).add(int(r["pairs"]))
-    for v in above.values():  # the largest is the pool, the others were asked for
-        odd |= v - {max(v)}
-    return out + [f"{n} pairs" for n in sorted(odd)]
+        key = tuple(r[c] for c in CELL)
+        if cells is None or key in cells:
+            mine.setdefault(key, []).append(r)
+    kinds: set[str] = set()
+    odd: set[int] = set()
+    for cell in mine.values():
+        kinds |= {r["kind"] for r in cell if r["kind"] not in columns}
+        here = calibration_sizes(max(int(r["pairs"]) for r in cell), sizes)
+        odd |= {int(r["pairs"]) for r in cell if int(r["pairs"]) not in here}
+    return [f"kind {k}" for k in sorted(kinds)] + [f"{n} pairs" for n in sorted(odd)]
 
 
 def main() -> None:
@@ -452,7 +459,15 @@ def main() -> None:
     # A bad --resume file is refused before isotrieve's virtualenv is built.
     part = Path(args.out).with_suffix(".partial.json") if args.out else None
     resumed = resumable(part, args.n_boot, args.params) if args.resume and part is not None else []
-    lost = dropped_on_resume(resumed, kinds + ([] if args.no_isotrieve else [*ISO_KINDS]), sizes)
+    visited = {
+        (seed, ds, nd, *((args.old, args.new) if d == "forward" else (args.new, args.old)), m)
+        for seed in seeds
+        for ds, nd in zip(datasets, max_docs, strict=True)
+        for d in args.directions.split(",")
+        for m in args.modes.split(",")
+    }
+    columns = kinds + ([] if args.no_isotrieve else [*ISO_KINDS])
+    lost = dropped_on_resume(resumed, columns, sizes, visited)
     if lost:
         print(
             f"--resume: {part} holds {', '.join(lost)}, which this run (--kinds {args.kinds}, "
@@ -475,7 +490,6 @@ def main() -> None:
         + " |",
         "|---|---|---|---:|" + "---:|" * (len(kinds) + (len(ISO_KINDS) if py else 0)),
     ]
-    columns = kinds + ([*ISO_KINDS] if py else [])
     t0 = time.time()
     for seed, ds, direction in itertools.product(seeds, datasets, args.directions.split(",")):
         nd = max_docs[datasets.index(ds)]

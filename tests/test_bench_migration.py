@@ -73,7 +73,7 @@ def test_resume_refuses_to_drop_kinds_or_sizes_it_would_not_measure_again(
     ]  # fmt: skip
     part.write_text(json.dumps(done))
     before = part.read_text()
-    args = ("--resume", "--out", str(out), "--n-boot", "200", "--no-isotrieve")
+    args = ("--resume", "--out", str(out), "--n-boot", "200", "--no-isotrieve", "--max-docs", "0")
     got = _run(*args, "--kinds", "semi", "--sizes", "100,250")
     assert got.returncode == 2 and "kind affine" in got.stderr, got.stderr
     assert got.stderr.count("\n") == 1 and got.stdout == ""
@@ -87,6 +87,16 @@ def test_resume_refuses_to_drop_kinds_or_sizes_it_would_not_measure_again(
     # A size above every --sizes besides the pool (1,000 resumed with --sizes 100,250).
     more = [*done, _rec("affine", 1000)]
     assert bench.dropped_on_resume(more, ["affine", "semi"], [100, 250]) == ["1000 pairs"]
+    # A pool below the largest --sizes (the default sizes reach 4,000; 3,000 documents
+    # leave a 2,100-pair pool): its record is the pool, not a stray size.
+    small = [_rec("affine", n) for n in bench.calibration_sizes(2100, [500, 1000, 2000, 4000])]
+    assert [r["pairs"] for r in small] == [500, 1000, 2000, 2100]
+    assert bench.dropped_on_resume(small, ["affine"], [500, 1000, 2000, 4000]) == []
+    assert bench.dropped_on_resume(small, ["affine"], [500, 2000, 4000]) == ["1000 pairs"]
+    # Cells this run does not visit stay in the file as they are: not checked.
+    bbc = [{**r, "dataset": "bbc-news", "kind": "linear"} for r in small]
+    assert bench.dropped_on_resume(bbc + small, ["affine"], [500, 1000, 2000], {KEY}) == []
+    assert bench.dropped_on_resume(bbc + small, ["affine"], [500, 1000, 2000]) == ["kind linear"]
     # Adding a kind re-measures (nothing is lost): not refused.
     assert bench.dropped_on_resume(done, ["affine", "procrustes", "semi"], [100, 250]) == []
     assert part.read_text() == before
