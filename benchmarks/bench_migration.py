@@ -434,6 +434,10 @@ def main() -> None:
     args = ap.parse_args()
     if args.resume and not args.out:
         ap.error("--resume needs --out (the run whose .partial.json is resumed)")
+    for flag, path in (("--out", args.out), ("--figure", args.figure)):
+        # Checked now: a missing folder was found only when the first cell was saved.
+        if path and not Path(path).resolve().parent.is_dir():
+            ap.error(f"{flag} {path}: folder {Path(path).parent} does not exist; create it first")
     if args.replot:
         records = [r for f in args.replot.split(",") for r in json.loads(Path(f).read_text())]
         seeds_seen = sorted({r.get("seed", 0) for r in records})

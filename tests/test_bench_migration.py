@@ -68,12 +68,14 @@ def test_resume_refuses_to_drop_kinds_or_sizes_it_would_not_measure_again(
     out = tmp_path / "t.md"
     part = tmp_path / "t.partial.json"
     done = [
-        {**_rec(k, n), "n_boot": 200, "params": bench.full_params(k, {})}
-        for k in ("affine", "semi") for n in (100, 250, 21635)
+        {**_rec(k, n), "max_docs": 400, "n_boot": 200, "params": bench.full_params(k, {})}
+        for k in ("affine", "semi") for n in (100, 250, 280)
     ]  # fmt: skip
     part.write_text(json.dumps(done))
     before = part.read_text()
-    args = ("--resume", "--out", str(out), "--n-boot", "200", "--no-isotrieve", "--max-docs", "0")
+    # A small cell, so that a run the check failed to stop ends (and fails) in seconds.
+    args = ("--resume", "--out", str(out), "--n-boot", "200", "--no-isotrieve",
+            "--max-docs", "400", "--modes", "corpus", "--directions", "forward")  # fmt: skip
     got = _run(*args, "--kinds", "semi", "--sizes", "100,250")
     assert got.returncode == 2 and "kind affine" in got.stderr, got.stderr
     assert got.stderr.count("\n") == 1 and got.stdout == ""
@@ -84,9 +86,9 @@ def test_resume_refuses_to_drop_kinds_or_sizes_it_would_not_measure_again(
     iso = [*done, {**_rec("iso-ridge", 100)}]
     assert bench.dropped_on_resume(iso, ["affine", "semi"], [100, 250]) == ["kind iso-ridge"]
     assert bench.dropped_on_resume(iso, ["affine", "semi", *bench.ISO_KINDS], [100, 250]) == []
-    # A size above every --sizes besides the pool (1,000 resumed with --sizes 100,250).
-    more = [*done, _rec("affine", 1000)]
-    assert bench.dropped_on_resume(more, ["affine", "semi"], [100, 250]) == ["1000 pairs"]
+    # A size above every --sizes besides the pool (260 resumed with --sizes 100,250).
+    more = [*done, {**_rec("affine", 260), "max_docs": 400}]
+    assert bench.dropped_on_resume(more, ["affine", "semi"], [100, 250]) == ["260 pairs"]
     # A pool below the largest --sizes (the default sizes reach 4,000; 3,000 documents
     # leave a 2,100-pair pool): its record is the pool, not a stray size.
     small = [_rec("affine", n) for n in bench.calibration_sizes(2100, [500, 1000, 2000, 4000])]
@@ -101,6 +103,17 @@ def test_resume_refuses_to_drop_kinds_or_sizes_it_would_not_measure_again(
     assert bench.dropped_on_resume(done, ["affine", "procrustes", "semi"], [100, 250]) == []
     assert part.read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.partial.json"]
+
+
+def test_output_folders_that_do_not_exist_are_refused_before_any_work(tmp_path: Path) -> None:
+    """A missing --out folder surfaced only when the first measured cell was saved (the
+    cell lost); a missing --figure folder at the very end."""
+    for flag in ("--out", "--figure"):
+        small = ("--max-docs", "400", "--modes", "corpus", "--directions", "forward")
+        got = _run("--no-isotrieve", "--kinds", "affine", *small, flag, str(tmp_path / "n" / "t"))
+        assert got.returncode == 2 and f"{flag} " in got.stderr and "does not exist" in got.stderr
+        assert "Loading" not in got.stderr and got.stdout == ""
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_params_are_checked_first_and_never_mixed_on_resume(tmp_path: Path) -> None:
